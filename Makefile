@@ -1,0 +1,41 @@
+# One entry point for people and CI. Every target builds the virtual environment it needs first.
+ENV ?= staging
+PY  := .venv/bin/python
+PIP := .venv/bin/pip
+
+.PHONY: render render-all check test lint deploy bench clean
+
+.venv/.runtime: requirements.txt
+	python3 -m venv .venv
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+.venv/.dev: .venv/.runtime requirements-dev.txt
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@
+
+render: .venv/.runtime        ## render one environment: make render ENV=staging
+	$(PY) render.py --env $(ENV)
+
+render-all: .venv/.runtime    ## render every environment in vars/
+	$(PY) render.py --all
+
+check: .venv/.runtime         ## fail when the committed rendered/ is stale
+	$(PY) render.py --all --check
+
+test: .venv/.dev              ## the whole suite: pytest + cfn-lint + checkov + sam validate + freshness
+	PATH="$(CURDIR)/.venv/bin:$$PATH" $(PY) -m pytest
+	$(MAKE) --no-print-directory lint
+
+lint: .venv/.dev
+	.venv/bin/ruff check .
+	$(PY) render.py --all --check
+	.venv/bin/cfn-lint rendered/*/*.yaml
+	.venv/bin/checkov --quiet --compact --skip-download --framework cloudformation -d rendered
+
+bench: .venv/.dev
+	$(PY) bench/run.py
+
+clean:
+	rm -rf .venv .pytest_cache .hypothesis

@@ -1,0 +1,172 @@
+"""Load, merge and validate the variables files.
+
+``vars/defaults.yaml`` holds what every environment shares; ``vars/<env>.yaml`` holds what differs.
+Merge rule: mappings merge key by key (recursively); lists and scalars in the environment file
+replace the default outright. The merged mapping is validated against ``schema.Config``.
+
+Every problem becomes a ``UserError`` naming the file, the key path and the rule.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .cfn_yaml import load_vars
+from .errors import UserError
+from .schema import Config, cross_checks
+
+DEFAULTS = "defaults.yaml"
+MAX_VARS_BYTES = 256 * 1024  # a vars file is a few KB; anything near this is a mistake
+
+
+def environments(vars_dir: Path) -> list[str]:
+    """The environment names found in vars/ (every *.yaml except defaults.yaml), sorted."""
+    if not vars_dir.is_dir():
+        raise UserError(str(vars_dir), "", "no such folder (allowed: a folder holding "
+                        "defaults.yaml and one <env>.yaml per environment)")
+    return sorted(p.stem for p in vars_dir.glob("*.yaml") if p.name != DEFAULTS)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """One vars file as a mapping; every way it can be unreadable is a one-line UserError."""
+    name = str(path)
+    if path.is_symlink():
+        raise UserError(name, "", "is a symbolic link (allowed: a regular file in vars/, so a "
+                        "review sees the values it renders)")
+    try:
+        size = path.stat().st_size
+        if size > MAX_VARS_BYTES:
+            raise UserError(name, "", f"is {size} bytes (allowed: up to {MAX_VARS_BYTES})")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(name, "", "no such file") from None
+    except OSError as exc:
+        raise UserError(name, "", f"cannot be read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")  # a leading BOM is harmless; drop it
+    except UnicodeDecodeError as exc:
+        raise UserError(name, "", f"byte {exc.start} is not UTF-8 (allowed: UTF-8 text)") from None
+    try:
+        data = load_vars(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        raise UserError(name, where, f"{exc.problem or exc.context} (allowed: plain YAML "
+                        "mappings; no tabs for indentation, no duplicate keys, no tags)") from None
+    except yaml.YAMLError as exc:
+        raise UserError(name, "", f"is not YAML: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise UserError(name, "", "is nested too deeply (allowed: a few levels)") from None
+    if data is None:
+        raise UserError(name, "", "is empty (allowed: a mapping of variables)")
+    if not isinstance(data, dict):
+        raise UserError(name, "", f"holds a {type(data).__name__} at the top (allowed: a mapping "
+                        "of variables)")
+    return data
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Mappings merge key by key; anything else in ``override`` replaces ``base``."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _has_path(data: Any, path: tuple[Any, ...]) -> bool:
+    for part in path:
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
+
+
+def _schema_error(exc: Exception, env_file: Path, defaults_file: Path,
+                  env_data: dict[str, Any]) -> UserError:
+    from pydantic import ValidationError  # only for the type; pydantic is loaded already
+
+    assert isinstance(exc, ValidationError)
+    err = exc.errors(include_url=False)[0]
+    loc = tuple(err["loc"])
+    key = ".".join(str(p) for p in loc)
+    # Blame the file the value came from: the environment file if it sets the key, else defaults.
+    blamed = env_file if (_has_path(env_data, loc) or not loc) else defaults_file
+    if err["type"] == "missing":
+        return UserError(str(env_file), key, "is missing (allowed: set it here or in "
+                         f"{defaults_file})")
+    if err["type"] == "extra_forbidden":
+        return UserError(str(blamed), key, "unknown key (allowed: the keys documented in "
+                         "vars/schema.json)")
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] not in ("value_error", "assertion_error"):
+        message = f"{message}, got {err['input']!r}"
+    return UserError(str(blamed), key, message)
+
+
+def load_environment(vars_dir: Path, env: str) -> Config:
+    """Read defaults + one environment file, merge, validate; UserError on any problem."""
+    from pydantic import ValidationError
+
+    defaults_file = vars_dir / DEFAULTS
+    env_file = vars_dir / f"{env}.yaml"
+    if not env_file.exists() and not env_file.is_symlink():
+        known = ", ".join(environments(vars_dir)) or "none"
+        raise UserError(str(env_file), "", f"no such environment {env!r} (allowed: {known})")
+    defaults = read_yaml(defaults_file)
+    env_data = read_yaml(env_file)
+    merged = merge(defaults, env_data)
+    try:
+        cfg = Config.model_validate(merged)
+    except ValidationError as exc:
+        raise _schema_error(exc, env_file, defaults_file, env_data) from None
+    except RecursionError:
+        raise UserError(str(env_file), "", "is nested too deeply (allowed: a few levels)") from None
+    if cfg.environment != env:
+        raise UserError(str(env_file), "environment", f"is {cfg.environment!r} but the file is "
+                        f"{env_file.name} (allowed: {env!r})")
+    for key, problem in cross_checks(cfg):
+        blamed = env_file if _has_path(env_data, tuple(key.split("."))) else defaults_file
+        raise UserError(str(blamed), key, problem)
+    return cfg
+
+
+def load_all(vars_dir: Path, names: list[str] | None = None) -> list[Config]:
+    """Every environment (or the named ones), validated, plus the rules across environments.
+
+    The cross-environment rules (distinct, non-overlapping VPC CIDRs; distinct domains) always
+    look at every environment in vars/, so rendering one environment cannot hide a clash.
+    """
+    every = environments(vars_dir)
+    configs = {env: load_environment(vars_dir, env) for env in every}
+    seen_cidrs: list[tuple[str, ipaddress.IPv4Network]] = []
+    seen_domains: dict[str, str] = {}
+    for env, cfg in configs.items():
+        net = ipaddress.IPv4Network(cfg.network.vpc_cidr)
+        for other, other_net in seen_cidrs:
+            if net.overlaps(other_net):
+                raise UserError(os.path.join(str(vars_dir), f"{env}.yaml"), "network.vpc_cidr",
+                                f"{net} overlaps {other}'s {other_net} (allowed: a range no "
+                                "other environment uses)")
+        seen_cidrs.append((env, net))
+        for key, domain in (("frontend.domain", cfg.frontend.domain),
+                            ("api.domain", cfg.api.domain)):
+            if domain in seen_domains:
+                raise UserError(os.path.join(str(vars_dir), f"{env}.yaml"), key,
+                                f"{domain} is already used by {seen_domains[domain]} (allowed: "
+                                "a name no other environment or stack uses)")
+            seen_domains[domain] = f"{env} {key}"
+    if names is None:
+        return list(configs.values())
+    for name in names:
+        if name not in configs:
+            raise UserError(os.path.join(str(vars_dir), f"{name}.yaml"), "",
+                            f"no such environment {name!r} (allowed: {', '.join(every) or 'none'})")
+    return [configs[name] for name in names]

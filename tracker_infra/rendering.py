@@ -1,0 +1,146 @@
+"""The Jinja environment, its filters, and the context each stack template sees.
+
+Rules (DESIGN.md "Rendering rules"): StrictUndefined, no autoescape, trim/lstrip blocks, trailing
+newline kept; every interpolated value passes the ``yaml`` filter, which emits a YAML scalar that
+cannot change the document's structure. One Environment per process; templates compile once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .schema import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
+PARTIALS = ROOT / "partials"
+EDGE_SOURCE = ROOT / "edge" / "handler.py"
+EDGE_REGION = "us-east-1"  # Lambda@Edge functions and CloudFront certificates live here
+
+# Characters PyYAML refuses to read raw in a document; they are written as escapes instead.
+_NOT_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def yaml_scalar(value: Any) -> str:
+    """A value as one YAML scalar: strings double-quoted and escaped, numbers and booleans plain.
+
+    JSON's string escapes are a subset of YAML's double-quoted escapes, so ``json.dumps`` does the
+    quoting; characters YAML will not read raw are escaped on top.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)
+        if not math.isfinite(value) or "e" in text:
+            raise ValueError(f"float {value!r} cannot be written as a plain YAML number")
+        return text
+    if isinstance(value, str):
+        return _NOT_PRINTABLE.sub(_escape, json.dumps(value, ensure_ascii=False))
+    raise TypeError(f"the yaml filter takes str, int, float or bool, not {type(value).__name__}")
+
+
+def logical_id(value: str) -> str:
+    """A CloudFormation logical ID, checked: letters and digits only, so it is safe as a key."""
+    if not re.fullmatch(r"[A-Za-z0-9]{1,255}", value):
+        raise ValueError(f"{value!r} is not a CloudFormation logical ID")
+    return value
+
+
+@lru_cache(maxsize=1)
+def jinja_environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(TEMPLATES), str(PARTIALS)]),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+    env.filters["yaml"] = yaml_scalar
+    env.filters["logical_id"] = logical_id
+    return env
+
+
+@dataclass(frozen=True)
+class Subnet:
+    logical_id: str  # e.g. PublicSubnet1
+    cidr: str
+    az_index: int  # 0 or 1: !Select [az_index, !GetAZs ""]
+    public: bool
+
+
+def subnets(vpc_cidr: str) -> list[Subnet]:
+    """The VPC split in four equal quarters: public AZ1, public AZ2, private AZ1, private AZ2."""
+    quarters = list(ipaddress.IPv4Network(vpc_cidr).subnets(prefixlen_diff=2))
+    return [
+        Subnet("PublicSubnet1", str(quarters[0]), 0, True),
+        Subnet("PublicSubnet2", str(quarters[1]), 1, True),
+        Subnet("PrivateSubnet1", str(quarters[2]), 0, False),
+        Subnet("PrivateSubnet2", str(quarters[3]), 1, False),
+    ]
+
+
+def content_security_policy(cfg: Config) -> str:
+    """The CSP header value: the directives from vars, the API origin added to connect-src."""
+    parts = []
+    for directive, sources in cfg.frontend.content_security_policy.items():
+        if directive == "connect-src":
+            sources = [*sources, f"https://{cfg.api.domain}"]
+        parts.append(" ".join([directive, *sources]))
+    return "; ".join(parts)
+
+
+def edge_headers(cfg: Config) -> dict[str, str]:
+    """The headers the edge function sets, as rendered into rendered/<env>/edge/headers.json."""
+    csp_name = ("Content-Security-Policy-Report-Only" if cfg.frontend.csp_report_only
+                else "Content-Security-Policy")
+    return {**cfg.frontend.security_headers, csp_name: content_security_policy(cfg)}
+
+
+@dataclass(frozen=True)
+class Stack:
+    key: str  # template stem: app, edge
+    name: str  # CloudFormation stack name
+    region: str
+    output: str  # file name under rendered/<env>/
+
+
+def stacks(cfg: Config) -> list[Stack]:
+    """The two stacks of an environment (DESIGN.md "Two stacks per environment")."""
+    every = [
+        Stack("app", cfg.stack_name, cfg.region, "app.yaml"),
+        Stack("edge", cfg.edge_stack_name, EDGE_REGION, "edge.yaml"),
+    ]
+    return [s for s in every if (TEMPLATES / f"{s.key}.yaml.j2").exists()]  # TODO: edge stack
+
+
+def context(cfg: Config, stack: Stack) -> dict[str, Any]:
+    return {
+        "cfg": cfg,
+        "env": cfg.environment,
+        "stack": stack,
+        "subnets": subnets(cfg.network.vpc_cidr),
+        "api_origin": f"https://{cfg.api.domain}",
+    }
+
+
+def render_stack(cfg: Config, stack: Stack) -> str:
+    template = jinja_environment().get_template(f"{stack.key}.yaml.j2")
+    return template.render(context(cfg, stack))
