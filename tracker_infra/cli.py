@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,9 +26,19 @@ Each environment gets two stacks: rendered/<env>/app.yaml (the environment's reg
 rendered/<env>/edge.yaml (us-east-1), plus the edge function's package in rendered/<env>/edge/.
 Deploy with: sam deploy --config-env <env>  and  sam deploy --config-env <env>-edge.
 
+Other commands (python render.py COMMAND --help for each):
+  diff    resource- and property-level diff of rendered templates
+  cost    estimated monthly floor of an environment
+  graph   Mermaid architecture pictures from the rendered templates
+
 Exit codes: 0 ok; 2 bad input (one line naming the file, the key and the rule; nothing written);
 3 stale output (--check); 1 internal error (please report it).
 """
+
+
+# Commands besides rendering: name -> module in tracker_infra with add_arguments(parser) and
+# run(args) -> exit code. Imported only when used, so rendering stays fast.
+SUBCOMMANDS = {"diff": "diff", "cost": "cost", "graph": "graph"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,18 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="render every environment in vars/")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 3 and list the files that are stale")
-    parser.add_argument("--vars", type=Path, default=ROOT / "vars", metavar="DIR",
-                        help="variables folder (default: vars/)")
-    parser.add_argument("--out", type=Path, default=ROOT / "rendered", metavar="DIR",
+    parser.add_argument("--vars", type=Path, default=Path(os.path.relpath(ROOT / "vars")),
+                        metavar="DIR", help="variables folder (default: vars/)")
+    parser.add_argument("--out", type=Path, default=Path(os.path.relpath(ROOT / "rendered")),
+                        metavar="DIR",
                         help="output folder (default: rendered/)")
     return parser
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def run_render(args: argparse.Namespace) -> int:
@@ -64,6 +70,9 @@ def run_render(args: argparse.Namespace) -> int:
         env_files, env_summaries = render_files(cfg, args.out)
         files.update(env_files)
         summaries.extend(env_summaries)
+    if args.all:  # the editors' JSON Schema of the vars files, kept fresh like the templates
+        from .schema import json_schema
+        files[args.vars / "schema.json"] = json_schema().encode("utf-8")
     env_dirs = [args.out / cfg.environment for cfg in configs]
     if args.all and args.out.is_dir():  # folders of environments that no longer exist
         known = set(environments(args.vars))
@@ -81,15 +90,25 @@ def run_render(args: argparse.Namespace) -> int:
     write_files(files, env_dirs)
     for s in summaries:
         print(f"{s.stack.name:<28} {s.stack.region:<12} {s.resources:>4} resources "
-              f"{s.size / 1024:>7.1f} KB  {_display(s.path)}")
+              f"{s.size / 1024:>7.1f} KB  {s.path}")
     print(f"rendered {len(configs)} environment(s) in {time.perf_counter() - started:.2f} s")
     return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in SUBCOMMANDS:
+        module = importlib.import_module(f"tracker_infra.{SUBCOMMANDS[argv[0]]}")
+        parser = argparse.ArgumentParser(prog=f"render.py {argv[0]}", description=module.__doc__,
+                                         formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(parser)
+        args = parser.parse_args(argv[1:])
+        command = module.run
+    else:
+        args = _parser().parse_args(argv)
+        command = run_render
     try:
-        return run_render(args)
+        return command(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER
@@ -99,7 +118,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"internal error: {type(exc).__name__}: {exc}\n"
               "This is a bug in tracker-infra, not in your input: please report it with the "
               "command you ran (set TRACKER_DEBUG=1 for the traceback).", file=sys.stderr)
-        import os
         if os.environ.get("TRACKER_DEBUG"):
             raise
         return EXIT_INTERNAL

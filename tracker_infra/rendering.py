@@ -67,7 +67,7 @@ def jinja_environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(TEMPLATES), str(PARTIALS)]),
         undefined=jinja2.StrictUndefined,
-        autoescape=False,
+        autoescape=False,  # noqa: S701 - the output is YAML, quoted by the yaml filter, not HTML
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,

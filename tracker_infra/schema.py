@@ -8,6 +8,7 @@ wrong and what is allowed; ``config`` adds the file and key path.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from typing import Annotated, Literal
 
@@ -345,3 +346,16 @@ def cross_checks(cfg: Config) -> list[tuple[str, str]]:
             problems.append((path, f"certificate belongs to account {match['account']} "
                              f"(allowed: the environment's account, {cfg.account})"))
     return problems
+
+
+def json_schema() -> str:
+    """The JSON Schema of a merged vars file (vars/schema.json), for editors."""
+    schema = Config.model_json_schema()
+    # Each file holds part of the variables, so no key is required in any one file; render.py
+    # checks that the merged result holds them all.
+    for model in [schema, *schema["$defs"].values()]:
+        model.pop("required", None)
+    schema["$comment"] = ("Generated from tracker_infra/schema.py by `python render.py --all`. "
+                          "Describes vars/defaults.yaml and vars/<env>.yaml; keys are optional in "
+                          "each file but required once merged.")
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"

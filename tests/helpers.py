@@ -1,0 +1,68 @@
+"""Shared test helpers: load configs, render stacks in memory, query parsed templates."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tracker_infra.config import load_all, merge, read_yaml
+from tracker_infra.output import check_template
+from tracker_infra.rendering import ROOT, Stack, render_stack, stacks
+from tracker_infra.schema import Config
+
+VARS = ROOT / "vars"
+ENVS = ("dev", "staging", "production")
+
+
+def config(env: str) -> Config:
+    return load_all(VARS, [env])[0]
+
+
+def config_with(env: str, changes: dict[str, Any]) -> Config:
+    """The env's merged vars with ``changes`` merged on top, validated (raises on invalid)."""
+    data = merge(merge(read_yaml(VARS / "defaults.yaml"), read_yaml(VARS / f"{env}.yaml")), changes)
+    return Config.model_validate(data)
+
+
+def stack_of(cfg: Config, key: str) -> Stack:
+    return next(s for s in stacks(cfg) if s.key == key)
+
+
+def render(cfg: Config, key: str = "app") -> dict[str, Any]:
+    """Render one stack in memory and parse it back (long-form intrinsics: {"Ref": ...})."""
+    stack = stack_of(cfg, key)
+    return check_template(render_stack(cfg, stack), f"{cfg.environment}/{stack.output}")
+
+
+def resources(doc: dict[str, Any], type_: str | None = None) -> dict[str, dict[str, Any]]:
+    """Logical ID -> resource, optionally only those of one CloudFormation type."""
+    return {k: v for k, v in doc["Resources"].items() if type_ is None or v["Type"] == type_}
+
+
+def props(doc: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    return doc["Resources"][logical_id].get("Properties", {})
+
+
+def copy_vars(tmp_path: Path, edits: dict[str, dict[str, Any]] | None = None) -> Path:
+    """A copy of vars/ under tmp_path; ``edits`` maps file name -> mapping merged into it."""
+    target = tmp_path / "vars"
+    shutil.copytree(VARS, target)
+    for name, change in (edits or {}).items():
+        path = target / name
+        path.write_text(yaml.safe_dump(merge(read_yaml(path), change), sort_keys=False))
+    return target
+
+
+def walk(node: Any) -> Iterator[Any]:
+    """Every node of a parsed document, depth first."""
+    yield node
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk(value)
