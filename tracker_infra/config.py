@@ -83,9 +83,12 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 def _has_path(data: Any, path: tuple[Any, ...]) -> bool:
     for part in path:
-        if not isinstance(data, dict) or part not in data:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
             return False
-        data = data[part]
     return True
 
 
@@ -96,6 +99,8 @@ def _schema_error(exc: Exception, env_file: Path, defaults_file: Path,
     assert isinstance(exc, ValidationError)
     err = exc.errors(include_url=False)[0]
     loc = tuple(err["loc"])
+    if loc and loc[-1] == "[key]":  # pydantic's marker for "the key itself is bad"
+        loc = loc[:-1]
     key = ".".join(str(p) for p in loc)
     # Blame the file the value came from: the environment file if it sets the key, else defaults.
     blamed = env_file if (_has_path(env_data, loc) or not loc) else defaults_file

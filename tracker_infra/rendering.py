@@ -26,8 +26,9 @@ PARTIALS = ROOT / "partials"
 EDGE_SOURCE = ROOT / "edge" / "handler.py"
 EDGE_REGION = "us-east-1"  # Lambda@Edge functions and CloudFront certificates live here
 
-# Characters PyYAML refuses to read raw in a document; they are written as escapes instead.
-_NOT_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Characters written as escapes rather than raw: those PyYAML refuses to read in a document, and
+# the line breaks it would fold inside a quoted scalar (NEL, LINE/PARAGRAPH SEPARATOR).
+_NOT_PRINTABLE = re.compile("[^\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -41,6 +42,8 @@ def yaml_scalar(value: Any) -> str:
     JSON's string escapes are a subset of YAML's double-quoted escapes, so ``json.dumps`` does the
     quoting; characters YAML will not read raw are escaped on top.
     """
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # StrictUndefined raises here, naming the missing variable
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

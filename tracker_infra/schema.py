@@ -80,7 +80,16 @@ def _acu(value: float) -> float:
     return value
 
 
+def _tag_key(value: str) -> str:
+    if not re.match(r"^[A-Za-z][A-Za-z0-9_.:/=+@-]{0,127}$", value) or value.startswith("aws:"):
+        raise ValueError(f"{value!r} is not a tag key (allowed: up to 128 letters, digits and "
+                         "_ . : / = + - @, not starting with aws:)")
+    return value
+
+
 Hostname = Annotated[str, AfterValidator(_hostname)]
+TagKey = Annotated[str, AfterValidator(_tag_key)]
+TagValue = Annotated[str, AfterValidator(_tag_value)]
 Email = Annotated[str, AfterValidator(_email)]
 CertificateArn = Annotated[str, AfterValidator(_cert_arn)]
 Acu = Annotated[float, AfterValidator(_acu)]
@@ -303,7 +312,7 @@ class Config(_Model):
     api: Api
     frontend: Frontend
     monitoring: Monitoring
-    tags: dict[str, str] = Field(description="Tags on every taggable resource and on both stacks; "
+    tags: dict[TagKey, TagValue] = Field(description="Tags on every taggable resource and on both stacks; "
                                  "must hold the six standard keys.")
 
     @field_validator("tags")
@@ -313,11 +322,6 @@ class Config(_Model):
         if missing:
             raise ValueError(f"missing {', '.join(missing)} (allowed: a mapping holding at least "
                              f"{', '.join(STANDARD_TAGS)})")
-        for key, text in value.items():
-            if not re.match(r"^[A-Za-z][A-Za-z0-9_.:/=+@-]{0,127}$", key) or key.startswith("aws:"):
-                raise ValueError(f"{key!r} is not a tag key (allowed: up to 128 letters, digits "
-                                 "and _ . : / = + - @, not starting with aws:)")
-            _tag_value(text)
         return value
 
     @property

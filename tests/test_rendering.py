@@ -1,0 +1,174 @@
+"""The rendering rules: quoting, strictness, determinism, parse-back, limits, atomic writes, --check."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.helpers import ENVS, config, copy_vars
+from tracker_infra.cli import main
+from tracker_infra.output import RenderError, check_template, render_files
+from tracker_infra.rendering import PARTIALS, ROOT, TEMPLATES, jinja_environment, yaml_scalar
+
+SOURCES = sorted([*TEMPLATES.glob("*.j2"), *PARTIALS.glob("*.j2")])
+
+# An interpolation is safe when it quotes a scalar (| yaml), checks a logical ID (| logical_id),
+# or calls a macro that emits block YAML built the same way (name(...) or module.name(...)).
+_SAFE_EXPRESSION = re.compile(
+    r"^(?:.*\|\s*(?:yaml|logical_id)"          # ... | yaml   /  ... | logical_id
+    r"|[a-z_]+(?:\.[a-z_]+)?\(.*\)"             # m.tags(6), network.resources(), tags(6)
+    r'|" " \* indent)$',                         # the indentation inside macros
+    re.DOTALL,
+)
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
+def test_every_interpolation_is_quoted_or_a_macro_call(source: Path) -> None:
+    text = source.read_text()
+    text = re.sub(r"{%\s*raw\s*%}.*?{%\s*endraw\s*%}", "", text, flags=re.DOTALL)
+    text = re.sub(r"{#.*?#}", "", text, flags=re.DOTALL)
+    bare = [expr.strip() for expr in re.findall(r"{{(.*?)}}", text, flags=re.DOTALL)
+            if not _SAFE_EXPRESSION.match(expr.strip())]
+    assert not bare, f"{source.name}: interpolations without | yaml: {bare}"
+
+
+def test_scanner_catches_a_bare_interpolation() -> None:
+    assert not _SAFE_EXPRESSION.match("cfg.description")
+    assert not _SAFE_EXPRESSION.match('cfg.description ~ "x"')
+    assert _SAFE_EXPRESSION.match("cfg.description | yaml")
+    assert _SAFE_EXPRESSION.match("m.tags(6, Name=stack.name)")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(), st.integers(), st.booleans(),
+                 st.floats(allow_nan=False, allow_infinity=False).filter(
+                     lambda f: "e" not in repr(f))))
+def test_yaml_filter_round_trips_any_scalar(value: object) -> None:
+    text = f"key: {yaml_scalar(value)}\nnext: 1\n"
+    assert yaml.safe_load(text) == {"key": value, "next": 1}
+
+
+def test_yaml_filter_refuses_what_it_cannot_quote() -> None:
+    for bad in (None, [1], {"a": 1}, float("nan"), 1e-30):
+        with pytest.raises((TypeError, ValueError)):
+            yaml_scalar(bad)
+
+
+def test_undefined_variable_is_an_error_naming_the_template() -> None:
+    template = jinja_environment().from_string("Value: {{ nothing_here | yaml }}\n")
+    with pytest.raises(jinja2.UndefinedError, match="nothing_here"):
+        template.render()
+
+
+def test_environment_follows_the_design_rules() -> None:
+    env = jinja_environment()
+    assert env.undefined is jinja2.StrictUndefined
+    assert env.trim_blocks and env.lstrip_blocks and env.keep_trailing_newline
+    assert env.autoescape is False
+    assert jinja_environment() is env  # one environment per process
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_rendering_is_deterministic(env: str, tmp_path: Path) -> None:
+    first, _ = render_files(config(env), tmp_path)
+    second, _ = render_files(config(env), tmp_path)
+    assert first == second
+    assert all(content for content in first.values())
+
+
+def test_parse_back_rejects_duplicate_logical_ids() -> None:
+    text = "Resources:\n  A:\n    Type: AWS::SNS::Topic\n  A:\n    Type: AWS::SNS::Topic\n"
+    with pytest.raises(RenderError, match="duplicate key 'A'"):
+        check_template(text, "x.yaml")
+
+
+def test_parse_back_rejects_broken_yaml_and_missing_resources() -> None:
+    with pytest.raises(RenderError, match="does not parse"):
+        check_template("Resources:\n  A: [\n", "x.yaml")
+    with pytest.raises(RenderError, match="no Resources"):
+        check_template("Outputs: {}\n", "x.yaml")
+
+
+def test_limits_are_enforced() -> None:
+    many = "".join(f"  R{i}:\n    Type: AWS::SNS::Topic\n" for i in range(501))
+    with pytest.raises(RenderError, match="501 Resources"):
+        check_template("Resources:\n" + many, "x.yaml")
+    big = "Resources:\n  A:\n    Type: AWS::SNS::Topic\n" + "# " + "x" * (1024 * 1024) + "\n"
+    with pytest.raises(RenderError, match="bytes"):
+        check_template(big, "x.yaml")
+
+
+def test_resolve_references_would_survive_jinja() -> None:
+    # CloudFormation's dynamic references use {{ }} too; they must sit in {% raw %}.
+    out = jinja_environment().from_string("{% raw %}{{resolve:ssm:/x}}{% endraw %}").render()
+    assert out == "{{resolve:ssm:/x}}"
+
+
+def test_render_writes_atomically_and_leaves_no_temp_files(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["--env", "staging", "--out", str(out)]) == 0
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert "staging/app.yaml" in files
+    assert not [f for f in files if f.endswith(".tmp")]
+    summary = capsys.readouterr().out
+    assert re.search(r"tracker-staging\s+us-east-1\s+\d+ resources\s+[\d.]+ KB\s+" +
+                     re.escape(str(out / "staging" / "app.yaml")), summary), summary
+
+
+def test_removed_outputs_are_cleaned_and_check_reports_them(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    vars_dir = copy_vars(tmp_path)
+    args = ["--vars", str(vars_dir), "--out", str(out)]
+    assert main(["--all", *args]) == 0
+    leftover = out / "staging" / "old-stack.yaml"
+    leftover.write_text("x")
+    (out / "qa").mkdir()
+    (out / "qa" / "app.yaml").write_text("x")
+    capsys.readouterr()
+    assert main(["--all", "--check", *args]) == 3
+    stale = capsys.readouterr().out
+    assert f"{leftover} (no longer rendered)" in stale
+    assert f"{out / 'qa' / 'app.yaml'} (no longer rendered)" in stale
+    assert main(["--all", *args]) == 0
+    assert not leftover.exists() and not (out / "qa" / "app.yaml").exists()
+
+
+def test_check_catches_a_stale_file_and_writes_nothing(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    vars_dir = copy_vars(tmp_path)
+    args = ["--vars", str(vars_dir), "--out", str(out)]
+    assert main(["--all", *args]) == 0
+    assert main(["--all", "--check", *args]) == 0
+    target = out / "dev" / "app.yaml"
+    target.write_text(target.read_text().replace("10.0.0.0/16", "10.9.0.0/16"))
+    edited = target.read_bytes()
+    capsys.readouterr()
+    assert main(["--all", "--check", *args]) == 3
+    captured = capsys.readouterr()
+    assert f"stale: {target} (differs)" in captured.out
+    assert "1 stale file(s)" in captured.err
+    assert target.read_bytes() == edited  # --check never writes
+
+
+def test_committed_rendered_output_is_fresh(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--all", "--check", "--out", str(ROOT / "rendered"),
+                 "--vars", str(ROOT / "vars")]) == 0, capsys.readouterr().out
+
+
+def test_unwritable_output_folder_is_a_user_error(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "rendered"
+    blocker.write_text("a file where the output folder should be")
+    assert main(["--env", "dev", "--out", str(blocker)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "cannot write" in err and len(err.splitlines()) == 1
+    assert blocker.read_text() == "a file where the output folder should be"
