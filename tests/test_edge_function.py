@@ -30,23 +30,10 @@ HANDLER_SOURCE = ROOT / "edge" / "handler.py"
 FIXTURES = ROOT / "tests" / "fixtures" / "cloudfront"
 EVENT_FILES = sorted(FIXTURES.glob("origin-response*.json"))
 
-# What the renderer writes for an environment like staging (contract: name -> value).
-STAGING_HEADERS = {
-    "Strict-Transport-Security": "max-age=63072000; includeSubDomains; preload",
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; "
-        "img-src 'self' data:; font-src 'self'; "
-        "connect-src 'self' https://api.staging.tracker.example.org; "
-        "manifest-src 'self'; base-uri 'none'; form-action 'self'; "
-        "frame-ancestors 'none'; upgrade-insecure-requests"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "strict-origin-when-cross-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), usb=()",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
-}
+# What the renderer writes for an environment like staging (contract: name -> value);
+# tests/test_csp_browser.py loads a Vite build under the same file.
+SAMPLE_FILE = FIXTURES / "headers-sample.json"
+STAGING_HEADERS: dict[str, str] = json.loads(SAMPLE_FILE.read_text(encoding="utf-8"))["headers"]
 CONTRACT_NAMES = set(STAGING_HEADERS) - {"Content-Security-Policy"}
 CSP_NAMES = {"Content-Security-Policy", "Content-Security-Policy-Report-Only"}
 
@@ -74,9 +61,7 @@ def load_handler(directory: Path, source: Path = HANDLER_SOURCE) -> ModuleType:
 
 def install(directory: Path, headers: dict[str, str]) -> ModuleType:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "headers.json").write_text(
-        json.dumps({"headers": headers}), encoding="utf-8"
-    )
+    (directory / "headers.json").write_text(json.dumps({"headers": headers}), encoding="utf-8")
     return load_handler(directory)
 
 
@@ -96,9 +81,7 @@ def response_of(event: dict[str, Any]) -> dict[str, Any]:
 def assert_security_headers(headers: dict[str, Any], expected: dict[str, str]) -> None:
     """Each configured header: one key (lower-case) in any casing, one exact entry."""
     for name, value in expected.items():
-        matching = [
-            k for k in headers if isinstance(k, str) and k.lower() == name.lower()
-        ]
+        matching = [k for k in headers if isinstance(k, str) and k.lower() == name.lower()]
         assert matching == [name.lower()], f"{name}: keys {matching}"
         assert headers[name.lower()] == [{"key": name, "value": value}]
 
@@ -119,9 +102,7 @@ def test_fixtures_are_origin_response_events() -> None:
 
 
 @pytest.mark.parametrize("event_file", EVENT_FILES, ids=lambda p: p.stem)
-def test_sets_every_configured_header_on_documented_event(
-    edge: ModuleType, event_file: Path
-) -> None:
+def test_sets_every_configured_header_on_documented_event(edge: ModuleType, event_file: Path) -> None:
     event = load_event(event_file)
     before = copy.deepcopy(response_of(event))
 
@@ -137,11 +118,7 @@ def test_sets_every_configured_header_on_documented_event(
 def test_keeps_every_other_origin_header(edge: ModuleType, event_file: Path) -> None:
     event = load_event(event_file)
     configured = {n.lower() for n in STAGING_HEADERS}
-    foreign = {
-        k: v
-        for k, v in copy.deepcopy(response_of(event)["headers"]).items()
-        if k not in configured
-    }
+    foreign = {k: v for k, v in copy.deepcopy(response_of(event)["headers"]).items() if k not in configured}
     assert {
         "server",
         "date",
@@ -157,9 +134,7 @@ def test_keeps_every_other_origin_header(edge: ModuleType, event_file: Path) -> 
 
 def test_overrides_the_origins_weaker_value(edge: ModuleType) -> None:
     event = load_event(FIXTURES / "origin-response.json")
-    assert response_of(event)["headers"]["referrer-policy"][0]["value"] == (
-        "no-referrer-when-downgrade"
-    )
+    assert response_of(event)["headers"]["referrer-policy"][0]["value"] == ("no-referrer-when-downgrade")
     headers = edge.handler(event, None)["headers"]
     assert headers["referrer-policy"] == [
         {"key": "Referrer-Policy", "value": "strict-origin-when-cross-origin"}
@@ -169,9 +144,7 @@ def test_overrides_the_origins_weaker_value(edge: ModuleType) -> None:
 def test_replaces_existing_entries_whatever_their_casing(edge: ModuleType) -> None:
     event = load_event(FIXTURES / "origin-response.json")
     headers = response_of(event)["headers"]
-    headers["Content-Security-Policy"] = [
-        {"key": "Content-Security-Policy", "value": "*"}
-    ]
+    headers["Content-Security-Policy"] = [{"key": "Content-Security-Policy", "value": "*"}]
     headers["STRICT-TRANSPORT-SECURITY"] = [{"key": "x", "value": "max-age=0"}]
     headers["x-frame-options"] = [
         {"key": "X-Frame-Options", "value": "ALLOWALL"},
@@ -200,9 +173,7 @@ def test_dev_report_only_policy_is_taken_from_the_file(tmp_path: Path) -> None:
 def test_values_come_from_the_file_not_the_code(tmp_path: Path) -> None:
     odd = {name: f"value-{i}-from-file" for i, name in enumerate(STAGING_HEADERS)}
     edge = install(tmp_path / "edge", odd)
-    headers = edge.handler(load_event(FIXTURES / "origin-response.json"), None)[
-        "headers"
-    ]
+    headers = edge.handler(load_event(FIXTURES / "origin-response.json"), None)["headers"]
     assert_security_headers(headers, odd)
     source = HANDLER_SOURCE.read_text(encoding="utf-8")
     for value in STAGING_HEADERS.values():
@@ -215,20 +186,14 @@ def test_returned_entries_are_not_the_cached_config(edge: ModuleType) -> None:
     first = edge.handler(load_event(FIXTURES / "origin-response.json"), None)
     first["headers"]["x-frame-options"][0]["value"] = "tampered"
     second = edge.handler(load_event(FIXTURES / "origin-response.json"), None)
-    assert second["headers"]["x-frame-options"] == [
-        {"key": "X-Frame-Options", "value": "DENY"}
-    ]
+    assert second["headers"]["x-frame-options"] == [{"key": "X-Frame-Options", "value": "DENY"}]
 
 
 # --- odd events -----------------------------------------------------------------------
 
 
 def _with_response(response: object) -> dict[str, Any]:
-    return {
-        "Records": [
-            {"cf": {"config": {"eventType": "origin-response"}, "response": response}}
-        ]
-    }
+    return {"Records": [{"cf": {"config": {"eventType": "origin-response"}, "response": response}}]}
 
 
 @pytest.mark.parametrize(
@@ -252,21 +217,15 @@ def _with_response(response: object) -> dict[str, Any]:
     ],
     ids=repr,
 )
-def test_event_without_response_gets_headers_only_response(
-    edge: ModuleType, event: Any
-) -> None:
+def test_event_without_response_gets_headers_only_response(edge: ModuleType, event: Any) -> None:
     result = edge.handler(event, None)
     assert set(result) == {"headers"}
     assert_security_headers(result["headers"], STAGING_HEADERS)
     assert len(result["headers"]) == len(STAGING_HEADERS)
 
 
-@pytest.mark.parametrize(
-    "headers", ["missing", None, [], "x", 7, [["server", "x"]]], ids=repr
-)
-def test_missing_or_non_dict_headers_map_is_created(
-    edge: ModuleType, headers: object
-) -> None:
+@pytest.mark.parametrize("headers", ["missing", None, [], "x", 7, [["server", "x"]]], ids=repr)
+def test_missing_or_non_dict_headers_map_is_created(edge: ModuleType, headers: object) -> None:
     response: dict[str, Any] = {"status": "200", "statusDescription": "OK"}
     if headers != "missing":
         response["headers"] = headers
@@ -289,26 +248,15 @@ def test_works_on_a_viewer_request_shaped_record_without_raising(
 
 # --- properties -----------------------------------------------------------------------
 
-TOKEN_CHARS = (
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!#$%&'*+^`|~"
-)
+TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!#$%&'*+^`|~"
 CONFIGURED_LOWER = {n.lower() for n in STAGING_HEADERS}
 
 odd_value = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False)
-    | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=3)
-        | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=6,
 )
-entry = st.fixed_dictionaries(
-    {"key": st.text(max_size=30), "value": st.text(max_size=60)}
-)
+entry = st.fixed_dictionaries({"key": st.text(max_size=30), "value": st.text(max_size=60)})
 header_value = st.lists(entry, max_size=4) | odd_value
 foreign_name = st.text(TOKEN_CHARS, min_size=1, max_size=30).filter(
     lambda n: n.lower() not in CONFIGURED_LOWER
@@ -319,14 +267,10 @@ foreign_name = st.text(TOKEN_CHARS, min_size=1, max_size=30).filter(
 def configured_name_any_casing(draw: st.DrawFn) -> str:
     name = draw(st.sampled_from(sorted(STAGING_HEADERS)))
     flips = draw(st.lists(st.booleans(), min_size=len(name), max_size=len(name)))
-    return "".join(
-        c.swapcase() if flip else c for c, flip in zip(name, flips, strict=True)
-    )
+    return "".join(c.swapcase() if flip else c for c, flip in zip(name, flips, strict=True))
 
 
-status = (
-    st.integers(100, 599).map(str) | st.integers() | st.none() | st.text(max_size=5)
-)
+status = st.integers(100, 599).map(str) | st.integers() | st.none() | st.text(max_size=5)
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -348,9 +292,7 @@ def test_property_any_header_map_any_status(
     assert result["status"] == status
     headers = result["headers"]
     assert_security_headers(headers, STAGING_HEADERS)
-    assert {k: v for k, v in headers.items() if k.lower() not in CONFIGURED_LOWER} == (
-        expected_foreign
-    )
+    assert {k: v for k, v in headers.items() if k.lower() not in CONFIGURED_LOWER} == (expected_foreign)
     assert len(headers) == len(foreign) + len(STAGING_HEADERS)
 
 
@@ -379,9 +321,7 @@ def test_property_any_event_shape_never_raises(edge: ModuleType, event: object) 
 # --- configuration: loaded once per cold start, validated -----------------------------
 
 
-def test_config_is_read_once_per_cold_start(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_config_is_read_once_per_cold_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     directory = tmp_path / "edge"
     config_file = directory / "headers.json"
     opened: list[str] = []
@@ -406,9 +346,7 @@ def test_config_is_read_once_per_cold_start(
     assert len(opened) == 1
 
     # ... and the next cold start reads the new file.
-    cold = load_handler(directory).handler(
-        load_event(FIXTURES / "origin-response.json"), None
-    )
+    cold = load_handler(directory).handler(load_event(FIXTURES / "origin-response.json"), None)
     assert cold["headers"]["x-frame-options"][0]["value"] == "SAMEORIGIN"
     assert len(opened) == 2
 
@@ -433,9 +371,7 @@ def test_config_is_read_beside_the_handler(tmp_path: Path) -> None:
         "X-Forwarded-Proto",
     ],
 )
-def test_config_naming_a_forbidden_header_is_rejected(
-    tmp_path: Path, name: str
-) -> None:
+def test_config_naming_a_forbidden_header_is_rejected(tmp_path: Path, name: str) -> None:
     edge = install(tmp_path / "edge", {**STAGING_HEADERS, name: "1"})
     with pytest.raises(edge.ConfigError, match="CloudFront forbids"):
         edge.handler(load_event(FIXTURES / "origin-response.json"), None)
@@ -476,9 +412,7 @@ def test_missing_config_raises_config_error(tmp_path: Path) -> None:
 
 
 def test_handler_imports_only_the_standard_library() -> None:
-    tree = ast.parse(
-        HANDLER_SOURCE.read_text(encoding="utf-8"), feature_version=(3, 12)
-    )
+    tree = ast.parse(HANDLER_SOURCE.read_text(encoding="utf-8"), feature_version=(3, 12))
     imported = {
         alias.name.split(".")[0]
         for node in ast.walk(tree)
@@ -502,9 +436,7 @@ def _rendered_edge_dirs() -> Iterator[Any]:
     if not found:
         yield pytest.param(
             None,
-            marks=pytest.mark.skip(
-                reason="no rendered/*/edge/headers.json yet (run render.py)"
-            ),
+            marks=pytest.mark.skip(reason="no rendered/*/edge/headers.json yet (run render.py)"),
         )
     for path in found:
         yield pytest.param(path.parent, id=path.parent.parent.name)
@@ -513,9 +445,7 @@ def _rendered_edge_dirs() -> Iterator[Any]:
 @pytest.mark.parametrize("edge_dir", list(_rendered_edge_dirs()))
 def test_rendered_environment(edge_dir: Path) -> None:
     handler_file = edge_dir / "handler.py"
-    assert handler_file.read_bytes() == HANDLER_SOURCE.read_bytes(), (
-        "stale copy of edge/handler.py"
-    )
+    assert handler_file.read_bytes() == HANDLER_SOURCE.read_bytes(), "stale copy of edge/handler.py"
     data = json.loads((edge_dir / "headers.json").read_text(encoding="utf-8"))
     assert set(data) == {"headers"}
     configured: dict[str, str] = data["headers"]

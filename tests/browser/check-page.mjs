@@ -21,7 +21,8 @@ const context = await chromium.launchPersistentContext(userDataDir, {
 });
 const report = {
   violations: [],
-  consoleCsp: [],
+  consoleCspViolations: [],
+  consoleCspWarnings: [],
   consoleErrors: [],
   pageErrors: [],
   failedRequests: [],
@@ -48,7 +49,8 @@ try {
   });
   page.on("console", (msg) => {
     const text = msg.text();
-    if (/Content Security Policy|Refused to/i.test(text)) report.consoleCsp.push(text);
+    if (/Refused to|violates the following/i.test(text)) report.consoleCspViolations.push(text);
+    else if (/Content Security Policy/i.test(text)) report.consoleCspWarnings.push(text);
     else if (msg.type() === "error") report.consoleErrors.push(text);
   });
   page.on("pageerror", (err) => report.pageErrors.push(String(err)));
