@@ -172,3 +172,18 @@ def test_unwritable_output_folder_is_a_user_error(tmp_path: Path,
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "cannot write" in err and len(err.splitlines()) == 1
     assert blocker.read_text() == "a file where the output folder should be"
+
+
+def test_csp_adds_the_api_origin_and_drops_what_report_only_ignores() -> None:
+    from tracker_infra.rendering import edge_headers
+
+    staging = edge_headers(config("staging"))
+    csp = dict(d.split(" ", 1) if " " in d else (d, "")
+               for d in staging["Content-Security-Policy"].split("; "))
+    assert csp["connect-src"] == "'self' https://api.staging.communitytracker.example.com"
+    assert csp["default-src"] == "'none'" and "upgrade-insecure-requests" in csp
+    dev = edge_headers(config("dev"))  # dev reports violations instead of blocking
+    assert "Content-Security-Policy" not in dev
+    report_only = dev["Content-Security-Policy-Report-Only"]
+    assert "upgrade-insecure-requests" not in report_only  # ignored there; browsers warn
+    assert "connect-src 'self' https://api.dev.communitytracker.example.com" in report_only

@@ -100,10 +100,16 @@ def subnets(vpc_cidr: str) -> list[Subnet]:
     ]
 
 
+# Directives browsers ignore (and warn about) in a Content-Security-Policy-Report-Only header.
+_NOT_IN_REPORT_ONLY = ("upgrade-insecure-requests", "block-all-mixed-content", "sandbox")
+
+
 def content_security_policy(cfg: Config) -> str:
     """The CSP header value: the directives from vars, the API origin added to connect-src."""
     parts = []
     for directive, sources in cfg.frontend.content_security_policy.items():
+        if cfg.frontend.csp_report_only and directive in _NOT_IN_REPORT_ONLY:
+            continue
         if directive == "connect-src":
             sources = [*sources, f"https://{cfg.api.domain}"]
         parts.append(" ".join([directive, *sources]))
@@ -127,11 +133,10 @@ class Stack:
 
 def stacks(cfg: Config) -> list[Stack]:
     """The two stacks of an environment (DESIGN.md "Two stacks per environment")."""
-    every = [
+    return [
         Stack("app", cfg.stack_name, cfg.region, "app.yaml"),
         Stack("edge", cfg.edge_stack_name, EDGE_REGION, "edge.yaml"),
     ]
-    return [s for s in every if (TEMPLATES / f"{s.key}.yaml.j2").exists()]  # TODO: edge stack
 
 
 def context(cfg: Config, stack: Stack) -> dict[str, Any]:
