@@ -1,0 +1,324 @@
+"""API layer facts, read back from the parsed regional stack of every environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from tests.helpers import ENVS, config_with, copy_vars, props, render, resources, walk
+from tracker_infra.cli import main
+from tracker_infra.schema import FARGATE_MEMORY
+
+Doc = dict[str, Any]
+
+# The seed's numbers (seed-design.md "API Hosting Layer"), written out here, not read from vars/.
+SEED_TASK_SIZE = {"dev": ("256", "512"), "staging": ("512", "1024"), "production": ("1024", "2048")}
+SEED_TASKS = {"dev": (1, 3), "staging": (2, 6), "production": (3, 20)}
+SEED_LOG_RETENTION = {"dev": 7, "staging": 30, "production": 90}
+SECRET_ARN = {"Ref": "DatabaseSecret"}
+KEY_ARN = {"Fn::GetAtt": ["StackKey", "Arn"]}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _container(doc: Doc) -> Doc:
+    containers = props(doc, "ApiTaskDefinition")["ContainerDefinitions"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_fargate_task_size_is_the_seeds(app: dict[str, Doc], env: str) -> None:
+    task = props(app[env], "ApiTaskDefinition")
+    assert (task["Cpu"], task["Memory"]) == SEED_TASK_SIZE[env]
+    assert task["RequiresCompatibilities"] == ["FARGATE"]
+    assert task["NetworkMode"] == "awsvpc"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_task_counts_and_target_tracking(app: dict[str, Doc], env: str) -> None:
+    doc = app[env]
+    low, high = SEED_TASKS[env]
+    target = props(doc, "ApiScalableTarget")
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (low, high)
+    assert target["ScalableDimension"] == "ecs:service:DesiredCount"
+    assert target["ResourceId"] == {"Fn::Sub": "service/${ApiCluster}/${ApiService.Name}"}
+    assert props(doc, "ApiService")["DesiredCount"] == low
+    policies = resources(doc, "AWS::ApplicationAutoScaling::ScalingPolicy")
+    assert set(policies) == {"ApiCpuScalingPolicy", "ApiMemoryScalingPolicy"}
+    targets = {}
+    for policy in policies.values():
+        p = policy["Properties"]
+        assert p["PolicyType"] == "TargetTrackingScaling"
+        assert p["ScalingTargetId"] == {"Ref": "ApiScalableTarget"}
+        config = p["TargetTrackingScalingPolicyConfiguration"]
+        targets[config["PredefinedMetricSpecification"]["PredefinedMetricType"]] = config["TargetValue"]
+    assert targets == {"ECSServiceAverageCPUUtilization": 70,
+                       "ECSServiceAverageMemoryUtilization": 80}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_target_group_health_check_is_the_seeds(app: dict[str, Doc], env: str) -> None:
+    group = props(app[env], "ApiTargetGroup")
+    got = {k: group[k] for k in ("HealthCheckPath", "HealthCheckIntervalSeconds",
+                                 "HealthCheckTimeoutSeconds", "HealthyThresholdCount",
+                                 "UnhealthyThresholdCount")}
+    assert got == {"HealthCheckPath": "/health", "HealthCheckIntervalSeconds": 30,
+                   "HealthCheckTimeoutSeconds": 5, "HealthyThresholdCount": 2,
+                   "UnhealthyThresholdCount": 3}
+    # HTTPS all the way to the container
+    assert (group["Protocol"], group["HealthCheckProtocol"], group["Port"]) == ("HTTPS", "HTTPS", 443)
+    assert group["TargetType"] == "ip"
+    assert _container(app[env])["PortMappings"] == [{"ContainerPort": 443, "Protocol": "tcp"}]
+
+
+def test_health_check_follows_vars() -> None:
+    cfg = config_with("staging", {"api": {"health_check": {"path": "/ready", "interval_seconds": 15,
+                                                           "timeout_seconds": 4,
+                                                           "healthy_threshold": 5,
+                                                           "unhealthy_threshold": 6}}})
+    group = props(render(cfg), "ApiTargetGroup")
+    assert (group["HealthCheckPath"], group["HealthCheckIntervalSeconds"],
+            group["HealthCheckTimeoutSeconds"], group["HealthyThresholdCount"],
+            group["UnhealthyThresholdCount"]) == ("/ready", 15, 4, 5, 6)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_tasks_run_in_private_subnets_without_public_ip(app: dict[str, Doc], env: str) -> None:
+    network = props(app[env], "ApiService")["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert network["AssignPublicIp"] == "DISABLED"
+    assert network["Subnets"] == [{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}]
+    assert network["SecurityGroups"] == [{"Ref": "ApiSecurityGroup"}]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_nothing_private_asks_for_a_public_ip(app: dict[str, Doc], env: str) -> None:
+    for node in walk(app[env]["Resources"]):
+        if isinstance(node, dict):
+            assert node.get("AssignPublicIp", "DISABLED") == "DISABLED"
+            assert node.get("MapPublicIpOnLaunch", False) is False
+            assert node.get("PubliclyAccessible", False) is False
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_execution_role_reads_exactly_the_secret_and_the_key(app: dict[str, Doc], env: str) -> None:
+    role = props(app[env], "ApiTaskExecutionRole")
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    assert "ManagedPolicyArns" not in role  # the AWS managed policy grants logs/ECR on "*"
+    by_service: dict[str, list[Any]] = {"secretsmanager": [], "kms": []}
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        actions = _as_list(statement["Action"])
+        services = {a.split(":")[0] for a in actions}
+        for service in services & set(by_service):
+            assert services == {service}, statement  # never mixed with other services
+            assert not any("*" in a for a in actions), statement
+            by_service[service].extend(_as_list(statement["Resource"]))
+        if "*" in _as_list(statement["Resource"]):
+            assert actions == ["ecr:GetAuthorizationToken"], statement  # no resource-level form
+    assert by_service["secretsmanager"] == [SECRET_ARN]
+    assert by_service["kms"] == [KEY_ARN]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_task_role_is_separate_and_holds_nothing(app: dict[str, Doc], env: str) -> None:
+    task = props(app[env], "ApiTaskDefinition")
+    assert task["ExecutionRoleArn"] == {"Fn::GetAtt": ["ApiTaskExecutionRole", "Arn"]}
+    assert task["TaskRoleArn"] == {"Fn::GetAtt": ["ApiTaskRole", "Arn"]}
+    task_role = props(app[env], "ApiTaskRole")
+    assert "Policies" not in task_role and "ManagedPolicyArns" not in task_role
+    for lid in ("ApiTaskRole", "ApiTaskExecutionRole"):
+        trust = props(app[env], lid)["AssumeRolePolicyDocument"]["Statement"]
+        assert [s["Principal"] for s in trust] == [{"Service": "ecs-tasks.amazonaws.com"}]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_database_secret_arrives_through_secrets_not_environment(app: dict[str, Doc],
+                                                                 env: str) -> None:
+    container = _container(app[env])
+    secrets = {s["Name"]: s["ValueFrom"] for s in container["Secrets"]}
+    assert secrets["DATABASE_PASSWORD"] == {"Fn::Sub": "${DatabaseSecret}:password::"}
+    assert set(secrets) == {"DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_USER",
+                            "DATABASE_PASSWORD"}
+    for value in secrets.values():
+        assert value["Fn::Sub"].startswith("${DatabaseSecret}:")
+    for variable in container.get("Environment", []):
+        assert "DATABASE" not in variable["Name"] and "PASSWORD" not in variable["Name"]
+        assert "resolve:secretsmanager" not in str(variable["Value"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_image_is_a_parameter_defaulting_to_vars(app: dict[str, Doc], configs: dict[str, Any],
+                                                 env: str) -> None:
+    parameter = app[env]["Parameters"]["ApiImage"]
+    assert parameter["Type"] == "String"
+    assert parameter["Default"] == configs[env].api.image
+    assert _container(app[env])["Image"] == {"Ref": "ApiImage"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_logs_go_to_the_env_log_group(app: dict[str, Doc], env: str) -> None:
+    group = props(app[env], "ApiLogGroup")
+    assert group["LogGroupName"] == f"/aws/ecs/api-{env}"
+    assert group["RetentionInDays"] == SEED_LOG_RETENTION[env]
+    assert group["KmsKeyId"] == KEY_ARN
+    log = _container(app[env])["LogConfiguration"]
+    assert log["LogDriver"] == "awslogs"
+    assert log["Options"]["awslogs-group"] == {"Ref": "ApiLogGroup"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_cluster_insights_and_circuit_breaker(app: dict[str, Doc], env: str) -> None:
+    settings_ = props(app[env], "ApiCluster")["ClusterSettings"]
+    assert {"Name": "containerInsights", "Value": "enabled"} in settings_
+    service = props(app[env], "ApiService")
+    assert service["DeploymentConfiguration"]["DeploymentCircuitBreaker"] == {
+        "Enable": True, "Rollback": True}
+    assert service["LaunchType"] == "FARGATE"
+    assert service["LoadBalancers"] == [{"ContainerName": "api", "ContainerPort": 443,
+                                         "TargetGroupArn": {"Ref": "ApiTargetGroup"}}]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_https_listener_with_the_env_certificate_and_tls_1_2_plus(app: dict[str, Doc],
+                                                                  configs: dict[str, Any],
+                                                                  env: str) -> None:
+    listener = props(app[env], "ApiHttpsListener")
+    assert (listener["Protocol"], listener["Port"]) == ("HTTPS", 443)
+    assert listener["Certificates"] == [{"CertificateArn": configs[env].api.certificate_arn}]
+    assert listener["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert listener["DefaultActions"] == [{"Type": "forward",
+                                           "TargetGroupArn": {"Ref": "ApiTargetGroup"}}]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_http_listener_only_redirects_to_https(app: dict[str, Doc], env: str) -> None:
+    listeners = resources(app[env], "AWS::ElasticLoadBalancingV2::Listener")
+    assert set(listeners) == {"ApiHttpsListener", "ApiHttpListener"}
+    http = props(app[env], "ApiHttpListener")
+    assert (http["Protocol"], http["Port"]) == ("HTTP", 80)
+    assert [a["Type"] for a in http["DefaultActions"]] == ["redirect"]
+    redirect = http["DefaultActions"][0]["RedirectConfig"]
+    assert (redirect["Protocol"], redirect["Port"], redirect["StatusCode"]) == ("HTTPS", "443",
+                                                                               "HTTP_301")
+    assert not resources(app[env], "AWS::ElasticLoadBalancingV2::ListenerRule")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_load_balancer_is_public_with_protection_and_logs_outside_dev(app: dict[str, Doc],
+                                                                      env: str) -> None:
+    doc = app[env]
+    alb = props(doc, "ApiLoadBalancer")
+    assert alb["Scheme"] == "internet-facing"
+    assert alb["Subnets"] == [{"Ref": "PublicSubnet1"}, {"Ref": "PublicSubnet2"}]
+    assert alb["SecurityGroups"] == [{"Ref": "AlbSecurityGroup"}]
+    attributes = {a["Key"]: a["Value"] for a in alb["LoadBalancerAttributes"]}
+    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    keep = env != "dev"
+    assert attributes["deletion_protection.enabled"] == str(keep).lower()
+    assert attributes["access_logs.s3.enabled"] == str(keep).lower()
+    buckets = resources(doc, "AWS::S3::Bucket")
+    if not keep:
+        assert "AlbAccessLogBucket" not in buckets and "access_logs.s3.bucket" not in attributes
+        return
+    assert attributes["access_logs.s3.bucket"] == {"Ref": "AlbAccessLogBucket"}
+    bucket = doc["Resources"]["AlbAccessLogBucket"]
+    assert bucket["DeletionPolicy"] == "Retain"
+    p = bucket["Properties"]
+    assert all(p["PublicAccessBlockConfiguration"][k] is True for k in (
+        "BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
+    rule = p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"  # ELB: SSE-S3 only
+    statements = props(doc, "AlbAccessLogBucketPolicy")["PolicyDocument"]["Statement"]
+    put = [s for s in statements if s["Effect"] == "Allow"]
+    assert len(put) == 1 and put[0]["Action"] == "s3:PutObject"
+    # us-east-1 predates August 2022: ELB delivers as its regional account there.
+    assert put[0]["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::127311923021:root"}}
+    assert put[0]["Resource"] == {"Fn::Sub": "${AlbAccessLogBucket.Arn}/alb/AWSLogs/${AWS::AccountId}/*"}
+    deny = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_newer_region_uses_the_log_delivery_service_principal() -> None:
+    cfg = config_with("staging", {"region": "ap-southeast-5", "api": {"certificate_arn":
+                      "arn:aws:acm:ap-southeast-5:222222222222:certificate/"
+                      "22222222-2222-4222-8222-222222222221"}})
+    statements = props(render(cfg), "AlbAccessLogBucketPolicy")["PolicyDocument"]["Statement"]
+    assert statements[0]["Principal"] == {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_outputs_endpoint_and_cluster_name(app: dict[str, Doc], env: str) -> None:
+    outputs = app[env]["Outputs"]
+    assert outputs["ApiEndpoint"]["Value"] == {"Fn::GetAtt": ["ApiLoadBalancer", "DNSName"]}
+    assert outputs["EcsClusterName"]["Value"] == {"Ref": "ApiCluster"}
+    for name in ("ApiEndpoint", "EcsClusterName", "DatabaseSecretArn", "VpcId"):
+        assert outputs[name]["Export"]["Name"] == {"Fn::Sub": f"${{AWS::StackName}}-{name}"}
+
+
+VALID_PAIRS = [(cpu, memory) for cpu, memories in FARGATE_MEMORY.items() for memory in memories]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(VALID_PAIRS))
+def test_every_fargate_pair_renders_as_given(pair: tuple[int, int]) -> None:
+    cpu, memory = pair
+    task = props(render(config_with("staging", {"api": {"cpu": cpu, "memory": memory}})),
+                 "ApiTaskDefinition")
+    assert (task["Cpu"], task["Memory"]) == (str(cpu), str(memory))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.sampled_from(list(FARGATE_MEMORY)), st.integers(min_value=128, max_value=131072))
+def test_pairs_fargate_does_not_offer_are_rejected(cpu: int, memory: int) -> None:
+    change = {"api": {"cpu": cpu, "memory": memory}}
+    if memory in FARGATE_MEMORY[cpu]:
+        config_with("staging", change)
+        return
+    with pytest.raises(ValidationError, match="not a Fargate pair"):
+        config_with("staging", change)
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+# (change to production.yaml, key path in the message, words the message must hold)
+API_REJECTIONS = [
+    ({"api": {"cpu": 256, "memory": 4096}}, "api.memory",
+     "4096 MiB with 256 CPU units is not a Fargate pair (allowed with 256: 512, 1024, 2048)"),
+    ({"api": {"cpu": 1024, "memory": 1024}}, "api.memory",
+     "(allowed with 1024: 2048 to 8192 in steps of 1024)"),
+    ({"api": {"cpu": 4096, "memory": 8000}}, "api.memory", "not a Fargate pair"),
+    ({"api": {"cpu": 768}}, "api.cpu", "768 CPU units is not a Fargate size (allowed: 256, 512"),
+    ({"api": {"min_tasks": 21}}, "api.max_tasks",
+     "max_tasks 20 is below min_tasks 21 (allowed: max_tasks >= min_tasks)"),
+]
+
+
+@pytest.mark.parametrize(("change", "key", "words"), API_REJECTIONS,
+                         ids=[f"{r[1]}:{i}" for i, r in enumerate(API_REJECTIONS)])
+def test_bad_task_size_or_counts_are_one_line_exit_2_and_write_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict[str, Any], key: str,
+        words: str) -> None:
+    out = tmp_path / "rendered"
+    assert main(["--all", "--vars", str(copy_vars(tmp_path / "good")), "--out", str(out)]) == 0
+    before = _snapshot(out)
+    capsys.readouterr()
+    bad = copy_vars(tmp_path / "bad", {"production.yaml": change})
+    assert main(["--all", "--vars", str(bad), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith(f"error: {bad / 'production.yaml'}: {key}: "), lines[0]
+    assert words in lines[0]
+    assert "Traceback" not in captured.err
+    assert captured.out == ""
+    assert _snapshot(out) == before

@@ -1,0 +1,255 @@
+"""Database layer facts, read back from the parsed regional stack of every environment."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources as package_files
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import ENVS, copy_vars, props, resources, walk
+from tracker_infra.cli import main
+
+Doc = dict[str, Any]
+
+# The seed's numbers (seed-design.md "Database Layer"), written out here, not read from vars/.
+SEED_ACU = {"dev": (0.5, 2), "staging": (1, 4), "production": (2, 16)}
+SEED_INSTANCES = {"dev": 1, "staging": 2, "production": 2}
+SEED_LOG_RETENTION = {"dev": 7, "staging": 30, "production": 90}
+KEY_ARN = {"Fn::GetAtt": ["StackKey", "Arn"]}
+
+
+def _cluster(doc: Doc) -> Doc:
+    return doc["Resources"]["DatabaseCluster"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_serverless_v2_capacity_is_the_seeds(app: dict[str, Doc], env: str) -> None:
+    cluster = props(app[env], "DatabaseCluster")
+    scaling = cluster["ServerlessV2ScalingConfiguration"]
+    assert (scaling["MinCapacity"], scaling["MaxCapacity"]) == SEED_ACU[env]
+    assert cluster["Engine"] == "aurora-postgresql"
+    assert "EngineMode" not in cluster and "ScalingConfiguration" not in cluster  # those are v1
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_engine_version_is_not_deprecated_in_cfn_lint_data(app: dict[str, Doc],
+                                                           configs: dict[str, Any], env: str) -> None:
+    version = props(app[env], "DatabaseCluster")["EngineVersion"]
+    assert version == configs[env].database.engine_version
+    data = (package_files.files("cfnlint") / "data" / "schemas" / "extensions" / "aws_rds_dbcluster")
+    deprecated = json.loads((data / "engine_version_deprecated.json").read_text())
+    allowed = json.loads((data / "engine_version.json").read_text())
+
+    def versions(schema: Any, key: str) -> set[str]:
+        found: set[str] = set()
+        for node in walk(schema):
+            if isinstance(node, dict) and node.get("if", {}).get("properties", {}).get(
+                    "Engine", {}).get("const") == "aurora-postgresql":
+                branch = node["if"] if key == "if" else node["then"]
+                found.update(branch["properties"]["EngineVersion"].get("enum", []))
+        return found
+
+    assert version in versions(allowed, "then")
+    assert version not in versions(deprecated, "if")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_writer_and_reader_instances_in_separate_azs(app: dict[str, Doc], env: str) -> None:
+    instances = resources(app[env], "AWS::RDS::DBInstance")
+    expected = {"DatabaseWriterInstance"} | (
+        {"DatabaseReaderInstance"} if SEED_INSTANCES[env] == 2 else set())
+    assert set(instances) == expected
+    for index, lid in enumerate(["DatabaseWriterInstance", "DatabaseReaderInstance"][:len(expected)]):
+        p = instances[lid]["Properties"]
+        assert p["DBClusterIdentifier"] == {"Ref": "DatabaseCluster"}
+        assert p["DBInstanceClass"] == "db.serverless"
+        assert p["Engine"] == "aurora-postgresql"
+        assert p["PubliclyAccessible"] is False
+        assert p["AvailabilityZone"] == {"Fn::Select": [index, {"Fn::GetAZs": ""}]}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_database_lives_in_the_private_subnets_of_both_azs(app: dict[str, Doc], env: str) -> None:
+    doc = app[env]
+    group = props(doc, "DatabaseSubnetGroup")
+    assert group["SubnetIds"] == [{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}]
+    assert props(doc, "DatabaseCluster")["DBSubnetGroupName"] == {"Ref": "DatabaseSubnetGroup"}
+    # Those subnets route to NAT, never to the internet gateway.
+    for n in (1, 2):
+        assoc = props(doc, f"PrivateSubnet{n}RouteTableAssociation")
+        table = assoc["RouteTableId"]["Ref"]
+        routes = [r["Properties"] for r in resources(doc, "AWS::EC2::Route").values()
+                  if r["Properties"]["RouteTableId"] == {"Ref": table}]
+        assert routes and all("NatGatewayId" in r and "GatewayId" not in r for r in routes)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_database_is_reachable_only_from_the_api_group(app: dict[str, Doc], env: str) -> None:
+    doc = app[env]
+    assert props(doc, "DatabaseCluster")["VpcSecurityGroupIds"] == [{"Ref": "DatabaseSecurityGroup"}]
+    assert "SecurityGroupIngress" not in props(doc, "DatabaseSecurityGroup")
+    ingress = [r["Properties"] for r in resources(doc, "AWS::EC2::SecurityGroupIngress").values()
+               if r["Properties"]["GroupId"] == {"Ref": "DatabaseSecurityGroup"}]
+    assert len(ingress) == 1
+    rule = {k: v for k, v in ingress[0].items() if k != "Description"}
+    assert rule == {"GroupId": {"Ref": "DatabaseSecurityGroup"},
+                    "SourceSecurityGroupId": {"Ref": "ApiSecurityGroup"},
+                    "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432}
+    # The only other thing in a VPC that talks to the database, the rotation Lambda, runs in the
+    # API group too: no extra ingress rule exists for it.
+    rotation = props(doc, "DatabaseSecretRotation")["HostedRotationLambda"]
+    assert rotation["VpcSecurityGroupIds"] == {"Ref": "ApiSecurityGroup"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_nothing_in_the_database_tier_gets_a_public_address(app: dict[str, Doc], env: str) -> None:
+    doc = app[env]
+    for r in resources(doc, "AWS::RDS::DBInstance").values():
+        assert r["Properties"]["PubliclyAccessible"] is False
+    rotation = props(doc, "DatabaseSecretRotation")["HostedRotationLambda"]
+    assert rotation["VpcSubnetIds"] == {
+        "Fn::Join": [",", [{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}]]}
+    for n in (1, 2):
+        assert props(doc, f"PrivateSubnet{n}")["MapPublicIpOnLaunch"] is False
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_storage_secret_logs_and_insights_use_the_rotating_customer_key(app: dict[str, Doc],
+                                                                        env: str) -> None:
+    doc = app[env]
+    cluster = props(doc, "DatabaseCluster")
+    assert cluster["StorageEncrypted"] is True
+    assert cluster["KmsKeyId"] == KEY_ARN
+    assert props(doc, "DatabaseSecret")["KmsKeyId"] == KEY_ARN
+    assert props(doc, "DatabaseSecretRotation")["HostedRotationLambda"]["KmsKeyArn"] == KEY_ARN
+    assert props(doc, "DatabaseLogGroup")["KmsKeyId"] == KEY_ARN
+    for r in resources(doc, "AWS::RDS::DBInstance").values():
+        assert r["Properties"]["PerformanceInsightsKMSKeyId"] == KEY_ARN
+    key = doc["Resources"]["StackKey"]
+    assert key["Type"] == "AWS::KMS::Key"
+    assert key["Properties"]["EnableKeyRotation"] is True
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_backups_point_in_time_and_snapshot_tags(app: dict[str, Doc], configs: dict[str, Any],
+                                                 env: str) -> None:
+    cluster = props(app[env], "DatabaseCluster")
+    assert cluster["BackupRetentionPeriod"] >= 7
+    assert cluster["BackupRetentionPeriod"] == configs[env].database.backup_retention_days
+    assert cluster["CopyTagsToSnapshot"] is True
+    assert "PreferredBackupWindow" in cluster
+    assert props(app["production"], "DatabaseCluster")["BackupRetentionPeriod"] == 14
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_deletion_policies_keep_a_snapshot_outside_dev(app: dict[str, Doc], env: str) -> None:
+    cluster = _cluster(app[env])
+    expected = "Delete" if env == "dev" else "Snapshot"
+    assert cluster["DeletionPolicy"] == expected
+    assert cluster["UpdateReplacePolicy"] == expected
+    assert cluster["Properties"]["DeletionProtection"] is (env != "dev")
+    log_group = app[env]["Resources"]["DatabaseLogGroup"]
+    assert log_group["DeletionPolicy"] == ("Delete" if env == "dev" else "Retain")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_postgresql_log_goes_to_the_name_rds_uses_with_the_env_retention(app: dict[str, Doc],
+                                                                         env: str) -> None:
+    doc = app[env]
+    cluster = _cluster(doc)
+    assert cluster["Properties"]["EnableCloudwatchLogsExports"] == ["postgresql"]
+    identifier = cluster["Properties"]["DBClusterIdentifier"]
+    assert identifier == f"tracker-{env}"
+    group = props(doc, "DatabaseLogGroup")
+    assert group["LogGroupName"] == f"/aws/rds/cluster/{identifier}/postgresql"
+    assert group["RetentionInDays"] == SEED_LOG_RETENTION[env]
+    assert cluster["DependsOn"] in ("DatabaseLogGroup", ["DatabaseLogGroup"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_secret_holds_the_connection_keys_and_the_cluster_reads_it(app: dict[str, Doc],
+                                                                   configs: dict[str, Any],
+                                                                   env: str) -> None:
+    doc = app[env]
+    generated = props(doc, "DatabaseSecret")["GenerateSecretString"]
+    template = json.loads(generated["SecretStringTemplate"])
+    assert template == {"username": configs[env].database.master_username,
+                        "dbname": configs[env].database.name, "engine": "postgres", "port": 5432}
+    assert generated["GenerateStringKey"] == "password"
+    assert generated["PasswordLength"] >= 20
+    for char in "\"@/ ":  # RDS refuses these in a master password
+        assert char in generated["ExcludeCharacters"]
+    # host (and the rest) arrive through the attachment to the cluster
+    attachment = props(doc, "DatabaseSecretAttachment")
+    assert attachment == {"SecretId": {"Ref": "DatabaseSecret"},
+                          "TargetId": {"Ref": "DatabaseCluster"}, "TargetType": "AWS::RDS::DBCluster"}
+    cluster = props(doc, "DatabaseCluster")
+    assert cluster["DatabaseName"] == configs[env].database.name
+    for prop, key in (("MasterUsername", "username"), ("MasterUserPassword", "password")):
+        assert cluster[prop] == {"Fn::Sub": "{{resolve:secretsmanager:${DatabaseSecret}:"
+                                            f"SecretString:{key}}}}}"}
+    assert "ManageMasterUserPassword" not in cluster
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_secret_rotates_every_30_days_with_a_hosted_lambda(app: dict[str, Doc], env: str) -> None:
+    doc = app[env]
+    transform = doc["Transform"]
+    assert "AWS::SecretsManager-2024-09-16" in ([transform] if isinstance(transform, str) else transform)
+    rotation = doc["Resources"]["DatabaseSecretRotation"]
+    assert rotation["Properties"]["SecretId"] == {"Ref": "DatabaseSecret"}
+    assert rotation["Properties"]["RotationRules"]["AutomaticallyAfterDays"] == 30
+    hosted = rotation["Properties"]["HostedRotationLambda"]
+    assert hosted["RotationType"] == "PostgreSQLSingleUser"
+    # Comma-separated strings, not lists: a list here fails at deploy time.
+    assert not isinstance(hosted["VpcSecurityGroupIds"], list)
+    assert not isinstance(hosted["VpcSubnetIds"], list)
+    assert set(rotation["DependsOn"]) >= {"DatabaseSecretAttachment", "DatabaseWriterInstance"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_secret_arn_is_exported(app: dict[str, Doc], env: str) -> None:
+    out = app[env]["Outputs"]["DatabaseSecretArn"]
+    assert out["Value"] == {"Ref": "DatabaseSecret"}
+    assert out["Export"]["Name"] == {"Fn::Sub": "${AWS::StackName}-DatabaseSecretArn"}
+    assert "VpcId" in app[env]["Outputs"]
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+# (change to staging.yaml, key path in the message, words the message must hold)
+ACU_REJECTIONS = [
+    ({"database": {"min_acu": 0.25}}, "database.min_acu", "0.25 ACU is not allowed"),
+    ({"database": {"min_acu": 0}}, "database.min_acu", "0.5 to 256 in steps of 0.5"),
+    ({"database": {"max_acu": 300}}, "database.max_acu", "300.0 ACU is not allowed"),
+    ({"database": {"max_acu": 3.7}}, "database.max_acu", "in steps of 0.5"),
+    ({"database": {"min_acu": 1.25}}, "database.min_acu", "in steps of 0.5"),
+    ({"database": {"min_acu": 8, "max_acu": 4}}, "database.max_acu",
+     "max_acu 4.0 is below min_acu 8.0 (allowed: max_acu >= min_acu)"),
+]
+
+
+@pytest.mark.parametrize(("change", "key", "words"), ACU_REJECTIONS,
+                         ids=[f"{r[1]}={list(r[0]['database'].values())}" for r in ACU_REJECTIONS])
+def test_bad_capacity_is_one_line_exit_2_and_writes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict[str, Any], key: str,
+        words: str) -> None:
+    out = tmp_path / "rendered"
+    assert main(["--all", "--vars", str(copy_vars(tmp_path / "good")), "--out", str(out)]) == 0
+    before = _snapshot(out)
+    capsys.readouterr()
+    bad = copy_vars(tmp_path / "bad", {"staging.yaml": change})
+    assert main(["--all", "--vars", str(bad), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith(f"error: {bad / 'staging.yaml'}: {key}: "), lines[0]
+    assert words in lines[0]
+    assert "Traceback" not in captured.err
+    assert captured.out == ""
+    assert _snapshot(out) == before
