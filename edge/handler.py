@@ -124,9 +124,16 @@ def handler(event: object, context: object = None) -> dict[str, Any]:
     headers = response.get("headers")
     if not isinstance(headers, dict):
         headers = response["headers"] = {}
-    configured = {lower for lower, _, _ in config}
-    for key in [k for k in headers if isinstance(k, str) and k.lower() in configured]:
+    names = _names(config)
+    # Keys already lower-case are overwritten below; only other casings of a configured name
+    # need removing (CloudFront sends lower-case keys, so this list is almost always empty).
+    for key in [k for k in headers if k not in names and isinstance(k, str) and k.lower() in names]:
         del headers[key]
     for lower, name, value in config:
         headers[lower] = [{"key": name, "value": value}]
     return response
+
+
+@lru_cache(maxsize=1)
+def _names(config: Config) -> frozenset[str]:
+    return frozenset(lower for lower, _, _ in config)

@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""Benchmarks: print tables, assert nothing about time.
+
+    python bench/run.py            # render, edge, checks (about a minute)
+    python bench/run.py suite      # also time the whole test suite (several minutes)
+    python bench/run.py render     # one section: render | edge | checks | suite
+
+Goals (README "Performance"): `render.py --all` under 0.5 s as a cold process on a 2-core machine;
+render time per environment flat from 1 to 50 environments; the edge handler within 5x of a no-op
+handler on the same event; the edge package a few kilobytes.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import io
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PY = sys.executable
+BIN = Path(PY).parent
+EVENT = ROOT / "tests" / "fixtures" / "cloudfront" / "origin-response.json"
+
+
+def median_seconds(fn: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, check=False, **kw)  # type: ignore[call-overload]
+
+
+def table(title: str, rows: list[tuple[str, str]]) -> None:
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{title}")
+    print("-" * (width + 18))
+    for name, value in rows:
+        print(f"{name:<{width}}  {value:>14}")
+
+
+def generated_vars(count: int, target: Path) -> Path:
+    """A vars folder with ``count`` environments: copies of staging with their own names/CIDRs."""
+    import yaml
+
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "vars" / "defaults.yaml", target / "defaults.yaml")
+    base = yaml.safe_load((ROOT / "vars" / "staging.yaml").read_text())
+    for i in range(count):
+        name = f"env{i}"
+        data = copy.deepcopy(base)
+        data["environment"] = name
+        data["tags"]["Environment"] = name
+        data["network"]["vpc_cidr"] = f"10.{i}.0.0/16"
+        data["api"]["domain"] = f"api.{name}.communitytracker.example.com"
+        data["frontend"]["domain"] = f"{name}.communitytracker.example.com"
+        (target / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return target
+
+
+def bench_render() -> None:
+    from tracker_infra.cli import main
+
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        out = tmp / "out"
+        rows = []
+        for label, args in (("--env staging", ["--env", "staging"]), ("--all", ["--all"]),
+                            ("--all --check", ["--all", "--check", "--out", str(ROOT / "rendered")])):
+            full = args if "--out" in args else [*args, "--out", str(out)]
+            secs = median_seconds(lambda a=full: run([PY, "render.py", *a]), 9)
+            rows.append((f"cold process: render.py {label} (median of 9)", f"{secs * 1000:.0f} ms"))
+        startup = median_seconds(lambda: run([PY, "-c", "pass"]), 9)
+        rows.append(("cold process: python -c pass (interpreter floor)", f"{startup * 1000:.0f} ms"))
+        quiet = io.StringIO()
+        sys.stdout, saved = quiet, sys.stdout
+        try:
+            main(["--all", "--out", str(out)])  # warm: one Jinja environment, templates compiled
+            warm = median_seconds(lambda: main(["--all", "--out", str(out)]), 15)
+        finally:
+            sys.stdout = saved
+        rows.append(("in process: --all, warm (median of 15)", f"{warm * 1000:.1f} ms"))
+        table("Rendering", rows)
+
+        rows = []
+        for count in (1, 10, 50):
+            vars_dir = generated_vars(count, tmp / f"vars{count}")
+            secs = median_seconds(lambda v=vars_dir, c=count: run(
+                [PY, "render.py", "--all", "--vars", str(v), "--out", str(tmp / f"o{c}")]), 5)
+            sys.stdout = quiet
+            try:
+                warm = median_seconds(lambda v=vars_dir, c=count: main(
+                    ["--all", "--vars", str(v), "--out", str(tmp / f"o{c}")]), 5)
+            finally:
+                sys.stdout = saved
+            rows.append((f"{count:>2} environments: cold total / warm per env",
+                         f"{secs * 1000:.0f} / {warm / count * 1000:.1f} ms"))
+        table("Scaling with the number of environments (time per environment should stay flat)", rows)
+    finally:
+        shutil.rmtree(tmp)
+
+
+def bench_edge() -> None:
+    package = ROOT / "rendered" / "staging" / "edge"
+    event = json.loads(EVENT.read_text())
+    import_secs = median_seconds(lambda: run([PY, "-c", "import handler"], env={
+        **os.environ, "PYTHONPATH": str(package)}), 9)
+    floor_secs = median_seconds(lambda: run([PY, "-c", "pass"]), 9)
+
+    spec = importlib.util.spec_from_file_location("edge_handler_bench", package / "handler.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.handler(copy.deepcopy(event), None)  # cold start: reads headers.json once
+
+    def noop(ev: dict, _ctx: object) -> dict:
+        return ev["Records"][0]["cf"]["response"]
+
+    # (a) the handler alone, on one event reused (the handler is idempotent), hot in cache;
+    # (b) one invocation as Lambda runs it: decode the event's JSON, call, encode the response.
+    def hot(fn: Callable[[dict, object], object], runs: int = 100_000) -> float:
+        ev = copy.deepcopy(event)
+        start = time.perf_counter()
+        for _ in range(runs):
+            fn(ev, None)
+        return (time.perf_counter() - start) / runs * 1e6
+
+    raw = json.dumps(event)
+
+    def invocation(fn: Callable[[dict, object], object], runs: int = 20_000) -> float:
+        start = time.perf_counter()
+        for _ in range(runs):
+            json.dumps(fn(json.loads(raw), None))
+        return (time.perf_counter() - start) / runs * 1e6
+
+    handler_us = statistics.median(hot(module.handler) for _ in range(5))
+    noop_us = statistics.median(hot(noop) for _ in range(5))
+    handler_inv = statistics.median(invocation(module.handler) for _ in range(5))
+    noop_inv = statistics.median(invocation(noop) for _ in range(5))
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(package.iterdir()):
+            zf.write(path, path.name)
+    table("Edge function (rendered/staging/edge)", [
+        ("import (cold process, minus interpreter start)",
+         f"{(import_secs - floor_secs) * 1000:.1f} ms"),
+        ("handler alone, per event (median)", f"{handler_us:.2f} us"),
+        ("no-op alone, same event (floor)", f"{noop_us:.2f} us"),
+        ("handler / floor, alone", f"{handler_us / noop_us:.1f} x"),
+        ("per invocation with event/response JSON: handler", f"{handler_inv:.2f} us"),
+        ("per invocation with event/response JSON: no-op", f"{noop_inv:.2f} us"),
+        ("handler / floor, per invocation", f"{handler_inv / noop_inv:.1f} x"),
+        ("zipped package (handler.py + headers.json)", f"{len(buffer.getvalue()) / 1024:.1f} KB"),
+    ])
+
+
+def bench_checks() -> None:
+    templates = sorted((ROOT / "rendered").glob("*/*.yaml"))
+    rows = []
+    for path in templates:
+        rel = str(path.relative_to(ROOT))
+        start = time.perf_counter()
+        run([str(BIN / "cfn-lint"), rel])
+        lint = time.perf_counter() - start
+        start = time.perf_counter()
+        run([str(BIN / "checkov"), "--quiet", "--compact", "--skip-download", "--framework",
+             "cloudformation", "-f", rel])
+        checkov = time.perf_counter() - start
+        rows.append((rel, f"{lint:.1f} s / {checkov:.1f} s"))
+    table("Checks per template: cfn-lint / checkov (cold process each)", rows)
+
+
+def bench_suite() -> None:
+    start = time.perf_counter()
+    result = run([PY, "-m", "pytest", "-q", "-p", "no:randomly"])
+    secs = time.perf_counter() - start
+    last = result.stdout.decode().strip().splitlines()[-1:] or ["?"]
+    table("Test suite", [("pytest (whole suite)", f"{secs:.0f} s"), ("result", last[0][:14])])
+
+
+SECTIONS = {"render": bench_render, "edge": bench_edge, "checks": bench_checks, "suite": bench_suite}
+
+if __name__ == "__main__":
+    chosen = sys.argv[1:] or ["render", "edge", "checks"]
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    for name in chosen:
+        SECTIONS[name]()
