@@ -220,10 +220,12 @@ class Api(_Model):
 
 
 class CacheTtls(_Model):
-    html_seconds: int = Field(ge=0, le=31536000, description="*.html (5 minutes by default).")
-    assets_seconds: int = Field(ge=0, le=31536000, description="Content-hashed *.js, *.css, "
+    # At least 1 s: a cache policy whose TTLs are all 0 disables caching, and CloudFront then
+    # rejects the gzip/brotli settings every policy here carries.
+    html_seconds: int = Field(ge=1, le=31536000, description="*.html (5 minutes by default).")
+    assets_seconds: int = Field(ge=1, le=31536000, description="Content-hashed *.js, *.css, "
                                 "images and fonts (1 year by default).")
-    default_seconds: int = Field(ge=0, le=31536000, description="Everything else (1 hour).")
+    default_seconds: int = Field(ge=1, le=31536000, description="Everything else (1 hour).")
     error_seconds: int = Field(ge=0, le=31536000, description="How long CloudFront caches 5xx "
                                "errors (10 s).")
 
