@@ -199,8 +199,7 @@ def estimate(docs: list[dict[str, Any]], prices: Prices, regions: set[str] | Non
     est = Estimate()
     add = est.lines.append
 
-    nats = [x for x in _of_type(docs, "AWS::EC2::NatGateway")
-            if x[1].get("ConnectivityType", "public") == "public"]
+    nats = _of_type(docs, "AWS::EC2::NatGateway")  # public and private ones bill alike
     if nats:
         n = len(nats)
         cost = n * h * p["nat_gateway_hour"]

@@ -1,0 +1,271 @@
+"""render.py diff: property-level changes, replacement from CloudFormation's schemas, stateful flags,
+the three sources (committed rendered/, a git revision, another environment) and exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import VARS, config, copy_vars, render, resources
+from tracker_infra.cfn_yaml import load_template
+from tracker_infra.cli import main
+from tracker_infra.diff import (
+    EXIT_REPLACE,
+    MAY,
+    NO,
+    YES,
+    FileDiff,
+    Report,
+    compact,
+    create_only,
+    diff_templates,
+    format_report,
+    normaliser,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "diff"
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return load_template((FIXTURES / name).read_text())
+
+
+def by_id(result: FileDiff) -> dict[str, Any]:
+    return {r.logical_id: r for r in result.resources}
+
+
+def text_of(result: FileDiff, markdown: bool = False) -> str:
+    return format_report(Report("test", [result]), markdown)
+
+
+# --- hand-made template pairs ------------------------------------------------------------------
+
+
+def test_in_place_changes_show_paths_and_old_new_values() -> None:
+    result = diff_templates(fixture("base.yaml"), fixture("scale-up.yaml"), name="t/app.yaml")
+    changed = by_id(result)
+    assert set(changed) == {"DataBucket", "DatabaseCluster", "AlarmTopic", "AlarmTopicSubscription"}
+    cluster = changed["DatabaseCluster"]
+    assert [(c.path, c.old, c.new) for c in cluster.changes] == [
+        ("Properties.ServerlessV2ScalingConfiguration.MaxCapacity", 4, 8)]
+    assert cluster.replacement == NO and not cluster.dangerous
+    # Tags are matched by Key: the reorder is no change, the Owner value is.
+    assert [(c.path, c.old, c.new) for c in changed["DataBucket"].changes] == [
+        ("Properties.Tags[Key=Owner].Value", "devops-team", "platform-team")]
+    assert changed["AlarmTopicSubscription"].kind == "added"
+    assert [(c.path, c.new) for c in result.other] == [("Outputs.TopicArn", {"Value": {"Ref": "AlarmTopic"}})]
+    text = text_of(result)
+    assert "Properties.KmsMasterKeyId: !Ref StackKey -> !GetAtt StackKey.Arn" in text
+    assert "!!" not in text and "STATEFUL" not in text
+
+
+def test_create_only_change_replaces_stateful_resource_and_what_references_it() -> None:
+    result = diff_templates(fixture("base.yaml"), fixture("replace-database.yaml"), name="t/app.yaml")
+    changed = by_id(result)
+    cluster = changed["DatabaseCluster"]
+    assert cluster.replacement == YES and cluster.dangerous
+    assert "DatabaseName" in cluster.reason
+    assert [(c.path, c.replaces) for c in cluster.changes] == [("Properties.DatabaseName", YES)]
+    # The instance's DBClusterIdentifier (create-only) is !Ref DatabaseCluster: a new cluster
+    # means a new instance, though its own text did not change.
+    instance = changed["DatabaseWriterInstance"]
+    assert instance.replacement == YES and instance.changes == []
+    assert "DatabaseCluster" in instance.reason
+    # A stateless replacement is reported but is not a danger.
+    task = changed["ApiTaskDefinition"]
+    assert task.replacement == YES and not task.dangerous
+    assert {c.path for c in task.changes if c.replaces == YES} == {"Properties.Cpu", "Properties.Memory"}
+    # A removed log group is deleted with its logs (no DeletionPolicy).
+    assert changed["ApiLogGroup"].kind == "removed" and changed["ApiLogGroup"].dangerous
+    report = Report("test", [result])
+    assert {r.logical_id for _, r in report.dangers} == {"DatabaseCluster", "DatabaseWriterInstance",
+                                                         "ApiLogGroup"}
+    text = format_report(report, markdown=False)
+    assert text.splitlines()[1] == "!! 3 STATEFUL RESOURCE(S) WOULD BE DELETED OR REPLACED:"
+    assert "UpdateReplacePolicy: Snapshot" in text
+    assert 'Properties.DatabaseName: "tracker" -> "activity" (requires replacement)' in text
+    markdown = format_report(report, markdown=True)
+    assert "> [!CAUTION]" in markdown
+    assert "`Properties.DatabaseName`: `\"tracker\"` → `\"activity\"` **(requires replacement)**" in markdown
+
+
+def test_replacement_comes_from_cloudformation_provider_schemas() -> None:
+    cluster = create_only("AWS::RDS::DBCluster")
+    assert cluster is not None
+    always, conditional = cluster
+    assert {"DatabaseName", "KmsKeyId", "StorageEncrypted"} <= set(always)
+    assert "ServerlessV2ScalingConfiguration" not in always
+    assert "Engine" in conditional
+    assert create_only("AWS::S3::Bucket") is not None and "BucketName" in create_only("AWS::S3::Bucket")[0]
+    assert create_only("Custom::Anything") is None
+    # SAM types are looked up through the type they expand to.
+    assert create_only("AWS::Serverless::Function") == create_only("AWS::Lambda::Function")
+
+
+def test_conditionally_create_only_change_is_flagged_as_possible_replacement() -> None:
+    base = fixture("base.yaml")
+    changed = fixture("base.yaml")
+    changed["Resources"]["DatabaseCluster"]["Properties"]["Engine"] = "aurora-mysql"
+    cluster = by_id(diff_templates(base, changed))["DatabaseCluster"]
+    assert cluster.replacement == MAY and cluster.dangerous
+    assert [c.replaces for c in cluster.changes] == [MAY]
+
+
+def test_type_change_and_retained_removal() -> None:
+    base = fixture("base.yaml")
+    changed = fixture("base.yaml")
+    changed["Resources"]["ApiLogGroup"]["Type"] = "AWS::Logs::LogStream"
+    del changed["Resources"]["DataBucket"]
+    result = diff_templates(base, changed)
+    log = by_id(result)["ApiLogGroup"]
+    assert log.replacement == YES and log.reason == "Type changed" and log.dangerous
+    bucket = by_id(result)["DataBucket"]
+    assert bucket.kind == "removed" and bucket.dangerous
+    assert "kept in the account by DeletionPolicy: Retain" in text_of(result)
+
+
+def test_intrinsic_functions_are_shown_in_short_form() -> None:
+    assert compact({"Ref": "DatabaseCluster"}) == "!Ref DatabaseCluster"
+    assert compact({"Fn::GetAtt": ["StackKey", "Arn"]}) == "!GetAtt StackKey.Arn"
+    assert compact({"Fn::Sub": "arn:${AWS::Partition}:s3:::x"}) == '!Sub "arn:${AWS::Partition}:s3:::x"'
+    assert (compact({"Fn::Join": [",", [{"Ref": "A"}, "b"]]}) == '!Join [",", [!Ref A, "b"]]')
+    assert compact({"Fn::Select": [0, {"Fn::GetAZs": ""}]}) == '!Select [0, !GetAZs ""]'
+    assert compact("x" * 200).endswith("…") and len(compact("x" * 200)) == 160
+
+
+def test_json_bodies_inside_sub_are_compared_as_json() -> None:
+    def dashboard(x: int) -> dict[str, Any]:
+        body = ('{"widgets": [{"type": "metric", "x": ' + str(x)
+                + ', "properties": {"region": "${AWS::Region}"}}]}')
+        return {"Resources": {"Dash": {"Type": "AWS::CloudWatch::Dashboard",
+                                       "Properties": {"DashboardBody": {"Fn::Sub": body}}}}}
+
+    change = by_id(diff_templates(dashboard(0), dashboard(12)))["Dash"].changes
+    assert [(c.path, c.old, c.new) for c in change] == [
+        ("Properties.DashboardBody.!Sub(json).widgets[0].x", 0, 12)]
+
+
+# --- environment diff --------------------------------------------------------------------------
+
+
+def test_normaliser_replaces_only_the_environments_own_names() -> None:
+    cfg = config("production")
+    norm = normaliser(cfg)
+    assert norm("tracker-production-edge") == "<stack>-edge"
+    assert norm(f"arn:aws:iam::{cfg.account}:root") == "arn:aws:iam::<account>:root"
+    assert norm(cfg.network.vpc_cidr) == "<vpc-cidr>"
+    assert norm(f"https://{cfg.api.domain}") == "https://<api-domain>"
+    assert norm(cfg.frontend.domain) == "<domain>"
+    # An e-mail at the site's domain is an address, not the site's name; "productions" is a word.
+    assert norm("devops-team@communitytracker.example.com") == "devops-team@communitytracker.example.com"
+    assert norm("productions") == "productions"
+    assert norm({"Environment": ["production", 3]}) == {"Environment": ["<env>", 3]}
+
+
+def test_environment_diff_shows_sizing_not_names(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diff", "staging", "production"]) == 0
+    out = capsys.readouterr().out
+    staging, production = config("staging"), config("production")
+    change_lines = [line for line in out.splitlines() if line.startswith("      ")]
+    assert change_lines, out
+    for line in change_lines:
+        for own in ("staging", "production", staging.account, production.account, "10.1.", "10.2.",
+                    staging.frontend.domain):
+            assert own not in line, line
+    assert (f"Properties.ServerlessV2ScalingConfiguration.MaxCapacity: {staging.database.max_acu} -> "
+            f"{production.database.max_acu}") in out
+    # The VPC differs only by its CIDR, which is normalised away.
+    vpcs = resources(render(staging), "AWS::EC2::VPC")
+    for logical_id in vpcs:
+        assert f"~ {logical_id} " not in out
+    assert "Estimated monthly cost, staging -> production" in out
+
+
+def test_environment_diff_arguments_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diff", "staging"]) == 2
+    assert main(["diff", "staging", "staging"]) == 2
+    assert main(["diff", "staging", "production", "--base", "HEAD"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error: ") == 3 and "Traceback" not in err
+
+
+# --- committed rendered/ and git revisions -----------------------------------------------------
+
+
+def _render(vars_dir: Path, out: Path) -> None:
+    assert main(["--all", "--vars", str(vars_dir), "--out", str(out)]) == 0
+
+
+def _set_vars(vars_dir: Path, name: str, old: str, new: str) -> None:
+    path = vars_dir / name
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_committed_vs_fresh_shows_a_max_acu_change_and_its_cost(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    vars_dir = copy_vars(tmp_path)
+    out = tmp_path / "rendered"
+    _render(vars_dir, out)
+    capsys.readouterr()
+    before = config("production").database
+    _set_vars(vars_dir, "production.yaml", f"max_acu: {before.max_acu:g}\n", "max_acu: 32\n")
+    assert main(["diff", "--vars", str(vars_dir), "--out", str(out), "--format", "markdown"]) == 0
+    out_text = capsys.readouterr().out
+    cluster_ids = list(resources(render(config("production")), "AWS::RDS::DBCluster"))
+    assert len(cluster_ids) == 1
+    assert f"- ~ **{cluster_ids[0]}** `AWS::RDS::DBCluster`" in out_text
+    assert (f"`Properties.ServerlessV2ScalingConfiguration.MaxCapacity`: `{float(before.max_acu)}` → "
+            "`32.0`") in out_text
+    assert "production/app.yaml" in out_text and "staging/" not in out_text and "dev/" not in out_text
+    assert "[!CAUTION]" not in out_text
+    # Ceiling moves by (32 - 16) ACU x instances x 730 h x $0.12; the floor (min ACU) does not.
+    delta = (32 - before.max_acu) * before.instances * 730 * 0.12
+    assert "ceiling $" in out_text and f"(+${delta:,.2f})" in out_text
+    assert "floor $" in out_text and "(+$0.00)" in out_text
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=test", "-c", "user.email=test@example.com",
+                    *args], check=True, capture_output=True)
+
+
+def test_base_revision_and_fail_on_replace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A temporary repository: committed output renders database.name "olddb"; the working tree
+    renames it, which replaces the Aurora cluster (DatabaseName is create-only)."""
+    vars_dir = copy_vars(tmp_path)
+    _set_vars(vars_dir, "defaults.yaml", "  name: tracker\n", "  name: olddb\n")
+    out = tmp_path / "rendered"
+    _render(vars_dir, out)
+    _git(tmp_path, "init", "-q", "-b", "main")
+    _git(tmp_path, "add", "vars", "rendered")
+    _git(tmp_path, "commit", "-q", "-m", "base")
+    _set_vars(vars_dir, "defaults.yaml", "  name: olddb\n", "  name: tracker\n")
+    capsys.readouterr()
+    args = ["diff", "--base", "main", "--vars", str(vars_dir), "--out", str(out), "--env", "staging"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Template diff: main -> working tree\n!! ")
+    assert 'Properties.DatabaseName: "olddb" -> "tracker" (requires replacement)' in text
+    assert "production/" not in text
+    assert main([*args, "--fail-on-replace"]) == EXIT_REPLACE
+    capsys.readouterr()
+    # Nothing changed against the working tree's own render: exit 0 even with the flag.
+    _render(vars_dir, out)
+    _git(tmp_path, "add", "vars", "rendered")
+    _git(tmp_path, "commit", "-q", "-m", "rename")
+    capsys.readouterr()
+    assert main([*args[:2], "HEAD", *args[3:], "--fail-on-replace"]) == 0
+    assert "No changes." in capsys.readouterr().out
+
+
+def test_base_outside_git_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "rendered"
+    out.mkdir()
+    assert main(["diff", "--base", "main", "--vars", str(VARS), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --base: ") and len(err.strip().splitlines()) == 1
