@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,6 +19,7 @@ from typing import Any
 
 import jinja2
 
+from .dashboards import dashboard_body
 from .schema import Config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +67,34 @@ def logical_id(value: str) -> str:
     return value
 
 
+class _BytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Compiled templates kept between processes (keyed by the template's source checksum, so a
+    changed template is recompiled). Compiling is most of a cold render; a cache that cannot be
+    read or written is simply not used."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except (OSError, EOFError, ValueError):
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "tracker-infra", f"jinja-{jinja2.__version__}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return None
+    return _BytecodeCache(folder)
+
+
 @lru_cache(maxsize=1)
 def jinja_environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -75,9 +105,11 @@ def jinja_environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         auto_reload=False,
+        bytecode_cache=_bytecode_cache(),
     )
     env.filters["yaml"] = yaml_scalar
     env.filters["logical_id"] = logical_id
+    env.globals["dashboard_body"] = dashboard_body  # JSON for !Sub, see dashboards.py
     return env
 
 
