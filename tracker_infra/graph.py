@@ -53,8 +53,9 @@ TYPE_LAYERS = {
     "AWS::ElastiCache::": "database",
     "AWS::ECS::": "api", "AWS::ECR::": "api", "AWS::ElasticLoadBalancingV2::": "api",
     "AWS::ApplicationAutoScaling::": "api", "AWS::ApiGateway": "api", "AWS::Serverless::Api": "api",
-    "AWS::CloudFront::": "frontend",
+    "AWS::CloudFront::": "frontend", "AWS::CloudFront::MonitoringSubscription": "monitoring",
     "AWS::CloudWatch::": "monitoring", "AWS::SNS::": "monitoring", "AWS::Budgets::": "monitoring",
+    "AWS::Logs::MetricFilter": "monitoring",
     "AWS::KMS::": "shared",
 }
 
@@ -79,6 +80,10 @@ HIDDEN_TYPES = frozenset({
 # References to these are everywhere (every resource sits in the VPC, most are encrypted with the
 # stack key): the subgraph and a count in the key's box say it once instead of twenty arrows.
 NO_EDGES_TO = frozenset({"AWS::EC2::VPC", "AWS::KMS::Key"})
+
+# A dashboard references every resource it charts: a count in its box says that without a fan of
+# arrows across the picture.
+NO_EDGES_FROM = frozenset({"AWS::CloudWatch::Dashboard"})
 
 # More boxes than this of one type in one layer become one box listing them (alarms, mostly).
 COLLAPSE_OVER = 4
@@ -229,6 +234,10 @@ def _layers(t: Template) -> dict[str, str]:
     return {rid: name or "other" for rid, name in layer.items()}
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _short_type(type_: str) -> str:
     parts = type_.split("::")
     if len(parts) == 3:
@@ -285,26 +294,39 @@ def resource_view(t: Template) -> tuple[list[Box], list[Arrow]]:
         groups[(layers[rid], t.type(rid))].append(rid)
     box_of: dict[str, str] = {}
     boxes: list[Box] = []
+    singles: list[str] = []
     for (layer, type_), members in sorted(groups.items()):
-        if len(members) > COLLAPSE_OVER:
-            gid = f"{t.stack.key}__{type_.split('::', 1)[-1].replace('::', '')}"
-            box_of.update(dict.fromkeys(members, gid))
-            boxes.append(Box(layer, gid, (f"{len(members)} × {_short_type(type_)}", *members),
-                             _shape(type_)))
+        if len(members) <= COLLAPSE_OVER:
+            singles += members
             continue
+        served: dict[str, list[str]] = defaultdict(list)  # one box per layer served: "4 × Alarm (API)"
         for rid in members:
-            box_of[rid] = t.node_id(rid)
-            extra = _facts(t, rid)
-            if t.type(rid) == "AWS::KMS::Key":
-                extra = [f"used by {users[rid]} resources"]
-            boxes.append(Box(layer, t.node_id(rid), (rid, _short_type(type_), *extra),
-                             _shape(type_)))
+            near = Counter(layers[r] for r in t.refs[rid] if layers[r] not in (layer, "shared"))
+            served[min(near, key=lambda n: (-near[n], list(LAYERS).index(n)))
+                   if near else layer].append(rid)
+        for target, part in sorted(served.items()):
+            if len(part) == 1:
+                singles += part
+                continue
+            gid = f"{t.stack.key}__{type_.split('::', 1)[-1].replace('::', '')}{target.title()}"
+            box_of.update(dict.fromkeys(part, gid))
+            boxes.append(Box(layer, gid, (f"{len(part)} × {_short_type(type_)} "
+                                          f"({LAYERS[target]})", *part), _shape(type_)))
+    for rid in singles:
+        box_of[rid] = t.node_id(rid)
+        extra = _facts(t, rid)
+        if t.type(rid) == "AWS::KMS::Key":
+            extra = [f"used by {_count(users[rid], 'resource')}"]
+        elif t.type(rid) in NO_EDGES_FROM:
+            extra = [f"charts {_count(len(t.refs[rid]), 'resource')}"]
+        boxes.append(Box(layers[rid], t.node_id(rid), (rid, _short_type(t.type(rid)), *extra),
+                         _shape(t.type(rid))))
 
     arrows: dict[tuple[str, str], Arrow] = {}
 
     def add(src: str, dst: str, label: str = "", style: str = "solid") -> None:
         a, b = box_of[src], box_of[dst]
-        if a == b or t.type(dst) in NO_EDGES_TO:
+        if a == b or t.type(dst) in NO_EDGES_TO or t.type(src) in NO_EDGES_FROM:
             return
         old = arrows.get((a, b))
         # A direct reference beats "via", which beats DependsOn alone.
@@ -797,7 +819,8 @@ def architecture_markdown(env: str, parsed: list[tuple[Stack, dict[str, Any]]]) 
         "uses them). An arrow points from a resource to one it references (`Ref`, `GetAtt`, "
         "`Sub`); dotted: `DependsOn` only; \"via X\": through a resource not drawn. Not drawn: "
         "routes (shown as \"route\" arrows from subnets), route tables, security-group rules "
-        "(see Traffic), roles, policies, aliases; arrows to the VPC and to the stack key.",
+        "(see Traffic), roles, policies, aliases; arrows to the VPC and to the stack key, and "
+        "from dashboards (their box counts what they chart).",
         "",
         "```mermaid",
         pic.resources().rstrip("\n"),
