@@ -10,11 +10,14 @@ tests/test_deploy_rehearsal.py (it runs `sam deploy --config-env X` for each aga
 
 from __future__ import annotations
 
+import os
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.helpers import VARS, config, resources
 from tracker_infra.cfn_yaml import load_template
@@ -127,3 +130,89 @@ def test_needed_capabilities_sees_named_roles_and_transforms() -> None:
     function = {"Type": "AWS::Serverless::Function", "Properties": {}}
     sam = {"Transform": "AWS::Serverless-2016-10-31", "Resources": {"F": function}}
     assert needed_capabilities(sam) == {"CAPABILITY_IAM"}
+
+
+# --- scripts/deploy.sh: render, check, then the two config-envs in order ------------------------
+
+DEPLOY_COPY = ("render.py", "tracker_infra", "templates", "partials", "vars", "edge", "rendered",
+               "samconfig.toml", "scripts")
+STUB = """#!/bin/sh
+echo "$*" >> "$STUB_LOG"
+case "$*" in *"$STUB_FAIL_ON"*) exit 1 ;; esac
+"""
+
+
+@pytest.fixture(scope="module")
+def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The files deploy.sh needs, committed in a throwaway git repository (tests that change it
+    put it back)."""
+    import shutil
+    import subprocess
+
+    tmp_path = tmp_path_factory.mktemp("deploy-script")
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in DEPLOY_COPY:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, root / name)
+    # the copy is rendered from its own sources, so it starts fresh and clean
+    subprocess.run([sys.executable, "render.py", "--all"], cwd=root, check=True, capture_output=True)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for step in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "copy"]):
+        subprocess.run([*git, *step], cwd=root, check=True, capture_output=True)
+    stub = tmp_path / "stub"
+    stub.write_text(STUB)
+    stub.chmod(0o755)
+    return root
+
+
+def run_deploy(root: Path, *args: str, fail_on: str = "never") -> tuple[int, list[str], str]:
+    import subprocess
+
+    stub, log = root.parent / "stub", root.parent / "calls.log"
+    log.unlink(missing_ok=True)
+    env = {**os.environ, "PYTHON": sys.executable, "SAM": str(stub), "CFN_LINT": str(stub),
+           "STUB_LOG": str(log), "STUB_FAIL_ON": fail_on}
+    done = subprocess.run(["bash", str(root / "scripts" / "deploy.sh"), *args], cwd=root.parent,
+                          env=env, capture_output=True, text=True, timeout=120)
+    calls = log.read_text().splitlines() if log.exists() else []
+    return done.returncode, calls, done.stderr
+
+
+def test_deploy_script_lints_then_deploys_regional_then_edge(repo_copy: Path) -> None:
+    code, calls, stderr = run_deploy(repo_copy, "staging")
+    assert code == 0, stderr
+    assert calls == ["rendered/staging/app.yaml rendered/staging/edge.yaml",
+                     "deploy --config-env staging", "deploy --config-env staging-edge"]
+
+
+def test_deploy_script_stops_at_the_first_failed_deploy(repo_copy: Path) -> None:
+    code, calls, _ = run_deploy(repo_copy, "staging", fail_on="--config-env staging")
+    assert code != 0
+    assert calls[-1] == "deploy --config-env staging"  # the edge stack is never reached
+
+
+def test_deploy_script_refuses_output_that_differs_from_the_commit(repo_copy: Path) -> None:
+    import subprocess
+
+    dev = repo_copy / "vars" / "dev.yaml"
+    data = yaml.safe_load(dev.read_text())
+    data["description"] = "changed after the commit"  # any rendered change will do
+    dev.write_text(yaml.safe_dump(data, sort_keys=False))
+    try:
+        code, calls, stderr = run_deploy(repo_copy, "dev")
+        assert code == 1 and calls == [], stderr
+        assert "rendered/dev differs from the commit" in stderr
+        code, calls, _ = run_deploy(repo_copy, "--allow-uncommitted", "dev")
+        assert code == 0 and calls[-1] == "deploy --config-env dev-edge"
+    finally:
+        subprocess.run(["git", "checkout", "-q", "--", "vars", "rendered"], cwd=repo_copy, check=True)
+
+
+@pytest.mark.parametrize("args", [("nope",), ("defaults",), (), ("--allow-uncommitted", "production")])
+def test_deploy_script_rejects_bad_arguments(repo_copy: Path, args: tuple[str, ...]) -> None:
+    code, calls, stderr = run_deploy(repo_copy, *args)
+    assert code == 2 and calls == [], stderr
