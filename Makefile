@@ -34,6 +34,9 @@ lint: .venv/.dev
 	.venv/bin/cfn-lint rendered/*/*.yaml
 	.venv/bin/checkov --quiet --compact --skip-download --framework cloudformation -d rendered
 
+deploy: .venv/.dev            ## render, check, then sam deploy ENV and ENV-edge: make deploy ENV=staging
+	scripts/deploy.sh $(ENV)
+
 bench: .venv/.dev
 	$(PY) bench/run.py
 
