@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -280,11 +280,99 @@ class Frontend(_Model):
         return value
 
 
+class AlarmWindow(_Model):
+    """When an alarm fires: every one of evaluation_periods consecutive periods breaches."""
+
+    period_seconds: int = Field(ge=60, le=86400, multiple_of=60, description="Length of one "
+                                "period (s): whole minutes, standard-resolution metrics.")
+    evaluation_periods: int = Field(ge=1, le=1440, description="Consecutive breaching periods "
+                                    "before the alarm fires (period x count <= 1 day).")
+    severity: Literal["critical", "warning"] = Field(description="critical goes to the critical "
+                                                     "topic where this environment has one "
+                                                     "(monitoring.critical_topic); everything "
+                                                     "else, and critical elsewhere, to the "
+                                                     "warning topic.")
+
+    @field_validator("evaluation_periods")
+    @classmethod
+    def _within_a_day(cls, value: int, info: ValidationInfo) -> int:
+        period = info.data.get("period_seconds")
+        if period is not None and period * value > 86400:
+            raise ValueError(f"{value} periods of {period} s span more than a day (allowed: "
+                             "period_seconds x evaluation_periods <= 86400)")
+        return value
+
+
+class ThresholdAlarm(AlarmWindow):
+    threshold: float = Field(ge=0, description="The value the statistic must exceed (unit: "
+                             "see the alarm).")
+
+
+def _alarm(description: str, threshold: float | None, period: int, periods: int,
+           severity: str) -> Any:
+    """A field holding one alarm's settings, defaulting to the design's numbers."""
+    data: dict[str, object] = {"period_seconds": period, "evaluation_periods": periods,
+                               "severity": severity}
+    if threshold is None:
+        return Field(default_factory=lambda: AlarmWindow.model_validate(data),
+                     description=description)
+    return Field(default_factory=lambda: ThresholdAlarm.model_validate({**data,
+                                                                        "threshold": threshold}),
+                 description=description)
+
+
+class Alarms(_Model):
+    """Thresholds and windows of the alarms; the defaults are the design's numbers."""
+
+    api_latency_p95: ThresholdAlarm = _alarm(
+        "ALB TargetResponseTime p95 above threshold seconds.", 2.0, 60, 2, "warning")
+    api_error_rate: ThresholdAlarm = _alarm(
+        "Target 5xx as a percentage of requests above threshold.", 5.0, 60, 2, "critical")
+    api_running_tasks: AlarmWindow = _alarm(
+        "Running tasks below api.min_tasks (the threshold comes from there).",
+        None, 60, 3, "warning")
+    api_healthy_targets: AlarmWindow = _alarm(
+        "No healthy target behind the load balancer.", None, 60, 2, "critical")
+    database_connection_failures: ThresholdAlarm = _alarm(
+        "Failed connection attempts in the PostgreSQL log: more than threshold per period.",
+        10.0, 300, 1, "warning")
+    database_acu_utilization: ThresholdAlarm = _alarm(
+        "Aurora ACUUtilization above threshold percent (5 periods of 1 minute: for 5 minutes).",
+        90.0, 60, 5, "warning")
+    cloudfront_5xx_error_rate: ThresholdAlarm = _alarm(
+        "CloudFront 5xxErrorRate above threshold percent.", 5.0, 300, 1, "critical")
+    edge_function_errors: ThresholdAlarm = _alarm(
+        "Lambda@Edge Errors (executions served from us-east-1) above threshold per period.",
+        0.0, 300, 1, "warning")
+
+
 class Monitoring(_Model):
     log_retention_days: int = Field(description="Retention of every log group (days), one of "
                                     "CloudWatch's allowed values.")
-    alarm_emails: list[Email] = Field(description="E-mail addresses subscribed to the alarm "
-                                      "topics.")
+    alarm_emails: list[Email] = Field(description="E-mail addresses subscribed to the warning "
+                                      "topic (every alarm outside production, warnings in it).")
+    critical_topic: bool = Field(default=False, description="This environment has a critical "
+                                 "topic (production): alarms of severity critical go there.")
+    critical_alarm_emails: list[Email] = Field(default_factory=list, description="E-mail "
+                                               "addresses subscribed to the critical topic; "
+                                               "required with critical_topic, empty without.")
+    cloudfront_additional_metrics: bool = Field(default=True, description="Turn on CloudFront's "
+                                                "additional metrics (cache hit rate, origin "
+                                                "latency, per-status error rates): billed as "
+                                                "up to 8 custom metrics per distribution.")
+    alarms: Alarms = Field(default_factory=Alarms, description="Alarm thresholds and windows.")
+
+    @field_validator("critical_alarm_emails")
+    @classmethod
+    def _critical_emails(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        has_topic = info.data.get("critical_topic")
+        if has_topic and not value:
+            raise ValueError("is empty while critical_topic is true (allowed: at least one "
+                             "address, or critical_topic: false)")
+        if has_topic is False and value:
+            raise ValueError("lists addresses while critical_topic is false, so nobody would "
+                             "use them (allowed: [] or critical_topic: true)")
+        return value
 
     @field_validator("log_retention_days")
     @classmethod
