@@ -70,7 +70,7 @@ Resources:
 
 
 def test_every_line_item_matches_the_arithmetic_done_by_hand() -> None:
-    est = estimate([load_template(STACK)], load_prices())
+    est = estimate([load_template(STACK)], prices=load_prices())
     lines = {line.item: (round(line.floor, 6), round(line.ceiling, 6)) for line in est.lines}
     expected = {
         "NAT gateways": 2 * 730 * 0.045,
@@ -115,7 +115,7 @@ Resources:
     Type: AWS::ECS::Service
     Properties: {LaunchType: FARGATE, TaskDefinition: !Ref Task, DesiredCount: 2}
 """)
-    lines = {line.item: line for line in estimate([doc], load_prices()).lines}
+    lines = {line.item: line for line in estimate([doc], prices=load_prices()).lines}
     assert lines["Aurora Serverless v2 compute (Db)"].floor == pytest.approx(0.5 * 1 * 730 * 0.156)
     assert lines["Aurora storage and I/O (Db)"].floor == pytest.approx(20 * 0.225)
     fargate = lines["Fargate tasks (Service)"]
@@ -132,7 +132,7 @@ def test_rendered_environment_from_fixed_vars(tmp_path: Path) -> None:
     }})
     cfg = load_all(vars_dir, ["staging"])[0]
     docs, regions = environment_docs(cfg)
-    lines = {line.item: line for line in estimate(docs, load_prices(), regions).lines}
+    lines = {line.item: line for line in estimate(docs, regions, prices=load_prices()).lines}
     assert lines["NAT gateways"].floor == pytest.approx(2 * 730 * 0.045)
     aurora = [line for item, line in lines.items() if item.startswith("Aurora Serverless v2 compute")]
     assert len(aurora) == 1
@@ -164,9 +164,9 @@ def test_a_price_without_source_is_a_user_error(tmp_path: Path) -> None:
 
 def test_delta_lists_only_the_items_that_moved() -> None:
     prices = load_prices()
-    before = estimate([load_template(STACK)], prices)
+    before = estimate([load_template(STACK)], prices=prices)
     bigger = load_template(STACK.replace("MaxCapacity: 16", "MaxCapacity: 32"))
-    after = estimate([bigger], prices)
+    after = estimate([bigger], prices=prices)
     text = format_delta("production", before, after, markdown=False)
     assert text is not None
     assert text.splitlines()[1:] == [

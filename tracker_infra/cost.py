@@ -193,7 +193,8 @@ def _usd(value: float) -> str:
 # --- the estimate ------------------------------------------------------------------------------
 
 
-def estimate(docs: list[dict[str, Any]], prices: Prices, regions: set[str] | None = None) -> Estimate:
+def estimate(docs: list[dict[str, Any]], regions: set[str] | None = None, *,
+             prices: Prices) -> Estimate:
     """The monthly floor and ceiling of the stacks in ``docs`` (parsed templates, long-form)."""
     p, a, h = prices.price, prices.assumption, prices.hours
     est = Estimate()
@@ -496,7 +497,7 @@ def run(args: argparse.Namespace) -> int:
     out = []
     for cfg in load_all(args.vars, args.env):
         docs, regions = environment_docs(cfg)
-        est = estimate(docs, prices, regions)
+        est = estimate(docs, regions, prices=prices)
         out.append(format_estimate(f"{cfg.environment}: estimated monthly cost (USD, {prices.region} "
                                    "on-demand)", est, markdown))
     print("\n".join(out), end="")

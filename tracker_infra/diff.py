@@ -454,6 +454,8 @@ def _changed_resource(logical_id: str, a: dict[str, Any], b: dict[str, Any], reg
 def _propagate(diffs: list[ResourceDiff], old_res: dict[str, Any], new_res: dict[str, Any],
                region: str) -> None:
     """A resource whose create-only property references a replaced resource is replaced too."""
+    from .cost import references
+
     by_id = {d.logical_id: d for d in diffs}
     replaced = {d.logical_id: d.replacement for d in diffs if d.replacement in (YES, MAY)}
     while True:
@@ -470,8 +472,6 @@ def _propagate(diffs: list[ResourceDiff], old_res: dict[str, Any], new_res: dict
             for verdict, group in ((YES, pointers[0]), (MAY, pointers[1])):
                 for pointer in group:
                     for value in _values_at(props, pointer.split("/")):
-                        from .cost import references
-
                         causes = sorted(references(value) & set(replaced)) if value is not MISSING else []
                         if not causes:
                             continue
@@ -711,8 +711,8 @@ def _cost_lines(old: Side, new: Side, markdown: bool, pair: tuple[str, str] | No
     out = []
     envs = [pair] if pair else [(e, e) for e in sorted(set(old.files) | set(new.files))]
     for env_a, env_b in envs:
-        before = estimate(*docs(old, env_a)[:1], prices, docs(old, env_a)[1])
-        after = estimate(*docs(new, env_b)[:1], prices, docs(new, env_b)[1])
+        before = estimate(*docs(old, env_a), prices=prices)
+        after = estimate(*docs(new, env_b), prices=prices)
         text = format_delta(env_b if env_a == env_b else f"{env_a} -> {env_b}", before, after, markdown)
         if text:
             out.append(text)
