@@ -274,7 +274,13 @@ def prepare_for_moto(packaged: Template, region: str, swaps: dict[str, str]) -> 
 # --- running the SAM CLI against the server -----------------------------------------------------
 
 def sam_env(server: MotoServer, home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAM_"))}
+    # The SAM CLI asks pypi.org for a newer version after `sam deploy` unless it checked this
+    # week; a fresh check time keeps the rehearsal off the network.
+    app_dir = home / "sam-app"
+    app_dir.mkdir(parents=True, exist_ok=True)
+    (app_dir / "metadata.json").write_text(json.dumps(
+        {"lastVersionCheck": time.time(), "telemetryEnabled": False}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAM_", "__SAM_"))}
     env.update({
         "AWS_ENDPOINT_URL": server.endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -282,7 +288,8 @@ def sam_env(server: MotoServer, home: Path) -> dict[str, str]:
         "AWS_DEFAULT_REGION": config(ENV).region,
         "AWS_CONFIG_FILE": str(home / "aws-config"),  # absent: no profile of this machine is read
         "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials"),
-        "HOME": str(home),  # the SAM CLI keeps its metadata under ~/.aws-sam
+        "HOME": str(home),
+        "__SAM_CLI_APP_DIR": str(app_dir),  # the SAM CLI's metadata (default ~/.aws-sam)
         "SAM_CLI_TELEMETRY": "0",
         "SAM_CLI_POLL_DELAY": "0.2",  # the default 5 s between stack-event polls
     })
@@ -334,6 +341,7 @@ class StackRun:
     created: dict[str, Any]
     updated: dict[str, Any] | None = None
     update_output: str = ""
+    redeployed: dict[str, Any] | None = None
 
 
 def managed_bucket(rehearsal: Rehearsal, region: str) -> str:
@@ -432,6 +440,9 @@ def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Result]:
             done.update_output = run.sam(f"{ENV}: update ApiImage", *run.deploy_copy_args(ENV),
                                          "--parameter-overrides", f"ApiImage={NEW_IMAGE}")
             done.updated = run.stack(ENV)
+            # a plain deploy afterwards: the SAM CLI sends UsePreviousValue for ApiImage
+            run.sam(f"{ENV}: deploy again without overrides", *run.deploy_copy_args(ENV))
+            done.redeployed = run.stack(ENV)
             return done
 
         def edge() -> StackRun:
@@ -581,3 +592,12 @@ def test_other_config_envs_resolve_to_a_change_set(rehearsal: Result, config_env
     assert run.stack["StackStatus"] == "REVIEW_IN_PROGRESS"  # created, waiting, never executed
     assert [c["Status"] for c in run.change_sets] == ["CREATE_COMPLETE"]
     assert {t["Key"]: t["Value"] for t in run.stack.get("Tags", [])} in ({}, cfg.tags)
+
+
+def test_plain_redeploy_keeps_the_overridden_image(rehearsal: Result) -> None:
+    """Without --parameter-overrides the SAM CLI asks for each parameter's previous value
+    (samcli DeployContext.merge_parameters), so the image stays what the last release set, and
+    vars' api.image (the template's default) does not bring it back."""
+    run = rehearsal.runs[ENV]
+    assert run.redeployed is not None
+    assert _parameters(run.redeployed)["ApiImage"] == NEW_IMAGE != config(ENV).api.image
