@@ -319,6 +319,11 @@ def resource_view(t: Template) -> tuple[list[Box], list[Arrow]]:
             extra = [f"used by {_count(users[rid], 'resource')}"]
         elif t.type(rid) in NO_EDGES_FROM:
             extra = [f"charts {_count(len(t.refs[rid]), 'resource')}"]
+        elif t.type(rid) == "AWS::SNS::Topic":  # where the alarms end up
+            protocols = Counter(str(t.props(s).get("Protocol")) for s in t.resources
+                                if t.type(s) == "AWS::SNS::Subscription" and rid in t.refs[s])
+            extra = [", ".join(f"{_count(n, p + ' subscription')}"
+                               for p, n in sorted(protocols.items()))] if protocols else []
         boxes.append(Box(layers[rid], t.node_id(rid), (rid, _short_type(t.type(rid)), *extra),
                          _shape(t.type(rid))))
 
