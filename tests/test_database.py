@@ -226,7 +226,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 ACU_REJECTIONS = [
     ({"database": {"min_acu": 0.25}}, "database.min_acu", "0.25 ACU is not allowed"),
     ({"database": {"min_acu": 0}}, "database.min_acu", "0.5 to 256 in steps of 0.5"),
-    ({"database": {"max_acu": 300}}, "database.max_acu", "300.0 ACU is not allowed"),
+    ({"database": {"max_acu": 300}}, "database.max_acu", "300 ACU is not allowed"),
     ({"database": {"max_acu": 3.7}}, "database.max_acu", "in steps of 0.5"),
     ({"database": {"min_acu": 1.25}}, "database.min_acu", "in steps of 0.5"),
     ({"database": {"min_acu": 8, "max_acu": 4}}, "database.max_acu",

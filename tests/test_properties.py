@@ -1,0 +1,297 @@
+"""The design's ten correctness properties, over randomly generated valid environments.
+
+Each property renders both stacks of one to several generated environments (tests/strategies.py)
+and checks the parsed result. 100 examples per property; the cfn-lint property 20 (it costs about
+half a second per stack).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+
+from tests.helpers import resources, walk
+from tests.strategies import environments
+from tests.taggable import missing_tags
+from tracker_infra.output import check_template
+from tracker_infra.rendering import render_stack, stacks
+from tracker_infra.schema import Config
+
+PROPERTY = settings(max_examples=100, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@dataclass(frozen=True)
+class Rendered:
+    cfg: Config
+    app: dict[str, Any]
+    edge: dict[str, Any]
+    text: str  # the stacks' YAML, for searching names
+
+
+def rendered(cfgs: list[Config], keys: tuple[str, ...] = ("app", "edge")) -> list[Rendered]:
+    """Render (once) and parse the named stacks of each environment; others stay empty."""
+    out = []
+    for cfg in cfgs:
+        texts = {s.key: render_stack(cfg, s) for s in stacks(cfg) if s.key in keys}
+        docs = {key: check_template(text, key) for key, text in texts.items()}
+        out.append(Rendered(cfg, docs.get("app", {}), docs.get("edge", {}),
+                            "\n".join(texts.values())))
+    return out
+
+
+def _statements(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(owning resource, IAM statement) for every policy statement in the template."""
+    found = []
+    for lid, res in doc["Resources"].items():
+        for node in walk(res.get("Properties", {})):
+            if isinstance(node, dict) and "Statement" in node and isinstance(node["Statement"], list):
+                found.extend((lid, s) for s in node["Statement"])
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _az_of(doc: dict[str, Any], subnet_ref: Any) -> int:
+    subnet = doc["Resources"][subnet_ref["Ref"]]
+    return subnet["Properties"]["AvailabilityZone"]["Fn::Select"][0]
+
+
+def _ingress(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    rules = [(lid, r) for lid, res in resources(doc, "AWS::EC2::SecurityGroup").items()
+             for r in res["Properties"].get("SecurityGroupIngress", [])]
+    rules += [(res["Properties"]["GroupId"]["Ref"], res["Properties"])
+              for res in resources(doc, "AWS::EC2::SecurityGroupIngress").values()]
+    return rules
+
+
+# 1 ------------------------------------------------------------------------------------------
+@PROPERTY
+@given(environments(min_size=2, max_size=4))
+def test_property_1_environment_isolation(cfgs: list[Config]) -> None:
+    envs = rendered(cfgs)
+    for a, b in combinations(envs, 2):
+        net_a = ipaddress.IPv4Network(a.app["Resources"]["VPC"]["Properties"]["CidrBlock"])
+        net_b = ipaddress.IPv4Network(b.app["Resources"]["VPC"]["Properties"]["CidrBlock"])
+        assert not net_a.overlaps(net_b)
+        assert {a.cfg.stack_name, a.cfg.edge_stack_name}.isdisjoint(
+            {b.cfg.stack_name, b.cfg.edge_stack_name})
+        for one, other in ((a, b), (b, a)):
+            # No name of the other environment appears in this one's stacks.
+            for name in (other.cfg.stack_name, other.cfg.frontend.domain, other.cfg.api.domain):
+                assert not re.search(rf"(?<![a-z0-9-]){re.escape(name)}(?![a-z0-9])", one.text), name
+    for env in envs:
+        for doc in (env.app, env.edge):
+            assert not [n for n in walk(doc) if isinstance(n, dict) and "Fn::ImportValue" in n]
+            for out in doc.get("Outputs", {}).values():
+                if "Export" in out:  # exports are named after their own stack
+                    assert out["Export"]["Name"]["Fn::Sub"].startswith("${AWS::StackName}-")
+
+
+# 2 ------------------------------------------------------------------------------------------
+@PROPERTY
+@given(environments())
+def test_property_2_database_network_isolation(cfgs: list[Config]) -> None:
+    for env in rendered(cfgs, ("app",)):
+        doc = env.app
+        for inst in resources(doc, "AWS::RDS::DBInstance").values():
+            assert inst["Properties"]["PubliclyAccessible"] is False
+        groups = resources(doc, "AWS::RDS::DBSubnetGroup")
+        subnets = [s["Ref"] for g in groups.values() for s in g["Properties"]["SubnetIds"]]
+        assert subnets and all(s.startswith("PrivateSubnet") for s in subnets)
+        for assoc in resources(doc, "AWS::EC2::SubnetRouteTableAssociation").values():
+            if assoc["Properties"]["SubnetId"]["Ref"] in subnets:
+                table = assoc["Properties"]["RouteTableId"]["Ref"]
+                for route in resources(doc, "AWS::EC2::Route").values():
+                    if route["Properties"]["RouteTableId"]["Ref"] == table:
+                        assert "GatewayId" not in route["Properties"]  # no internet gateway
+                        assert "NatGatewayId" in route["Properties"]
+        cluster = next(iter(resources(doc, "AWS::RDS::DBCluster").values()))["Properties"]
+        db_groups = {g["Ref"] for g in cluster["VpcSecurityGroupIds"]}
+        rules = [r for gid, r in _ingress(doc) if gid in db_groups]
+        assert rules and all(r.get("SourceSecurityGroupId") == {"Ref": "ApiSecurityGroup"} and
+                             r["FromPort"] == r["ToPort"] == 5432 for r in rules)
+
+
+# 3 ------------------------------------------------------------------------------------------
+@PROPERTY
+@given(environments())
+def test_property_3_secret_encryption_and_access(cfgs: list[Config]) -> None:
+    for env in rendered(cfgs):
+        for doc in (env.app, env.edge):
+            keys = set(resources(doc, "AWS::KMS::Key"))
+            secrets = resources(doc, "AWS::SecretsManager::Secret")
+            for secret in secrets.values():
+                key = secret["Properties"]["KmsKeyId"]
+                assert key.get("Fn::GetAtt", [None])[0] in keys or key.get("Ref") in keys
+            readers = set()
+            for owner, stmt in _statements(doc):
+                actions = [a.lower() for a in _as_list(stmt.get("Action", []))]
+                if stmt.get("Effect") != "Allow":
+                    continue
+                assert "secretsmanager:*" not in actions and "*" not in actions or \
+                    doc["Resources"][owner]["Type"] == "AWS::KMS::Key"
+                if any(a.startswith("secretsmanager:get") for a in actions):
+                    assert all(r in [{"Ref": s} for s in secrets] for r in _as_list(stmt["Resource"]))
+                    readers.add(owner)
+            for key in keys:
+                for stmt in doc["Resources"][key]["Properties"]["KeyPolicy"]["Statement"]:
+                    assert stmt["Principal"] != "*" and stmt["Principal"].get("AWS") != "*"
+            assert readers == ({"ApiTaskExecutionRole"} if secrets else set())
+
+
+# 4 ------------------------------------------------------------------------------------------
+@PROPERTY
+@given(environments())
+def test_property_4_tag_completeness(cfgs: list[Config]) -> None:
+    for env in rendered(cfgs):
+        for doc in (env.app, env.edge):
+            assert missing_tags(doc, env.cfg.tags) == []
+
+
+# 5 ------------------------------------------------------------------------------------------
+@PROPERTY
+@given(environments())
+def test_property_5_multi_az(cfgs: list[Config]) -> None:
+    for env in rendered(cfgs, ("app",)):
+        doc = env.app
+        group = next(iter(resources(doc, "AWS::RDS::DBSubnetGroup").values()))
+        assert len({_az_of(doc, s) for s in group["Properties"]["SubnetIds"]}) >= 2
+        alb = next(iter(resources(doc, "AWS::ElasticLoadBalancingV2::LoadBalancer").values()))
+        assert len({_az_of(doc, s) for s in alb["Properties"]["Subnets"]}) >= 2
+        service = next(iter(resources(doc, "AWS::ECS::Service").values()))
+        task_subnets = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"]
+        assert len({_az_of(doc, s) for s in task_subnets}) >= 2
+        instances = resources(doc, "AWS::RDS::DBInstance").values()
+        assert len(instances) == env.cfg.database.instances
+        azs = {i["Properties"]["AvailabilityZone"]["Fn::Select"][0] for i in instances}
+        assert len(azs) == len(instances)  # a reader, when there is one, is in the other AZ
+
+
+# 6 ------------------------------------------------------------------------------------------
+TLS12_ALB = re.compile(r"^ELBSecurityPolicy-(TLS13-1-[23]-|TLS-1-2-|FS-1-2-)")
+TLS12_CLOUDFRONT = ("TLSv1.2_2018", "TLSv1.2_2019", "TLSv1.2_2021", "TLSv1.3_2025")
+
+
+@PROPERTY
+@given(environments())
+def test_property_6_https_enforcement(cfgs: list[Config]) -> None:
+    for env in rendered(cfgs):
+        listeners = [r["Properties"] for r in
+                     resources(env.app, "AWS::ElasticLoadBalancingV2::Listener").values()]
+        assert sorted(listener["Port"] for listener in listeners) == [80, 443]
+        for listener in listeners:
+            if listener["Protocol"] == "HTTP":
+                (action,) = listener["DefaultActions"]
+                assert action["Type"] == "redirect"
+                assert action["RedirectConfig"]["Protocol"] == "HTTPS"
+            else:
+                assert listener["Protocol"] == "HTTPS"
+                assert TLS12_ALB.match(listener["SslPolicy"]), listener["SslPolicy"]
+        for group in resources(env.app, "AWS::ElasticLoadBalancingV2::TargetGroup").values():
+            assert group["Properties"]["Protocol"] == "HTTPS"
+        dist = next(iter(resources(env.edge, "AWS::CloudFront::Distribution").values()))
+        config = dist["Properties"]["DistributionConfig"]
+        behaviours = [config["DefaultCacheBehavior"], *config.get("CacheBehaviors", [])]
+        assert all(b["ViewerProtocolPolicy"] == "redirect-to-https" for b in behaviours)
+        assert config["ViewerCertificate"]["MinimumProtocolVersion"] in TLS12_CLOUDFRONT
+        for doc in (env.app, env.edge):  # every bucket refuses plain HTTP
+            policies = {p["Properties"]["Bucket"]["Ref"]: p["Properties"]["PolicyDocument"]
+                        for p in resources(doc, "AWS::S3::BucketPolicy").values()}
+            for bucket in resources(doc, "AWS::S3::Bucket"):
+                assert any(s["Effect"] == "Deny" and
+                           s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") in
+                           (False, "false") for s in policies[bucket]["Statement"]), bucket
+
+
+# 7 ------------------------------------------------------------------------------------------
+@PROPERTY
+@given(environments())
+def test_property_7_backups_and_data_keeping_policies(cfgs: list[Config]) -> None:
+    for env in rendered(cfgs):
+        cluster = next(iter(resources(env.app, "AWS::RDS::DBCluster").values()))
+        props = cluster["Properties"]
+        # Aurora keeps continuous backups for the retention window: that is point-in-time recovery.
+        assert props["BackupRetentionPeriod"] == env.cfg.database.backup_retention_days >= 7
+        assert props["StorageEncrypted"] is True and props["CopyTagsToSnapshot"] is True
+        if env.cfg.database.deletion_protection:
+            assert props["DeletionProtection"] is True
+            assert cluster["DeletionPolicy"] == cluster["UpdateReplacePolicy"] == "Snapshot"
+        if env.cfg.environment != "dev":
+            for doc in (env.app, env.edge):
+                for bucket in resources(doc, "AWS::S3::Bucket").values():
+                    assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
+                for key in resources(doc, "AWS::KMS::Key").values():
+                    assert key["DeletionPolicy"] == "Retain"
+
+
+# 8 ------------------------------------------------------------------------------------------
+@PROPERTY
+@given(environments())
+def test_property_8_security_group_least_privilege(cfgs: list[Config]) -> None:
+    for env in rendered(cfgs, ("app",)):
+        for gid, rule in _ingress(env.app):
+            if rule.get("CidrIp") == "0.0.0.0/0" or rule.get("CidrIpv6") == "::/0":
+                assert gid == "AlbSecurityGroup" and rule["FromPort"] == rule["ToPort"]
+                assert rule["FromPort"] in (80, 443)
+            else:  # everything else comes from a named group, never a wide range
+                assert "SourceSecurityGroupId" in rule, (gid, rule)
+            assert rule["IpProtocol"] != "-1"
+
+
+# 9 ------------------------------------------------------------------------------------------
+ALARMED = {
+    "latency": ("AWS/ApplicationELB", "TargetResponseTime"),
+    "task count": ("ECS/ContainerInsights", "RunningTaskCount"),
+    "ACU": ("AWS/RDS", "ACUUtilization"),
+}
+
+
+def _metrics_of(alarm: dict[str, Any]) -> list[tuple[str, str]]:
+    props = alarm["Properties"]
+    if "MetricName" in props:
+        return [(props["Namespace"], props["MetricName"])]
+    return [(m["MetricStat"]["Metric"].get("Namespace", ""), m["MetricStat"]["Metric"]["MetricName"])
+            for m in props.get("Metrics", []) if "MetricStat" in m]
+
+
+@PROPERTY
+@given(environments())
+def test_property_9_alarm_coverage(cfgs: list[Config]) -> None:
+    for env in rendered(cfgs, ("app",)):
+        alarms = resources(env.app, "AWS::CloudWatch::Alarm")
+        topics = set(resources(env.app, "AWS::SNS::Topic"))
+        metrics = {lid: _metrics_of(a) for lid, a in alarms.items()}
+        covered = {name for name, metric in ALARMED.items()
+                   if any(metric in ms for ms in metrics.values())}
+        covered |= {"error rate"} if any(
+            ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count") in ms and len(ms) >= 2
+            for ms in metrics.values()) else set()
+        filters = resources(env.app, "AWS::Logs::MetricFilter")
+        filtered = {(t["MetricNamespace"], t["MetricName"])
+                    for f in filters.values() for t in f["Properties"]["MetricTransformations"]}
+        covered |= {"db connections"} if any(set(ms) & filtered for ms in metrics.values()) else set()
+        assert covered == {"latency", "error rate", "db connections", "task count", "ACU"}
+        for alarm in alarms.values():
+            actions = alarm["Properties"]["AlarmActions"]
+            assert actions and all(a["Ref"] in topics for a in actions)
+
+
+# 10 -----------------------------------------------------------------------------------------
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(environments(max_size=1))
+def test_property_10_cfn_lint_finds_no_error(cfgs: list[Config]) -> None:
+    from cfnlint.api import ManualArgs, lint
+
+    for cfg in cfgs:
+        for stack in stacks(cfg):
+            matches = lint(render_stack(cfg, stack), config=ManualArgs(regions=[stack.region]))
+            problems = [f"{m.rule.id} {m.message}" for m in matches if m.rule.id[0] in "EW"]
+            assert problems == [], (stack.name, problems)
