@@ -347,12 +347,12 @@ def _focus(old: str, new: str, width: int = 70) -> tuple[str, str]:
     end = 0
     while end < min(len(old), len(new)) - start and old[-1 - end] == new[-1 - end]:
         end += 1
-    lo = max(0, start - 20)
+    lo = max(0, start - 30)
 
     def cut(text: str) -> str:
-        middle = text[lo: max(len(text) - end + 20, lo)]
+        middle = text[lo: max(len(text) - end + 30, lo)]
         middle = middle if len(middle) <= width else middle[:width] + "…"
-        return ("…" if lo else "") + middle + ("…" if len(text) - end + 20 < len(text) else "")
+        return ("…" if lo else "") + middle + ("…" if len(text) - end + 30 < len(text) else "")
 
     return cut(old), cut(new)
 
