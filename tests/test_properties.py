@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.helpers import resources, walk
 from tests.strategies import environments
-from tests.taggable import missing_tags
+from tests.taggable import tag_problems
 from tracker_infra.output import check_template
 from tracker_infra.rendering import render_stack, stacks
 from tracker_infra.schema import Config
@@ -152,8 +152,8 @@ def test_property_3_secret_encryption_and_access(cfgs: list[Config]) -> None:
 @given(environments())
 def test_property_4_tag_completeness(cfgs: list[Config]) -> None:
     for env in rendered(cfgs):
-        for doc in (env.app, env.edge):
-            assert missing_tags(doc, env.cfg.tags) == []
+        for stack, doc in zip(stacks(env.cfg), (env.app, env.edge), strict=True):
+            assert tag_problems(doc, stack.region, env.cfg.tags) == []
 
 
 # 5 ------------------------------------------------------------------------------------------
