@@ -76,7 +76,7 @@ def _tag_value(value: str) -> str:
 
 def _acu(value: float) -> float:
     if not 0.5 <= value <= 256 or (value * 2) != int(value * 2):
-        raise ValueError(f"{value} ACU is not allowed (allowed: 0.5 to 256 in steps of 0.5)")
+        raise ValueError(f"{value:g} ACU is not allowed (allowed: 0.5 to 256 in steps of 0.5)")
     return value
 
 
@@ -125,7 +125,7 @@ class Network(_Model):
 
 class Database(_Model):
     engine_version: str = Field(pattern=r"^1[5-9]\.\d{1,2}$", description="Aurora PostgreSQL "
-                                "engine version, major 15 or newer (e.g. 16.6).")
+                                "engine version, major 15 or newer (e.g. 17.7).")
     min_acu: Acu = Field(description="Aurora Serverless v2 minimum capacity (ACU).")
     max_acu: Acu = Field(description="Aurora Serverless v2 maximum capacity (ACU), >= min_acu.")
     instances: Literal[1, 2] = Field(description="1: a writer only; 2: a writer and a reader "
