@@ -68,29 +68,19 @@ def parse_config(data: object) -> Config:
     """Validate the decoded headers.json and return its headers as a tuple."""
     headers = data.get("headers") if isinstance(data, dict) else None
     if not isinstance(headers, dict) or not headers:
-        raise ConfigError(
-            'headers.json: expected {"headers": {name: value, ...}}, non-empty'
-        )
+        raise ConfigError('headers.json: expected {"headers": {name: value, ...}}, non-empty')
     seen: set[str] = set()
     config = []
     for name, value in headers.items():
         lower = name.lower()
         if not _TOKEN.fullmatch(name):
-            raise ConfigError(
-                f"headers.json: headers.{name!r}: not a valid header name"
-            )
+            raise ConfigError(f"headers.json: headers.{name!r}: not a valid header name")
         if lower in _FORBIDDEN or lower.startswith(_FORBIDDEN_PREFIXES):
-            raise ConfigError(
-                f"headers.json: headers.{name}: CloudFront forbids setting it here"
-            )
+            raise ConfigError(f"headers.json: headers.{name}: CloudFront forbids setting it here")
         if lower in seen:
-            raise ConfigError(
-                f"headers.json: headers.{name}: given twice (names ignore case)"
-            )
+            raise ConfigError(f"headers.json: headers.{name}: given twice (names ignore case)")
         if not isinstance(value, str) or not value or "\r" in value or "\n" in value:
-            raise ConfigError(
-                f"headers.json: headers.{name}: value must be a one-line string"
-            )
+            raise ConfigError(f"headers.json: headers.{name}: value must be a one-line string")
         seen.add(lower)
         config.append((lower, name, value))
     return tuple(config)
@@ -134,9 +124,16 @@ def handler(event: object, context: object = None) -> dict[str, Any]:
     headers = response.get("headers")
     if not isinstance(headers, dict):
         headers = response["headers"] = {}
-    configured = {lower for lower, _, _ in config}
-    for key in [k for k in headers if isinstance(k, str) and k.lower() in configured]:
+    names = _names(config)
+    # Keys already lower-case are overwritten below; only other casings of a configured name
+    # need removing (CloudFront sends lower-case keys, so this list is almost always empty).
+    for key in [k for k in headers if k not in names and isinstance(k, str) and k.lower() in names]:
         del headers[key]
     for lower, name, value in config:
         headers[lower] = [{"key": name, "value": value}]
     return response
+
+
+@lru_cache(maxsize=1)
+def _names(config: Config) -> frozenset[str]:
+    return frozenset(lower for lower, _, _ in config)
