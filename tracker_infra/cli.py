@@ -75,8 +75,7 @@ def run_render(args: argparse.Namespace) -> int:
         files[args.vars / "schema.json"] = json_schema().encode("utf-8")
         # ...and the architecture pictures, docs/architecture/ beside the output folder
         from .graph import architecture_files
-        files.update(architecture_files(configs, files, args.out,
-                                        args.out.parent / "docs" / "architecture"))
+        files.update(architecture_files(summaries, args.out.parent / "docs" / "architecture"))
     env_dirs = [args.out / cfg.environment for cfg in configs]
     if args.all and args.out.is_dir():  # folders of environments that no longer exist
         known = set(environments(args.vars))

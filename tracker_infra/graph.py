@@ -32,10 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cfn_yaml import load_template
 from .errors import UserError
-from .rendering import ROOT, Stack, stacks
-from .schema import Config
+from .output import StackSummary
+from .rendering import ROOT, Stack
 
 EXIT_OK, EXIT_STALE = 0, 3
 DOCS = ROOT / "docs" / "architecture"
@@ -835,18 +834,14 @@ def architecture_markdown(env: str, parsed: list[tuple[Stack, dict[str, Any]]]) 
     return "\n".join(out)
 
 
-def architecture_files(configs: list[Config], files: dict[Path, bytes], out_dir: Path,
-                       docs_dir: Path) -> dict[Path, bytes]:
-    """docs_dir/<env>.md for each config, from the rendered files (as render_files made them)."""
-    result = {}
-    for cfg in configs:
-        parsed = []
-        for stack in stacks(cfg):
-            text = files[out_dir / cfg.environment / stack.output].decode("utf-8")
-            parsed.append((stack, load_template(text)))
-        result[docs_dir / f"{cfg.environment}.md"] = \
-            architecture_markdown(cfg.environment, parsed).encode("utf-8")
-    return result
+def architecture_files(summaries: list[StackSummary], docs_dir: Path) -> dict[Path, bytes]:
+    """docs_dir/<env>.md per environment, from the stacks render_files parsed already."""
+    by_env: dict[str, list[tuple[Stack, dict[str, Any]]]] = {}
+    for summary in summaries:
+        env = summary.path.parent.name
+        by_env.setdefault(env, []).append((summary.stack, summary.doc))
+    return {docs_dir / f"{env}.md": architecture_markdown(env, parsed).encode("utf-8")
+            for env, parsed in by_env.items()}
 
 
 # --- command ------------------------------------------------------------------------------------
@@ -874,13 +869,10 @@ def run(args: argparse.Namespace) -> int:
     configs = load_all(args.vars, None if args.all else args.env)
     if args.stdout and len(configs) != 1:
         raise UserError("--stdout", "", "prints one environment (allowed: with one --env)")
-    files: dict[Path, bytes] = {}
-    pictures: dict[Path, bytes] = {}
-    rendered = Path("rendered")  # in memory only: the key under which render_files files them
-    for cfg in configs:
-        env_files, _ = render_files(cfg, rendered)
-        files.update(env_files)
-    pictures = architecture_files(configs, files, rendered, args.out)
+    summaries: list[StackSummary] = []
+    for cfg in configs:  # in memory only: nothing under rendered/ is written
+        summaries.extend(render_files(cfg, Path("rendered"))[1])
+    pictures = architecture_files(summaries, args.out)
     if args.stdout:
         sys.stdout.write(next(iter(pictures.values())).decode("utf-8"))
         return EXIT_OK

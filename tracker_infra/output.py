@@ -33,6 +33,7 @@ class StackSummary:
     path: Path
     resources: int
     size: int
+    doc: dict[str, Any]  # the parsed template, for whoever reads it next (graph, diff)
 
 
 def check_template(text: str, where: str) -> dict[str, Any]:
@@ -64,7 +65,7 @@ def render_files(cfg: Config, out_dir: Path) -> tuple[dict[Path, bytes], list[St
         text = render_stack(cfg, stack)
         doc = check_template(text, str(path))
         files[path] = text.encode("utf-8")
-        summaries.append(StackSummary(stack, path, len(doc["Resources"]), len(files[path])))
+        summaries.append(StackSummary(stack, path, len(doc["Resources"]), len(files[path]), doc))
     # The edge function's package: the handler as written, its configuration rendered beside it.
     files[env_dir / "edge" / "handler.py"] = EDGE_SOURCE.read_bytes()
     headers = json.dumps({"headers": edge_headers(cfg)}, indent=2, sort_keys=True) + "\n"
