@@ -66,3 +66,30 @@ def walk(node: Any) -> Iterator[Any]:
     elif isinstance(node, list):
         for value in node:
             yield from walk(value)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (relative path -> bytes), to prove nothing changed."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def assert_rejected(tmp_path: Path, capsys: Any, edits: dict[str, dict[str, Any]],
+                    blamed: str, key: str, words: str) -> str:
+    """Render good vars, then vars with ``edits``: exit 2, one line "error: <blamed>: <key>: ..."
+    holding ``words``, no traceback, nothing under the output folder changed. Returns the line."""
+    from tracker_infra.cli import main
+
+    out = tmp_path / "rendered"
+    assert main(["--all", "--vars", str(copy_vars(tmp_path / "good")), "--out", str(out)]) == 0
+    before = snapshot(out)
+    capsys.readouterr()
+    bad = copy_vars(tmp_path / "bad", edits)
+    assert main(["--all", "--vars", str(bad), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith(f"error: {bad / blamed}: {key}: "), lines[0]
+    assert words in lines[0], lines[0]
+    assert "Traceback" not in captured.err and captured.out == ""
+    assert snapshot(out) == before
+    return lines[0]

@@ -10,8 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tests.helpers import ENVS, config_with, copy_vars, props, render, resources, walk
-from tracker_infra.cli import main
+from tests.helpers import ENVS, assert_rejected, config_with, props, render, resources, walk
 from tracker_infra.schema import FARGATE_MEMORY
 
 Doc = dict[str, Any]
@@ -286,10 +285,6 @@ def test_pairs_fargate_does_not_offer_are_rejected(cpu: int, memory: int) -> Non
         config_with("staging", change)
 
 
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-
-
 # (change to production.yaml, key path in the message, words the message must hold)
 API_REJECTIONS = [
     ({"api": {"cpu": 256, "memory": 4096}}, "api.memory",
@@ -308,17 +303,4 @@ API_REJECTIONS = [
 def test_bad_task_size_or_counts_are_one_line_exit_2_and_write_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict[str, Any], key: str,
         words: str) -> None:
-    out = tmp_path / "rendered"
-    assert main(["--all", "--vars", str(copy_vars(tmp_path / "good")), "--out", str(out)]) == 0
-    before = _snapshot(out)
-    capsys.readouterr()
-    bad = copy_vars(tmp_path / "bad", {"production.yaml": change})
-    assert main(["--all", "--vars", str(bad), "--out", str(out)]) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith(f"error: {bad / 'production.yaml'}: {key}: "), lines[0]
-    assert words in lines[0]
-    assert "Traceback" not in captured.err
-    assert captured.out == ""
-    assert _snapshot(out) == before
+    assert_rejected(tmp_path, capsys, {"production.yaml": change}, "production.yaml", key, words)

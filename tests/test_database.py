@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ENVS, copy_vars, props, resources, walk
-from tracker_infra.cli import main
+from tests.helpers import ENVS, assert_rejected, props, resources, walk
 
 Doc = dict[str, Any]
 
@@ -218,10 +217,6 @@ def test_secret_arn_is_exported(app: dict[str, Doc], env: str) -> None:
     assert "VpcId" in app[env]["Outputs"]
 
 
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
-
-
 # (change to staging.yaml, key path in the message, words the message must hold)
 ACU_REJECTIONS = [
     ({"database": {"min_acu": 0.25}}, "database.min_acu", "0.25 ACU is not allowed"),
@@ -239,17 +234,4 @@ ACU_REJECTIONS = [
 def test_bad_capacity_is_one_line_exit_2_and_writes_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict[str, Any], key: str,
         words: str) -> None:
-    out = tmp_path / "rendered"
-    assert main(["--all", "--vars", str(copy_vars(tmp_path / "good")), "--out", str(out)]) == 0
-    before = _snapshot(out)
-    capsys.readouterr()
-    bad = copy_vars(tmp_path / "bad", {"staging.yaml": change})
-    assert main(["--all", "--vars", str(bad), "--out", str(out)]) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith(f"error: {bad / 'staging.yaml'}: {key}: "), lines[0]
-    assert words in lines[0]
-    assert "Traceback" not in captured.err
-    assert captured.out == ""
-    assert _snapshot(out) == before
+    assert_rejected(tmp_path, capsys, {"staging.yaml": change}, "staging.yaml", key, words)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import copy_vars
+from tests.helpers import copy_vars, snapshot
 from tracker_infra import cli
 
 
@@ -99,7 +99,7 @@ def test_hostile_input_gets_one_line_exit_2_and_changes_nothing(
     out = tmp_path / "rendered"
     assert cli.main(["--all", "--vars", str(vars_dir), "--out", str(out)]) == 0
     (tmp_path / "blocker").write_text("a file, not a folder")
-    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    before = snapshot(out)
     extra = case.setup(vars_dir)
     args = ["--vars", str(vars_dir), "--out", str(out)]
     if "--env" not in extra:
@@ -113,7 +113,7 @@ def test_hostile_input_gets_one_line_exit_2_and_changes_nothing(
     assert "Traceback" not in captured.err
     assert re.search(case.message, lines[0]), lines[0]
     assert lines[0].startswith("error: ")
-    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert snapshot(out) == before
     assert not Path("/tmp/pwned").exists()
 
 
