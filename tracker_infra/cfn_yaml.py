@@ -8,6 +8,8 @@ Two loaders share the duplicate-key check:
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -76,3 +78,37 @@ def load_vars(text: str) -> Any:
 
 def load_template(text: str) -> Any:
     return yaml.load(text, Loader=TemplateLoader)  # noqa: S506 - TemplateLoader is a SafeLoader
+
+
+_SUB_VAR = re.compile(r"\$\{([^!}][^}]*)\}")
+
+
+def references(node: Any) -> Iterator[str]:
+    """Logical IDs (and pseudo parameters such as AWS::Region) named by Ref, Fn::GetAtt and
+    Fn::Sub anywhere under ``node``; Fn::Sub's own variables are not references."""
+    if isinstance(node, dict):
+        if len(node) == 1:
+            (key, value), = node.items()
+            if key == "Ref" and isinstance(value, str):
+                yield value.split(".", 1)[0]  # SAM: !Ref Function.Version
+                return
+            if key == "Fn::GetAtt":
+                target = value[0] if isinstance(value, list) and value else value
+                if isinstance(target, str):
+                    yield target.split(".", 1)[0]
+                return
+            if key == "Fn::Sub":
+                text, local = (value[0], value[1]) if isinstance(value, list) else (value, {})
+                local_names = set(local) if isinstance(local, dict) else set()
+                if isinstance(text, str):
+                    for var in _SUB_VAR.findall(text):
+                        name = var.split(".", 1)[0].strip()
+                        if name not in local_names:
+                            yield name
+                yield from references(local)
+                return
+        for value in node.values():
+            yield from references(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from references(value)

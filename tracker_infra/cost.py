@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cfn_yaml import references
 from .errors import UserError
 
 PRICES_FILE = Path(__file__).resolve().with_name("prices.yaml")
@@ -124,32 +125,6 @@ class Estimate:
 
 
 # --- reading templates -------------------------------------------------------------------------
-
-
-def references(node: Any) -> set[str]:
-    """Logical IDs a value points at: Ref, Fn::GetAtt and ${Name} / ${Name.Attr} in Fn::Sub."""
-    import re
-
-    found: set[str] = set()
-    if isinstance(node, dict):
-        if len(node) == 1:
-            (key, value), = node.items()
-            if key == "Ref" and isinstance(value, str):
-                found.add(value)
-            elif key == "Fn::GetAtt":
-                target = value[0] if isinstance(value, list) and value else value
-                if isinstance(target, str):
-                    found.add(target.split(".", 1)[0])
-            elif key == "Fn::Sub":
-                text = value[0] if isinstance(value, list) and value else value
-                if isinstance(text, str):
-                    found.update(m.split(".", 1)[0] for m in re.findall(r"\$\{([^!}][^}]*)\}", text))
-        for value in node.values():
-            found |= references(value)
-    elif isinstance(node, list):
-        for value in node:
-            found |= references(value)
-    return {name for name in found if not name.startswith("AWS::")}
 
 
 def _of_type(docs: list[dict[str, Any]], *types: str) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
@@ -285,7 +260,7 @@ def _aurora(docs: list[dict[str, Any]], prices: Prices, est: Estimate) -> None:
                   if x[1].get("DBInstanceClass") == "db.serverless"]
     for cluster_id, props, doc in clusters:
         members = [x for x in serverless if x[2] is doc
-                   and (cluster_id in references(x[1].get("DBClusterIdentifier"))
+                   and (cluster_id in set(references(x[1].get("DBClusterIdentifier")))
                         or len(clusters) == 1)]
         scaling = props["ServerlessV2ScalingConfiguration"]
         low, high = _number(scaling.get("MinCapacity")), _number(scaling.get("MaxCapacity"))
@@ -318,7 +293,7 @@ def _fargate(docs: list[dict[str, Any]], prices: Prices, est: Estimate) -> None:
     targets = [x for x in _of_type(docs, "AWS::ApplicationAutoScaling::ScalableTarget")
                if x[1].get("ScalableDimension") == "ecs:service:DesiredCount"]
     for service_id, props, doc in services:
-        task_refs = references(props.get("TaskDefinition"))
+        task_refs = set(references(props.get("TaskDefinition")))
         task = next(((tid, tprops) for tid, tprops, tdoc in _of_type(docs, "AWS::ECS::TaskDefinition")
                      if tdoc is doc and tid in task_refs), None)
         if task is None:
@@ -335,7 +310,7 @@ def _fargate(docs: list[dict[str, Any]], prices: Prices, est: Estimate) -> None:
         if cpu is None or memory is None:
             est.notes.append(f"{task_id}: Cpu/Memory are not literals; {service_id} not counted.")
             continue
-        mine = [x for x in targets if x[2] is doc and service_id in references(x[1].get("ResourceId"))]
+        mine = [x for x in targets if x[2] is doc and service_id in set(references(x[1].get("ResourceId")))]
         if not mine and len(services) == 1 and len(targets) == 1:
             mine = targets
         if mine:
@@ -479,14 +454,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def environment_docs(cfg: Any) -> tuple[list[dict[str, Any]], set[str]]:
     """The parsed templates of one environment, rendered in memory, and their regions."""
-    from .output import check_template
-    from .rendering import render_stack, stacks
+    from .output import render_files
 
-    docs, regions = [], set()
-    for stack in stacks(cfg):
-        docs.append(check_template(render_stack(cfg, stack), f"{cfg.environment}/{stack.output}"))
-        regions.add(stack.region)
-    return docs, regions
+    summaries = render_files(cfg, Path("rendered"))[1]
+    return [s.doc for s in summaries], {s.stack.region for s in summaries}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -454,7 +454,7 @@ def _changed_resource(logical_id: str, a: dict[str, Any], b: dict[str, Any], reg
 def _propagate(diffs: list[ResourceDiff], old_res: dict[str, Any], new_res: dict[str, Any],
                region: str) -> None:
     """A resource whose create-only property references a replaced resource is replaced too."""
-    from .cost import references
+    from .cfn_yaml import references
 
     by_id = {d.logical_id: d for d in diffs}
     replaced = {d.logical_id: d.replacement for d in diffs if d.replacement in (YES, MAY)}
@@ -472,7 +472,8 @@ def _propagate(diffs: list[ResourceDiff], old_res: dict[str, Any], new_res: dict
             for verdict, group in ((YES, pointers[0]), (MAY, pointers[1])):
                 for pointer in group:
                     for value in _values_at(props, pointer.split("/")):
-                        causes = sorted(references(value) & set(replaced)) if value is not MISSING else []
+                        causes = (sorted(set(references(value)) & set(replaced))
+                                  if value is not MISSING else [])
                         if not causes:
                             continue
                         strength = YES if verdict == YES and replaced[causes[0]] == YES else MAY

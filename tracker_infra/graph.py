@@ -27,11 +27,12 @@ import os
 import re
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cfn_yaml import references
 from .errors import UserError
 from .output import StackSummary
 from .rendering import ROOT, Stack
@@ -115,42 +116,6 @@ MEMBER_PROPERTIES_SKIP = frozenset({"AWS::EC2::SecurityGroup", "AWS::EC2::Securi
 
 
 # --- references -------------------------------------------------------------------------------
-
-_SUB_VAR = re.compile(r"\$\{([^!}][^}]*)\}")
-
-
-def references(node: Any, names: set[str] | frozenset[str] = frozenset()) -> Iterator[str]:
-    """Logical IDs named by Ref, Fn::GetAtt and Fn::Sub anywhere under ``node``.
-
-    ``names`` are Fn::Sub's own variables, which are not references.
-    """
-    if isinstance(node, dict):
-        if len(node) == 1:
-            (key, value), = node.items()
-            if key == "Ref" and isinstance(value, str):
-                yield value.split(".", 1)[0]  # SAM: !Ref Function.Version
-                return
-            if key == "Fn::GetAtt":
-                target = value[0] if isinstance(value, list) and value else value
-                if isinstance(target, str):
-                    yield target.split(".", 1)[0]
-                return
-            if key == "Fn::Sub":
-                text, local = (value[0], value[1]) if isinstance(value, list) else (value, {})
-                local_names = set(local) if isinstance(local, dict) else set()
-                if isinstance(text, str):
-                    for var in _SUB_VAR.findall(text):
-                        name = var.split(".", 1)[0].strip()
-                        if name not in local_names:
-                            yield name
-                yield from references(local, names)
-                return
-        for value in node.values():
-            yield from references(value, names)
-    elif isinstance(node, list):
-        for value in node:
-            yield from references(value, names)
-
 
 def ref_target(node: Any) -> str | None:
     """The logical ID when ``node`` is exactly one Ref or Fn::GetAtt, else None."""
