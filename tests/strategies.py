@@ -59,6 +59,7 @@ def environment(draw: st.DrawFn, name: str, block: ipaddress.IPv4Network) -> Con
     domain = f"{name}.tracker.example.org"
     data: dict[str, Any] = {
         "environment": name,
+        "lifecycle": draw(st.sampled_from(["disposable", "protected"])),
         "account": account,
         "region": region,
         "description": draw(st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")),
@@ -67,12 +68,10 @@ def environment(draw: st.DrawFn, name: str, block: ipaddress.IPv4Network) -> Con
         "database": {
             "min_acu": lo, "max_acu": hi, "instances": draw(st.sampled_from([1, 2])),
             "backup_retention_days": draw(st.integers(7, 35)),
-            "deletion_protection": draw(st.booleans()),
         },
         "api": {
-            "image": f"{account}.dkr.ecr.{region}.amazonaws.com/api-{name}:v{draw(st.integers(0, 99))}",
             "cpu": cpu, "memory": memory, "min_tasks": min_tasks, "max_tasks": max_tasks,
-            "container_port": draw(st.sampled_from([443, 8443, 9443])),
+            "container_port": draw(st.sampled_from([8080, 8443, 9443])),
             "health_check": {"interval_seconds": interval,
                              "timeout_seconds": draw(st.integers(2, min(120, interval - 1)))},
             "domain": f"api.{domain}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+import re
 from typing import Any
 
 import pytest
@@ -46,10 +47,12 @@ def test_task_counts_and_target_tracking(app: dict[str, Doc], env: str) -> None:
     doc = app[env]
     low, high = SEED_TASKS[env]
     target = props(doc, "ApiScalableTarget")
-    assert (target["MinCapacity"], target["MaxCapacity"]) == (low, high)
+    # once released (ImageReleased), min..max tasks; before the first release none
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (
+        {"Fn::If": ["ImageReleased", low, 0]}, {"Fn::If": ["ImageReleased", high, 0]})
     assert target["ScalableDimension"] == "ecs:service:DesiredCount"
     assert target["ResourceId"] == {"Fn::Sub": "service/${ApiCluster}/${ApiService.Name}"}
-    assert props(doc, "ApiService")["DesiredCount"] == low
+    assert props(doc, "ApiService")["DesiredCount"] == {"Fn::If": ["ImageReleased", low, 0]}
     policies = resources(doc, "AWS::ApplicationAutoScaling::ScalingPolicy")
     assert set(policies) == {"ApiCpuScalingPolicy", "ApiMemoryScalingPolicy"}
     targets = {}
@@ -73,9 +76,9 @@ def test_target_group_health_check_is_the_seeds(app: dict[str, Doc], env: str) -
                    "HealthCheckTimeoutSeconds": 5, "HealthyThresholdCount": 2,
                    "UnhealthyThresholdCount": 3}
     # HTTPS all the way to the container
-    assert (group["Protocol"], group["HealthCheckProtocol"], group["Port"]) == ("HTTPS", "HTTPS", 443)
+    assert (group["Protocol"], group["HealthCheckProtocol"], group["Port"]) == ("HTTPS", "HTTPS", 8080)
     assert group["TargetType"] == "ip"
-    assert _container(app[env])["PortMappings"] == [{"ContainerPort": 443, "Protocol": "tcp"}]
+    assert _container(app[env])["PortMappings"] == [{"ContainerPort": 8080, "Protocol": "tcp"}]
 
 
 def test_health_check_follows_vars() -> None:
@@ -154,12 +157,18 @@ def test_database_secret_arrives_through_secrets_not_environment(app: dict[str, 
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_image_is_a_parameter_defaulting_to_vars(app: dict[str, Doc], configs: dict[str, Any],
-                                                 env: str) -> None:
-    parameter = app[env]["Parameters"]["ApiImage"]
-    assert parameter["Type"] == "String"
-    assert parameter["Default"] == configs[env].api.image
-    assert _container(app[env])["Image"] == {"Ref": "ApiImage"}
+def test_image_is_a_digest_in_the_stacks_own_repository(app: dict[str, Doc], env: str) -> None:
+    parameter = app[env]["Parameters"]["ApiImageDigest"]
+    assert parameter["Type"] == "String" and parameter["Default"] == ""
+    assert re.fullmatch(parameter["AllowedPattern"], "sha256:" + "a" * 64)
+    assert not re.fullmatch(parameter["AllowedPattern"], "latest")
+    assert _container(app[env])["Image"] == {"Fn::If": [
+        "ImageReleased", {"Fn::Sub": "${ApiRepository.RepositoryUri}@${ApiImageDigest}"},
+        {"Fn::Sub": "${ApiRepository.RepositoryUri}:unreleased"}]}
+    # no task before the first release, min_tasks after it
+    service = props(app[env], "ApiService")
+    assert service["DesiredCount"]["Fn::If"][0] == "ImageReleased"
+    assert service["DesiredCount"]["Fn::If"][2] == 0
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -181,7 +190,7 @@ def test_cluster_insights_and_circuit_breaker(app: dict[str, Doc], env: str) -> 
     assert service["DeploymentConfiguration"]["DeploymentCircuitBreaker"] == {
         "Enable": True, "Rollback": True}
     assert service["LaunchType"] == "FARGATE"
-    assert service["LoadBalancers"] == [{"ContainerName": "api", "ContainerPort": 443,
+    assert service["LoadBalancers"] == [{"ContainerName": "api", "ContainerPort": 8080,
                                          "TargetGroupArn": {"Ref": "ApiTargetGroup"}}]
 
 
@@ -221,7 +230,8 @@ def test_load_balancer_is_public_with_protection_and_logs_outside_dev(app: dict[
     attributes = {a["Key"]: a["Value"] for a in alb["LoadBalancerAttributes"]}
     assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
     keep = env != "dev"
-    assert attributes["deletion_protection.enabled"] == str(keep).lower()
+    assert attributes["deletion_protection.enabled"] == (
+        {"Fn::If": ["DeletionProtected", "true", "false"]} if keep else "false")
     assert attributes["access_logs.s3.enabled"] == str(keep).lower()
     buckets = resources(doc, "AWS::S3::Bucket")
     if not keep:
@@ -229,7 +239,11 @@ def test_load_balancer_is_public_with_protection_and_logs_outside_dev(app: dict[
         return
     assert attributes["access_logs.s3.bucket"] == {"Ref": "AlbAccessLogBucket"}
     bucket = doc["Resources"]["AlbAccessLogBucket"]
+    # Retain even on a failed create: ELB writes a test object when logging is enabled, so the
+    # bucket is never empty and could not be deleted by a rollback; it has no fixed name, so a
+    # retried create does not collide with it.
     assert bucket["DeletionPolicy"] == "Retain"
+    assert "BucketName" not in bucket["Properties"]
     p = bucket["Properties"]
     assert all(p["PublicAccessBlockConfiguration"][k] is True for k in (
         "BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))

@@ -149,9 +149,10 @@ def test_deletion_policies_keep_a_snapshot_outside_dev(app: dict[str, Doc], env:
     expected = "Delete" if env == "dev" else "Snapshot"
     assert cluster["DeletionPolicy"] == expected
     assert cluster["UpdateReplacePolicy"] == expected
-    assert cluster["Properties"]["DeletionProtection"] is (env != "dev")
+    assert cluster["Properties"]["DeletionProtection"] == (
+        {"Fn::If": ["DeletionProtected", True, False]} if env != "dev" else False)
     log_group = app[env]["Resources"]["DatabaseLogGroup"]
-    assert log_group["DeletionPolicy"] == ("Delete" if env == "dev" else "Retain")
+    assert log_group["DeletionPolicy"] == ("Delete" if env == "dev" else "RetainExceptOnCreate")
 
 
 @pytest.mark.parametrize("env", ENVS)

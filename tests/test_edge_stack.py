@@ -288,10 +288,10 @@ def test_bucket_policy_denies_plain_http_and_admits_only_this_distribution(
 
 @pytest.mark.parametrize("env", ENVS)
 def test_buckets_are_kept_outside_dev(edge: dict[str, dict[str, Any]], env: str) -> None:
-    expected = "Delete" if env == "dev" else "Retain"
+    expected = ("Delete", "Delete") if env == "dev" else ("RetainExceptOnCreate", "Retain")
     for logical_id in ("SiteBucket", "DistributionLogBucket", "SecurityHeadersLogGroup"):
         resource = edge[env]["Resources"][logical_id]
-        assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == (expected, expected)
+        assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == expected
 
 
 @pytest.mark.parametrize("env", ENVS)

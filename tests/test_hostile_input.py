@@ -83,10 +83,10 @@ CASES = [
          r"staging\.yaml: is a symbolic link \(allowed: a regular file"),
     Case("null section", lambda v: [_write(_staging(v), _staging(v).read_text().replace(
         "network:\n  vpc_cidr: 10.1.0.0/16\n", "network:\n"))] and [],
-         r"staging\.yaml: network: Input should be a valid dictionary or instance of Network"),
+         r"staging\.yaml: network: is None \(allowed: a valid dictionary or instance of Network\)"),
     Case("null value", lambda v: [_write(_staging(v), _staging(v).read_text().replace(
         "  min_acu: 1\n", "  min_acu:\n"))] and [],
-         r"staging\.yaml: database\.min_acu: Input should be a valid number, got None"),
+         r"staging\.yaml: database\.min_acu: is None \(allowed: a valid number\)"),
     Case("output path is a file", lambda v: ["--out", str(v.parent / "blocker")],
          r"cannot write: Not a directory \(allowed: a writable output folder; nothing was changed\)"),
 ]

@@ -140,7 +140,7 @@ def _rule(r: dict[str, Any]) -> tuple[Any, ...]:
 def test_security_group_rules_exactly(app: dict[str, Doc], configs: dict[str, Any], env: str) -> None:
     doc = app[env]
     port = configs[env].api.container_port
-    assert port == 443
+    assert port == 8080
     assert sorted(map(_rule, _ingress(doc, "AlbSecurityGroup"))) == [
         ("tcp", 80, 80, "0.0.0.0/0"), ("tcp", 443, 443, "0.0.0.0/0")]
     assert sorted(map(_rule, _ingress(doc, "ApiSecurityGroup"))) == [

@@ -221,15 +221,15 @@ def test_property_7_backups_and_data_keeping_policies(cfgs: list[Config]) -> Non
         # Aurora keeps continuous backups for the retention window: that is point-in-time recovery.
         assert props["BackupRetentionPeriod"] == env.cfg.database.backup_retention_days >= 7
         assert props["StorageEncrypted"] is True and props["CopyTagsToSnapshot"] is True
-        if env.cfg.database.deletion_protection:
-            assert props["DeletionProtection"] is True
+        if env.cfg.protected:
+            assert props["DeletionProtection"] == {"Fn::If": ["DeletionProtected", True, False]}
             assert cluster["DeletionPolicy"] == cluster["UpdateReplacePolicy"] == "Snapshot"
-        if env.cfg.environment != "dev":
             for doc in (env.app, env.edge):
                 for bucket in resources(doc, "AWS::S3::Bucket").values():
-                    assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
+                    assert bucket["DeletionPolicy"] == "RetainExceptOnCreate"
+                    assert bucket["UpdateReplacePolicy"] == "Retain"
                 for key in resources(doc, "AWS::KMS::Key").values():
-                    assert key["DeletionPolicy"] == "Retain"
+                    assert key["DeletionPolicy"] == "RetainExceptOnCreate"
 
 
 # 8 ------------------------------------------------------------------------------------------

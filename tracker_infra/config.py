@@ -111,6 +111,10 @@ def _schema_error(exc: Exception, env_file: Path, defaults_file: Path,
         return UserError(str(blamed), key, "unknown key (allowed: the keys documented in "
                          "vars/schema.json)")
     message = err["msg"].removeprefix("Value error, ")
+    if message.startswith("Input should be ") and err["type"] not in ("value_error", "assertion_error"):
+        # pydantic's "Input should be X" -> "is <value> (allowed: X)", the house style
+        return UserError(str(blamed), key, f"is {err['input']!r} (allowed: "
+                         f"{message.removeprefix('Input should be ')})")
     if err["type"] not in ("value_error", "assertion_error"):
         message = f"{message}, got {err['input']!r}"
     return UserError(str(blamed), key, message)

@@ -24,8 +24,6 @@ _CERT_ARN = re.compile(
 )
 # What AWS accepts in a tag value: letters, numbers, spaces and _ . : / = + - @ (max 256).
 _TAG_VALUE = re.compile(r"^[\w\s.:/=+\-@]{0,256}$", re.UNICODE)
-_IMAGE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(\.[a-z0-9-]+)*(:\d+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+"
-                    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$")
 _HEADER_VALUE = re.compile(r"^[\x20-\x7e]{1,1783}$")  # printable ASCII; CloudFront caps CSP at 1,783
 
 # CloudWatch Logs accepts only these retention values (days).
@@ -132,8 +130,6 @@ class Database(_Model):
                                      "in the other AZ.")
     backup_retention_days: int = Field(ge=7, le=35, description="Automated backup retention "
                                        "(days), 7 to 35; point-in-time recovery covers it.")
-    deletion_protection: bool = Field(description="RDS deletion protection; also switches the "
-                                      "cluster's DeletionPolicy to Snapshot.")
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="Initial database name.")
     master_username: str = Field(pattern=r"^[a-z][a-z0-9_]{0,15}$",
                                  description="Master user name (the password is generated).")
@@ -166,28 +162,19 @@ class HealthCheck(_Model):
 
 
 class Api(_Model):
-    image: str = Field(description="Default container image (the stack parameter ApiImage can "
-                       "override it at deploy time without a re-render).")
     cpu: int = Field(description="Fargate task CPU units; with memory, a pair Fargate offers.")
     memory: int = Field(description="Fargate task memory (MiB).")
     min_tasks: int = Field(ge=1, le=100)
     max_tasks: int = Field(ge=1, le=100)
-    container_port: int = Field(ge=1, le=65535, description="Port the container listens on "
-                                "(HTTPS from the ALB: 443).")
+    container_port: int = Field(ge=1024, le=65535, description="Port the container listens on "
+                                "(HTTPS from the ALB). Unprivileged (1024 or above): the "
+                                "container runs as a non-root user, which cannot bind below 1024.")
     health_check: HealthCheck
     cpu_target_percent: int = Field(ge=10, le=95, description="Auto scaling CPU target.")
     memory_target_percent: int = Field(ge=10, le=95, description="Auto scaling memory target.")
     domain: Hostname = Field(description="The API's public name (also the CSP connect-src).")
     certificate_arn: CertificateArn = Field(description="ACM certificate for the ALB, in the "
                                             "environment's region.")
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: str) -> str:
-        if not _IMAGE.match(value):
-            raise ValueError(f"{value!r} is not a container image reference (allowed: "
-                             "registry/repository:tag or registry/repository@sha256:<digest>)")
-        return value
 
     @field_validator("cpu")
     @classmethod
@@ -383,6 +370,15 @@ class Monitoring(_Model):
         return value
 
 
+class Dns(_Model):
+    hosted_zone_id: str | None = Field(default=None, pattern=r"^Z[A-Z0-9]{1,31}$",
+                                       description="Route 53 public hosted zone holding both "
+                                       "domains: the stacks create alias records (A and AAAA to "
+                                       "CloudFront, A to the load balancer). null: no records; "
+                                       "the stacks' outputs name the records to create at your "
+                                       "DNS provider.")
+
+
 class Config(_Model):
     """The merged variables of one environment."""
 
@@ -397,6 +393,14 @@ class Config(_Model):
     account: str = Field(pattern=r"^\d{12}$", description="AWS account id (12 digits, quoted).")
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", description="Region of the regional "
                         "stack (the edge stack is always in us-east-1).")
+    lifecycle: Literal["disposable", "protected"] = Field(description="disposable: the "
+                                                          "environment may be deleted with its "
+                                                          "data (no deletion protection, resources "
+                                                          "deleted with the stack, buckets emptied "
+                                                          "on delete, render.py destroy allowed). "
+                                                          "protected: deletion protection on, data "
+                                                          "kept on stack deletion, destroy refused.")
+    dns: Dns = Field(default_factory=Dns, description="Optional Route 53 records.")
     network: Network
     database: Database
     api: Api
@@ -421,6 +425,16 @@ class Config(_Model):
     @property
     def edge_stack_name(self) -> str:
         return f"{self.stack_name}-edge"
+
+    @property
+    def protected(self) -> bool:
+        """Deletion protection on, data kept when a stack is deleted (lifecycle: protected)."""
+        return self.lifecycle == "protected"
+
+    @property
+    def api_repository(self) -> str:
+        """Name of the API's ECR repository (created by the regional stack)."""
+        return f"{self.project}-{self.environment}-api"
 
 
 def cross_checks(cfg: Config) -> list[tuple[str, str]]:
