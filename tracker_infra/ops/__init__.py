@@ -1,0 +1,1 @@
+"""Commands that talk to the live environments (AWS): each module is one render.py subcommand."""
