@@ -20,7 +20,7 @@ Doc = dict[str, Any]
 SEED_TASK_SIZE = {"dev": ("256", "512"), "staging": ("512", "1024"), "production": ("1024", "2048")}
 SEED_TASKS = {"dev": (1, 3), "staging": (2, 6), "production": (3, 20)}
 SEED_LOG_RETENTION = {"dev": 7, "staging": 30, "production": 90}
-SECRET_ARN = {"Ref": "DatabaseSecret"}
+SECRET_ARN = {"Ref": "ApiDatabaseSecret"}  # the API's own user, never the master secret
 KEY_ARN = {"Fn::GetAtt": ["StackKey", "Arn"]}
 
 
@@ -134,8 +134,12 @@ def test_task_role_is_separate_and_holds_nothing(app: dict[str, Doc], env: str) 
     task = props(app[env], "ApiTaskDefinition")
     assert task["ExecutionRoleArn"] == {"Fn::GetAtt": ["ApiTaskExecutionRole", "Arn"]}
     assert task["TaskRoleArn"] == {"Fn::GetAtt": ["ApiTaskRole", "Arn"]}
+    # The application may re-read its own database secret (after a rotation) and nothing else.
     task_role = props(app[env], "ApiTaskRole")
-    assert "Policies" not in task_role and "ManagedPolicyArns" not in task_role
+    assert "ManagedPolicyArns" not in task_role
+    statements = [s for policy in task_role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    assert [(s["Action"], s["Resource"]) for s in statements] == [
+        ("secretsmanager:GetSecretValue", SECRET_ARN), ("kms:Decrypt", KEY_ARN)]
     for lid in ("ApiTaskRole", "ApiTaskExecutionRole"):
         trust = props(app[env], lid)["AssumeRolePolicyDocument"]["Statement"]
         assert [s["Principal"] for s in trust] == [{"Service": "ecs-tasks.amazonaws.com"}]
@@ -146,12 +150,15 @@ def test_database_secret_arrives_through_secrets_not_environment(app: dict[str, 
                                                                  env: str) -> None:
     container = _container(app[env])
     secrets = {s["Name"]: s["ValueFrom"] for s in container["Secrets"]}
-    assert secrets["DATABASE_PASSWORD"] == {"Fn::Sub": "${DatabaseSecret}:password::"}
+    assert secrets["DATABASE_PASSWORD"] == {"Fn::Sub": "${ApiDatabaseSecret}:password::"}
     assert set(secrets) == {"DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_USER",
                             "DATABASE_PASSWORD"}
     for value in secrets.values():
-        assert value["Fn::Sub"].startswith("${DatabaseSecret}:")
+        assert value["Fn::Sub"].startswith("${ApiDatabaseSecret}:")
     for variable in container.get("Environment", []):
+        if variable["Name"] == "DATABASE_SECRET_ARN":  # where to re-read: the ARN, no secret
+            assert variable["Value"] == SECRET_ARN
+            continue
         assert "DATABASE" not in variable["Name"] and "PASSWORD" not in variable["Name"]
         assert "resolve:secretsmanager" not in str(variable["Value"])
 

@@ -199,15 +199,22 @@ def test_secret_rotates_every_30_days_with_a_hosted_lambda(app: dict[str, Doc], 
     doc = app[env]
     transform = doc["Transform"]
     assert "AWS::SecretsManager-2024-09-16" in ([transform] if isinstance(transform, str) else transform)
-    rotation = doc["Resources"]["DatabaseSecretRotation"]
-    assert rotation["Properties"]["SecretId"] == {"Ref": "DatabaseSecret"}
-    assert rotation["Properties"]["RotationRules"]["AutomaticallyAfterDays"] == 30
-    hosted = rotation["Properties"]["HostedRotationLambda"]
-    assert hosted["RotationType"] == "PostgreSQLSingleUser"
-    # Comma-separated strings, not lists: a list here fails at deploy time.
-    assert not isinstance(hosted["VpcSecurityGroupIds"], list)
-    assert not isinstance(hosted["VpcSubnetIds"], list)
-    assert set(rotation["DependsOn"]) >= {"DatabaseSecretAttachment", "DatabaseWriterInstance"}
+    rotations = resources(doc, "AWS::SecretsManager::RotationSchedule")
+    assert set(rotations) == {"DatabaseSecretRotation", "ApiDatabaseSecretRotation"}
+    for secret, kind in (("DatabaseSecret", "PostgreSQLSingleUser"),
+                         ("ApiDatabaseSecret", "PostgreSQLMultiUser")):
+        rotation = rotations[f"{secret}Rotation"]
+        # the attachment's Ref is the secret's ARN, and waits for the host key
+        assert rotation["Properties"]["SecretId"] == {"Ref": f"{secret}Attachment"}
+        assert props(doc, f"{secret}Attachment")["SecretId"] == {"Ref": secret}
+        assert rotation["Properties"]["RotationRules"]["AutomaticallyAfterDays"] == 30
+        assert rotation["Properties"]["RotateImmediatelyOnUpdate"] is False
+        hosted = rotation["Properties"]["HostedRotationLambda"]
+        assert hosted["RotationType"] == kind
+        # Comma-separated strings, not lists: a list here fails at deploy time.
+        assert not isinstance(hosted["VpcSecurityGroupIds"], list)
+        assert not isinstance(hosted["VpcSubnetIds"], list)
+        assert "DatabaseWriterInstance" in rotation["DependsOn"]
 
 
 @pytest.mark.parametrize("env", ENVS)

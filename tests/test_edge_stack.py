@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,17 @@ from tests.helpers import ENVS, config, config_with, props, render, resources, s
 from tracker_infra.output import render_files
 from tracker_infra.schema import Config
 
-HTML = ["*.html"]
-ASSETS = ["*.js", "*.css", "*.png", "*.jpg", "*.jpeg", "*.gif", "*.svg", "*.webp", "*.avif",
-          "*.ico", "*.woff", "*.woff2", "*.ttf", "*.otf"]
+# What a Vite build and a single-page app ask CloudFront for -> the TTL (a vars.frontend.cache
+# field) the request must get. / and client-side routes are HTML: a release must show there
+# within html_seconds, like /index.html.
+PATHS = {
+    "/": "html_seconds", "/index.html": "html_seconds", "/events/42": "html_seconds",
+    "/about": "html_seconds", "/help.html": "html_seconds",
+    "/assets/index-B1x9f0aa.js": "assets_seconds", "/assets/index-Cq2f3e.css": "assets_seconds",
+    "/assets/hero-D4d9.png": "assets_seconds", "/assets/inter-a1b2.woff2": "assets_seconds",
+    "/favicon.svg": "default_seconds", "/icons.svg": "default_seconds",
+    "/robots.txt": "default_seconds", "/manifest.webmanifest": "default_seconds",
+}
 VERSION_REF = {"Ref": "SecurityHeadersFunction.Version"}
 
 
@@ -112,22 +121,46 @@ def test_a_new_package_publishes_a_new_version(edge: dict[str, dict[str, Any]]) 
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_path_patterns_are_html_then_assets(edge: dict[str, dict[str, Any]], env: str) -> None:
-    patterns = [b["PathPattern"] for b in distribution(edge[env])["CacheBehaviors"]]
-    assert sorted(patterns) == sorted(HTML + ASSETS)
-    assert len(patterns) == len(set(patterns))
+def behaviour_for(doc: dict[str, Any], path: str) -> dict[str, Any]:
+    """The cache behaviour CloudFront picks for a request path: the first one, in order, whose
+    PathPattern matches (case-sensitive; * any characters, / included; ? one), else the default."""
+    for behaviour in distribution(doc)["CacheBehaviors"]:
+        pattern = re.escape(behaviour["PathPattern"].lstrip("/"))
+        pattern = pattern.replace(r"\*", ".*").replace(r"\?", ".")
+        if re.fullmatch(pattern, path.lstrip("/")):
+            return behaviour
+    return distribution(doc)["DefaultCacheBehavior"]
+
+
+def test_behaviour_for_follows_cloudfronts_matching_order() -> None:
+    doc = {"Resources": {"Distribution": {"Properties": {"DistributionConfig": {
+        "DefaultCacheBehavior": {"Id": "default"},
+        "CacheBehaviors": [{"PathPattern": "assets/*", "Id": 1}, {"PathPattern": "*.js", "Id": 2},
+                           {"PathPattern": "/img/?.png", "Id": 3}]}}}}}
+    assert behaviour_for(doc, "/assets/a.js")["Id"] == 1  # first match wins
+    assert behaviour_for(doc, "/lib/a.js")["Id"] == 2
+    assert behaviour_for(doc, "/img/a.png")["Id"] == 3
+    assert behaviour_for(doc, "/img/ab.png")["Id"] == "default"
+    assert behaviour_for(doc, "/")["Id"] == "default"
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_ttls_per_path_pattern_come_from_vars(edge: dict[str, dict[str, Any]],
-                                              configs: dict[str, Config], env: str) -> None:
+def test_every_request_path_gets_its_ttl_from_vars(edge: dict[str, dict[str, Any]],
+                                                   configs: dict[str, Config], env: str) -> None:
     cache = configs[env].frontend.cache
     doc = edge[env]
-    for behaviour in distribution(doc)["CacheBehaviors"]:
-        seconds = cache.html_seconds if behaviour["PathPattern"] in HTML else cache.assets_seconds
-        assert ttls(doc, behaviour) == (0, seconds, seconds), behaviour["PathPattern"]
-    assert ttls(doc, distribution(doc)["DefaultCacheBehavior"]) == (
-        0, cache.default_seconds, cache.default_seconds)
+    for path, field in PATHS.items():
+        seconds = getattr(cache, field)
+        assert ttls(doc, behaviour_for(doc, path)) == (0, seconds, seconds), path
+    patterns = [b["PathPattern"] for b in distribution(doc)["CacheBehaviors"]]
+    assert len(patterns) == len(set(patterns)) <= 24  # CloudFront's quota: 25 with the default
+
+
+def test_a_root_request_takes_the_html_ttl_even_when_the_ttls_differ() -> None:
+    cfg = config_with("staging", {"frontend": {"cache": {"html_seconds": 60, "default_seconds": 7200}}})
+    doc = render(cfg, "edge")
+    assert ttls(doc, behaviour_for(doc, "/")) == (0, 60, 60)
+    assert ttls(doc, behaviour_for(doc, "/favicon.svg")) == (0, 7200, 7200)
 
 
 def test_issue_ttls_hold_in_the_shipped_vars(configs: dict[str, Config]) -> None:
@@ -141,8 +174,7 @@ def test_issue_ttls_hold_in_the_shipped_vars(configs: dict[str, Config]) -> None
 def test_a_changed_ttl_reaches_the_template() -> None:
     cfg = config_with("staging", {"frontend": {"cache": {"html_seconds": 60, "error_seconds": 3}}})
     doc = render(cfg, "edge")
-    html = next(b for b in distribution(doc)["CacheBehaviors"] if b["PathPattern"] == "*.html")
-    assert ttls(doc, html) == (0, 60, 60)
+    assert ttls(doc, behaviour_for(doc, "/index.html")) == (0, 60, 60)
     errors = {e["ErrorCode"]: e for e in distribution(doc)["CustomErrorResponses"]}
     assert errors[503]["ErrorCachingMinTTL"] == 3
 

@@ -139,7 +139,13 @@ def _of_type(docs: list[dict[str, Any]], *types: str) -> list[tuple[str, dict[st
 
 
 def _number(value: Any) -> float | None:
-    """A literal number (or numeric string such as Fargate's "1024"); None for an intrinsic."""
+    """A literal number (or numeric string such as Fargate's "1024"); None for an intrinsic.
+
+    ``Fn::If`` counts its first branch: the condition's true case is the running state (a task
+    count that is 0 until the first image release is costed as released).
+    """
+    if isinstance(value, dict) and list(value) == ["Fn::If"]:
+        return _number(value["Fn::If"][1])
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):

@@ -133,6 +133,8 @@ class Database(_Model):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="Initial database name.")
     master_username: str = Field(pattern=r"^[a-z][a-z0-9_]{0,15}$",
                                  description="Master user name (the password is generated).")
+    app_username: str = Field(pattern=r"^[a-z][a-z0-9_]{0,15}$", description="The API's own "
+                              "database user (rotation alternates it with <name>_clone).")
     rotation_days: int = Field(ge=1, le=365, description="Secret rotation interval (days).")
 
     @field_validator("max_acu")
