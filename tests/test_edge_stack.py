@@ -13,13 +13,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from pydantic import ValidationError
-from samtranslator.parser.parser import Parser
-from samtranslator.translator.translator import Translator
 
 from tests.helpers import ENVS, config, config_with, props, render, resources, stack_of
+from tests.transforms import processed, sam_transform
 from tracker_infra.output import render_files
 from tracker_infra.schema import Config
 
@@ -62,10 +60,7 @@ def ttls(doc: dict[str, Any], behaviour: dict[str, Any]) -> tuple[int, int, int]
 def transformed(doc: dict[str, Any]) -> dict[str, Any]:
     """The edge stack after the SAM transform, as CloudFormation would see it after sam deploy
     (the local CodeUri replaced by the S3 location sam package would give it)."""
-    doc = copy.deepcopy(doc)
-    doc["Resources"]["SecurityHeadersFunction"]["Properties"]["CodeUri"] = "s3://artifacts/edge.zip"
-    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name="us-east-1"))
-    return translator.translate(doc, parameter_values={}, get_managed_policy_map=dict)
+    return processed(doc, "us-east-1")
 
 
 # --- region, transform ------------------------------------------------------------------------
@@ -108,8 +103,7 @@ def test_a_new_package_publishes_a_new_version(edge: dict[str, dict[str, Any]]) 
     first = transformed(edge["staging"])
     doc = copy.deepcopy(edge["staging"])
     doc["Resources"]["SecurityHeadersFunction"]["Properties"]["CodeUri"] = "s3://artifacts/other.zip"
-    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name="us-east-1"))
-    second = translator.translate(doc, parameter_values={}, get_managed_policy_map=dict)
+    second = sam_transform(doc, "us-east-1")
 
     def version_ids(out: dict[str, Any]) -> set[str]:
         return {k for k, v in out["Resources"].items() if v["Type"] == "AWS::Lambda::Version"}
