@@ -36,9 +36,8 @@ def test_merge_does_not_mutate_inputs() -> None:
 
 
 def test_environment_file_overrides_defaults(configs: dict[str, Any]) -> None:
-    # defaults.yaml says 2 NAT gateways and 2 instances; dev.yaml says 1 of each.
+    # defaults.yaml says 2 NAT gateways; dev.yaml says 1.
     assert configs["dev"].network.nat_gateways == 1
-    assert configs["dev"].database.instances == 1
     assert configs["staging"].network.nat_gateways == 2
     # a list in the env file replaces the default list outright
     assert configs["production"].monitoring.alarm_emails == [

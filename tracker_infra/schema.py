@@ -126,8 +126,9 @@ class Database(_Model):
                                 "engine version, major 15 or newer (e.g. 17.7).")
     min_acu: Acu = Field(description="Aurora Serverless v2 minimum capacity (ACU).")
     max_acu: Acu = Field(description="Aurora Serverless v2 maximum capacity (ACU), >= min_acu.")
-    instances: Literal[1, 2] = Field(description="1: a writer only; 2: a writer and a reader "
-                                     "in the other AZ.")
+    instances: Literal[2] = Field(description="A writer and a reader in the other AZ, in every "
+                                  "environment: the database must span two availability zones "
+                                  "(correctness property 5). A single instance is refused.")
     backup_retention_days: int = Field(ge=7, le=35, description="Automated backup retention "
                                        "(days), 7 to 35; point-in-time recovery covers it.")
     name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="Initial database name.")
