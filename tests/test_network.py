@@ -172,3 +172,17 @@ def test_network_outputs_are_exported(app: dict[str, Doc], env: str) -> None:
                  "PrivateSubnet2Id", "AlbSecurityGroupId", "ApiSecurityGroupId",
                  "DatabaseSecurityGroupId"):
         assert outputs[name]["Export"]["Name"] == {"Fn::Sub": f"${{AWS::StackName}}-{name}"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_s3_goes_through_the_free_gateway_endpoint_from_both_private_subnets(app: dict[str, Doc],
+                                                                             env: str) -> None:
+    endpoints = resources(app[env], "AWS::EC2::VPCEndpoint")
+    assert set(endpoints) == {"S3GatewayEndpoint"}
+    p = endpoints["S3GatewayEndpoint"]["Properties"]
+    assert p["VpcEndpointType"] == "Gateway"
+    assert p["ServiceName"] == {"Fn::Sub": "com.amazonaws.${AWS::Region}.s3"}
+    private_tables = {a["Properties"]["RouteTableId"]["Ref"]
+                      for a in resources(app[env], "AWS::EC2::SubnetRouteTableAssociation").values()
+                      if a["Properties"]["SubnetId"]["Ref"].startswith("PrivateSubnet")}
+    assert {t["Ref"] for t in p["RouteTableIds"]} == private_tables and len(private_tables) == 2
