@@ -38,7 +38,7 @@ Exit codes: 0 ok; 2 bad input (one line naming the file, the key and the rule; n
 
 # Commands besides rendering: name -> module in tracker_infra with add_arguments(parser) and
 # run(args) -> exit code. Imported only when used, so rendering stays fast.
-SUBCOMMANDS = {"diff": "diff", "cost": "cost", "graph": "graph"}
+SUBCOMMANDS = {"diff": "review.diff", "cost": "review.cost", "graph": "review.graph"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,7 +74,7 @@ def run_render(args: argparse.Namespace) -> int:
         from .schema import json_schema
         files[args.vars / "schema.json"] = json_schema().encode("utf-8")
         # ...and the architecture pictures, docs/architecture/ beside the output folder
-        from .graph import architecture_files
+        from .review.mermaid import architecture_files
         files.update(architecture_files(summaries, args.out.parent / "docs" / "architecture"))
     env_dirs = [args.out / cfg.environment for cfg in configs]
     if args.all and args.out.is_dir():  # folders of environments that no longer exist

@@ -55,7 +55,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from ..errors import UserError
 
 EXIT_REPLACE = 4
 
@@ -454,7 +454,7 @@ def _changed_resource(logical_id: str, a: dict[str, Any], b: dict[str, Any], reg
 def _propagate(diffs: list[ResourceDiff], old_res: dict[str, Any], new_res: dict[str, Any],
                region: str) -> None:
     """A resource whose create-only property references a replaced resource is replaced too."""
-    from .cfn_yaml import references
+    from ..cfn_yaml import references
 
     by_id = {d.logical_id: d for d in diffs}
     replaced = {d.logical_id: d.replacement for d in diffs if d.replacement in (YES, MAY)}
@@ -530,7 +530,7 @@ class Side:
 
 
 def _fresh(cfgs: list[Any], out_dir: Path) -> Side:
-    from .output import render_files
+    from ..output import render_files
 
     side = Side()
     for cfg in cfgs:
@@ -593,7 +593,7 @@ def _at_revision(out_dir: Path, rev: str, envs: list[str] | None) -> Side:
 
 def normaliser(cfg: Any) -> Any:
     """A function that replaces an environment's own names in every string of a value."""
-    from .rendering import subnets
+    from ..rendering import subnets
 
     tokens: list[tuple[str, str, str]] = [  # (text, placeholder, boundary kind)
         (cfg.frontend.certificate_arn, "<frontend-certificate>", "exact"),
@@ -633,7 +633,7 @@ def normaliser(cfg: Any) -> Any:
 
 
 def _stack_labels(cfgs: list[Any]) -> dict[tuple[str, str], tuple[str, str]]:
-    from .rendering import stacks
+    from ..rendering import stacks
 
     return {(cfg.environment, s.output): (s.name, s.region) for cfg in cfgs for s in stacks(cfg)}
 
@@ -645,7 +645,7 @@ def compare(old: Side, new: Side, labels: dict[tuple[str, str], tuple[str, str]]
     ``pair`` compares old env pair[0] with new env pair[1] (the environment diff); ``transform``
     maps env -> a normaliser applied to that env's parsed files.
     """
-    from .cfn_yaml import load_template
+    from ..cfn_yaml import load_template
 
     envs = [pair] if pair else [(e, e) for e in sorted(set(old.files) | set(new.files))]
     results = []
@@ -690,7 +690,7 @@ def compare(old: Side, new: Side, labels: dict[tuple[str, str], tuple[str, str]]
 
 def _cost_lines(old: Side, new: Side, markdown: bool, pair: tuple[str, str] | None,
                 labels: dict[tuple[str, str], tuple[str, str]]) -> list[str]:
-    from .cfn_yaml import load_template
+    from ..cfn_yaml import load_template
     from .cost import estimate, format_delta, load_prices
 
     prices = load_prices()
@@ -721,7 +721,7 @@ def _cost_lines(old: Side, new: Side, markdown: bool, pair: tuple[str, str] | No
 
 
 def build_report(args: argparse.Namespace) -> Report:
-    from .config import environments, load_all
+    from ..config import environments, load_all
 
     envs: list[str] = list(args.environments or [])
     markdown = args.format == "markdown"
@@ -855,7 +855,7 @@ def _change_line(c: Change, markdown: bool, indent: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .rendering import ROOT
+    from ..rendering import ROOT
 
     parser.add_argument("environments", nargs="*", metavar="ENV",
                         help="two environments to compare (diff staging production)")
