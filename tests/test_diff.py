@@ -12,19 +12,11 @@ import pytest
 from tests.helpers import VARS, config, copy_vars, render, resources
 from tracker_infra.cfn_yaml import load_template
 from tracker_infra.cli import main
-from tracker_infra.diff import (
-    EXIT_REPLACE,
-    MAY,
-    NO,
-    YES,
-    FileDiff,
-    Report,
-    compact,
-    create_only,
-    diff_templates,
-    format_report,
-    normaliser,
-)
+from tracker_infra.review.baseline import normaliser
+from tracker_infra.review.diff import diff_templates
+from tracker_infra.review.replacement import create_only
+from tracker_infra.review.report import MAY, NO, YES, Report, StackChanges, format_report
+from tracker_infra.review.values import compact
 
 FIXTURES = Path(__file__).parent / "fixtures" / "diff"
 
@@ -33,11 +25,11 @@ def fixture(name: str) -> dict[str, Any]:
     return load_template((FIXTURES / name).read_text())
 
 
-def by_id(result: FileDiff) -> dict[str, Any]:
+def by_id(result: StackChanges) -> dict[str, Any]:
     return {r.logical_id: r for r in result.resources}
 
 
-def text_of(result: FileDiff, markdown: bool = False) -> str:
+def text_of(result: StackChanges, markdown: bool = False) -> str:
     return format_report(Report("test", [result]), markdown)
 
 
@@ -51,7 +43,7 @@ def test_in_place_changes_show_paths_and_old_new_values() -> None:
     cluster = changed["DatabaseCluster"]
     assert [(c.path, c.old, c.new) for c in cluster.changes] == [
         ("Properties.ServerlessV2ScalingConfiguration.MaxCapacity", 4, 8)]
-    assert cluster.replacement == NO and not cluster.dangerous
+    assert cluster.replacement == NO and not cluster.data_at_risk
     # Tags are matched by Key: the reorder is no change, the Owner value is.
     assert [(c.path, c.old, c.new) for c in changed["DataBucket"].changes] == [
         ("Properties.Tags[Key=Owner].Value", "devops-team", "platform-team")]
@@ -66,7 +58,7 @@ def test_create_only_change_replaces_stateful_resource_and_what_references_it() 
     result = diff_templates(fixture("base.yaml"), fixture("replace-database.yaml"), name="t/app.yaml")
     changed = by_id(result)
     cluster = changed["DatabaseCluster"]
-    assert cluster.replacement == YES and cluster.dangerous
+    assert cluster.replacement == YES and cluster.data_at_risk
     assert "DatabaseName" in cluster.reason
     assert [(c.path, c.replaces) for c in cluster.changes] == [("Properties.DatabaseName", YES)]
     # The instance's DBClusterIdentifier (create-only) is !Ref DatabaseCluster: a new cluster
@@ -76,15 +68,16 @@ def test_create_only_change_replaces_stateful_resource_and_what_references_it() 
     assert "DatabaseCluster" in instance.reason
     # A stateless replacement is reported but is not a danger.
     task = changed["ApiTaskDefinition"]
-    assert task.replacement == YES and not task.dangerous
+    assert task.replacement == YES and not task.data_at_risk
     assert {c.path for c in task.changes if c.replaces == YES} == {"Properties.Cpu", "Properties.Memory"}
     # A removed log group is deleted with its logs (no DeletionPolicy).
-    assert changed["ApiLogGroup"].kind == "removed" and changed["ApiLogGroup"].dangerous
+    assert changed["ApiLogGroup"].kind == "removed" and changed["ApiLogGroup"].data_at_risk
     report = Report("test", [result])
-    assert {r.logical_id for _, r in report.dangers} == {"DatabaseCluster", "DatabaseWriterInstance",
+    assert {r.logical_id for _, r in report.data_at_risk} == {"DatabaseCluster", "DatabaseWriterInstance",
                                                          "ApiLogGroup"}
     text = format_report(report, markdown=False)
-    assert text.splitlines()[1] == "!! 3 STATEFUL RESOURCE(S) WOULD BE DELETED OR REPLACED:"
+    assert text.splitlines()[2] == ("!! 3 stateful resource(s) replaced, deleted or moved to a "
+                                    "replaced network: their data does not follow.")
     assert "UpdateReplacePolicy: Snapshot" in text
     assert 'Properties.DatabaseName: "tracker" -> "activity" (requires replacement)' in text
     markdown = format_report(report, markdown=True)
@@ -95,11 +88,12 @@ def test_create_only_change_replaces_stateful_resource_and_what_references_it() 
 def test_replacement_comes_from_cloudformation_provider_schemas() -> None:
     cluster = create_only("AWS::RDS::DBCluster")
     assert cluster is not None
-    always, conditional = cluster
-    assert {"DatabaseName", "KmsKeyId", "StorageEncrypted"} <= set(always)
-    assert "ServerlessV2ScalingConfiguration" not in always
-    assert "Engine" in conditional
-    assert create_only("AWS::S3::Bucket") is not None and "BucketName" in create_only("AWS::S3::Bucket")[0]
+    assert {"DatabaseName", "KmsKeyId", "StorageEncrypted"} <= set(cluster["always"])
+    assert "ServerlessV2ScalingConfiguration" not in cluster["always"]
+    assert "Engine" in cluster["conditional"]
+    assert cluster["names"] == ["DBClusterIdentifier"]
+    bucket = create_only("AWS::S3::Bucket")
+    assert bucket is not None and "BucketName" in bucket["always"]
     assert create_only("Custom::Anything") is None
     # SAM types are looked up through the type they expand to.
     assert create_only("AWS::Serverless::Function") == create_only("AWS::Lambda::Function")
@@ -110,7 +104,7 @@ def test_conditionally_create_only_change_is_flagged_as_possible_replacement() -
     changed = fixture("base.yaml")
     changed["Resources"]["DatabaseCluster"]["Properties"]["Engine"] = "aurora-mysql"
     cluster = by_id(diff_templates(base, changed))["DatabaseCluster"]
-    assert cluster.replacement == MAY and cluster.dangerous
+    assert cluster.replacement == MAY and cluster.data_at_risk
     assert [c.replaces for c in cluster.changes] == [MAY]
 
 
@@ -121,9 +115,9 @@ def test_type_change_and_retained_removal() -> None:
     del changed["Resources"]["DataBucket"]
     result = diff_templates(base, changed)
     log = by_id(result)["ApiLogGroup"]
-    assert log.replacement == YES and log.reason == "Type changed" and log.dangerous
+    assert log.replacement == YES and log.reason == "Type changed" and log.data_at_risk
     bucket = by_id(result)["DataBucket"]
-    assert bucket.kind == "removed" and bucket.dangerous
+    assert bucket.kind == "removed" and bucket.data_at_risk
     assert "kept in the account by DeletionPolicy: Retain" in text_of(result)
 
 
@@ -232,35 +226,6 @@ def test_committed_vs_fresh_shows_a_max_acu_change_and_its_cost(
 def _git(repo: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(repo), "-c", "user.name=test", "-c", "user.email=test@example.com",
                     *args], check=True, capture_output=True)
-
-
-def test_base_revision_and_fail_on_replace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A temporary repository: committed output renders database.name "olddb"; the working tree
-    renames it, which replaces the Aurora cluster (DatabaseName is create-only)."""
-    vars_dir = copy_vars(tmp_path)
-    _set_vars(vars_dir, "defaults.yaml", "  name: tracker\n", "  name: olddb\n")
-    out = tmp_path / "rendered"
-    _render(vars_dir, out)
-    _git(tmp_path, "init", "-q", "-b", "main")
-    _git(tmp_path, "add", "vars", "rendered")
-    _git(tmp_path, "commit", "-q", "-m", "base")
-    _set_vars(vars_dir, "defaults.yaml", "  name: olddb\n", "  name: tracker\n")
-    capsys.readouterr()
-    args = ["diff", "--base", "main", "--vars", str(vars_dir), "--out", str(out), "--env", "staging"]
-    assert main(args) == 0
-    text = capsys.readouterr().out
-    assert text.startswith("Template diff: main -> working tree\n!! ")
-    assert 'Properties.DatabaseName: "olddb" -> "tracker" (requires replacement)' in text
-    assert "production/" not in text
-    assert main([*args, "--fail-on-replace"]) == EXIT_REPLACE
-    capsys.readouterr()
-    # Nothing changed against the working tree's own render: exit 0 even with the flag.
-    _render(vars_dir, out)
-    _git(tmp_path, "add", "vars", "rendered")
-    _git(tmp_path, "commit", "-q", "-m", "rename")
-    capsys.readouterr()
-    assert main([*args[:2], "HEAD", *args[3:], "--fail-on-replace"]) == 0
-    assert "No changes." in capsys.readouterr().out
 
 
 def test_base_outside_git_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
