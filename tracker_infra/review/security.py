@@ -54,12 +54,11 @@ def _documents(node: Any, where: str) -> list[tuple[str, Any]]:
             if key in POLICY_KEYS and isinstance(value, dict):
                 found.append((" ".join(filter(None, [where, POLICY_KEYS[key]])), value))
             else:
-                label = f"{where} {value['PolicyName']}" if isinstance(value, dict) and isinstance(
-                    value.get("PolicyName"), str) else where
-                found += _documents(value, label)
+                found += _documents(value, where)
     elif isinstance(node, list):
         for item in node:
-            found += _documents(item, where)
+            name = item.get("PolicyName") if isinstance(item, dict) else None
+            found += _documents(item, f"{where} {name}" if isinstance(name, str) else where)
     return found
 
 
