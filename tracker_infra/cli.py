@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return command(args)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():  # several problems: one line each
+            print(f"error: {line}", file=sys.stderr)
         return EXIT_USER
     except KeyboardInterrupt:
         return 130
