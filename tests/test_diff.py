@@ -3,7 +3,7 @@ the three sources (committed rendered/, a git revision, another environment) and
 
 from __future__ import annotations
 
-import subprocess
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,17 @@ from tracker_infra.cli import main
 from tracker_infra.review.baseline import normaliser
 from tracker_infra.review.diff import diff_templates
 from tracker_infra.review.replacement import create_only
-from tracker_infra.review.report import MAY, NO, YES, Report, StackChanges, format_report
+from tracker_infra.review.report import (
+    MAY,
+    NO,
+    UNKNOWN,
+    YES,
+    Change,
+    Report,
+    ResourceChange,
+    StackChanges,
+    format_report,
+)
 from tracker_infra.review.values import compact
 
 FIXTURES = Path(__file__).parent / "fixtures" / "diff"
@@ -223,14 +233,115 @@ def test_committed_vs_fresh_shows_a_max_acu_change_and_its_cost(
     assert "floor $" in out_text and "(+$0.00)" in out_text
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), "-c", "user.name=test", "-c", "user.email=test@example.com",
-                    *args], check=True, capture_output=True)
-
-
 def test_base_outside_git_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "rendered"
     out.mkdir()
     assert main(["diff", "--base", "main", "--vars", str(VARS), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --base: ") and len(err.strip().splitlines()) == 1
+
+
+# --- verdicts beyond create-only properties ----------------------------------------------------
+
+
+def test_a_fixed_custom_name_on_a_replaced_resource_is_a_refused_update() -> None:
+    base = fixture("base.yaml")
+    base["Resources"]["DatabaseCluster"]["Properties"]["DBClusterIdentifier"] = "tracker-prod"
+    renamed = copy.deepcopy(base)
+    renamed["Resources"]["DatabaseCluster"]["Properties"]["DatabaseName"] = "activity"
+    cluster = by_id(diff_templates(base, renamed))["DatabaseCluster"]
+    assert cluster.replacement == YES
+    assert cluster.refused.startswith('DBClusterIdentifier is fixed ("tracker-prod")')
+    # A new name with the replacement is a replacement CloudFormation performs.
+    both = copy.deepcopy(renamed)
+    both["Resources"]["DatabaseCluster"]["Properties"]["DBClusterIdentifier"] = "tracker-prod-2"
+    assert by_id(diff_templates(base, both))["DatabaseCluster"].refused == ""
+    text = text_of(diff_templates(base, renamed))
+    assert "!! CloudFormation will refuse this update: 1 custom-named resource(s)" in text
+
+
+def test_an_engine_major_version_change_is_irreversible_and_a_minor_one_is_not() -> None:
+    def version(v: str) -> dict[str, Any]:
+        doc = fixture("base.yaml")
+        doc["Resources"]["DatabaseCluster"]["Properties"]["EngineVersion"] = v
+        return doc
+
+    major = by_id(diff_templates(version("16.4"), version("17.2")))["DatabaseCluster"]
+    assert major.irreversible.startswith("engine major version 16 -> 17")
+    assert major.replacement == NO
+    assert "!! Irreversible:" in text_of(diff_templates(version("16.4"), version("17.2")))
+    assert by_id(diff_templates(version("16.4"), version("16.6")))["DatabaseCluster"].irreversible == ""
+
+
+def test_a_type_without_a_schema_is_unknown_with_its_cause_not_an_alarm() -> None:
+    def custom(size: int) -> dict[str, Any]:
+        return {"Resources": {"Thing": {"Type": "Custom::Thing", "Properties": {"Size": size}}}}
+
+    thing = by_id(diff_templates(custom(1), custom(2)))["Thing"]
+    assert thing.replacement == UNKNOWN and thing.reason == "no resource schema for Custom::Thing"
+    text = text_of(diff_templates(custom(1), custom(2)))
+    assert "!!" not in text
+    assert "-- Unknown: whether 1 resource(s) are replaced cannot be judged" in text
+    assert "--   no resource schema for Custom::Thing: 1 resource(s)" in text
+
+
+def _role(statements: list[dict[str, Any]], ingress: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"Resources": {
+        "Role": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [
+            {"PolicyName": "app", "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}]}},
+        "Group": {"Type": "AWS::EC2::SecurityGroup", "Properties": {
+            "GroupDescription": "g", "SecurityGroupIngress": ingress or []}}}}
+
+
+READ = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bucket/*"}
+
+
+@pytest.mark.parametrize(("after", "widening"), [
+    ({**READ, "Action": ["s3:GetObject", "s3:PutObject"]}, "new action s3:PutObject"),
+    ({**READ, "Resource": "*"}, "wider resource *"),
+    ({**READ, "Resource": "arn:aws:s3:::other/*"}, "new resource arn:aws:s3:::other/*"),
+    ({**READ, "Resource": "arn:aws:s3:::bucket/reports/*"}, ""),  # narrower: covered by bucket/*
+    ({**READ, "Action": "s3:Get*"}, "new action s3:Get*"),
+])
+def test_iam_statement_changes_mark_each_widening(after: dict[str, Any], widening: str) -> None:
+    result = diff_templates(_role([READ]), _role([after]))
+    added = [c for c in result.iam if c.sign == "+"]
+    removed = [c for c in result.iam if c.sign == "-"]
+    assert len(added) == 1 and len(removed) == 1
+    assert added[0].resource == "Role app" and added[0].effect == "Allow"
+    assert added[0].widening == widening
+    assert removed[0].actions == "s3:GetObject" and removed[0].widening == ""
+
+
+def test_removing_a_deny_widens() -> None:
+    deny = {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"}
+    result = diff_templates(_role([READ, deny]), _role([READ]))
+    assert [(c.sign, c.effect, c.widening) for c in result.iam] == [("-", "Deny", "deny removed")]
+
+
+@pytest.mark.parametrize(("rule", "widening"), [
+    ({"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIp": "0.0.0.0/0"}, "open to the internet"),
+    ({"IpProtocol": "tcp", "FromPort": 8443, "ToPort": 8443, "CidrIp": "10.0.0.0/16"}, "more ports"),
+    ({"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "192.168.0.0/16"}, "new peer"),
+])
+def test_security_group_rule_changes_mark_each_widening(rule: dict[str, Any], widening: str) -> None:
+    https = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "10.0.0.0/16"}
+    result = diff_templates(_role([READ], [https]), _role([READ], [https, rule]))
+    assert [(c.sign, c.group, c.direction, c.peer, c.widening) for c in result.rules] == [
+        ("+", "Group", "ingress", rule["CidrIp"], widening)]
+    assert f"WIDENS: {widening}" in text_of(result)
+
+
+def test_markdown_collapses_detail_and_stays_under_the_comment_limit() -> None:
+    many = StackChanges("big/app.yaml", "stack, region", resources=[
+        ResourceChange(f"Alarm{i}", "changed", "AWS::CloudWatch::Alarm",
+                       changes=[Change("Properties.Threshold", i, i + 1)]) for i in range(3000)])
+    report = Report("Template review: test", [many])
+    full = format_report(report, markdown=True, limit=10**9)
+    assert full.count("<details>") == 1 and full.count("</details>") == 1
+    assert full.index("<details>") < full.index("**Alarm0**")
+    cut = format_report(report, markdown=True, limit=20_000)
+    assert len(cut) <= 20_000
+    assert cut.count("<details>") == cut.count("</details>") == 1
+    assert cut.rstrip().endswith("or run `render.py diff` locally._")
+    assert format_report(report, markdown=True) != full and len(format_report(report, markdown=True)) < 65_536

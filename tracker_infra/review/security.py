@@ -94,7 +94,8 @@ def _widening(st: _Statement, before: set[_Statement]) -> str:
         for resource in st.resources:
             same = [b for b in same_action if any(_covers(r, resource) for r in b.resources)]
             if not same:
-                return "wider resource" if "*" in resource else f"new resource {resource}"
+                wider = any(_covers(resource, r) for b in same_action for r in b.resources)
+                return f"{'wider' if wider else 'new'} resource {resource}"
             if st.principal and not any(b.principal == st.principal for b in same):
                 return "new principal"
             if not st.condition and all(b.condition for b in same):
