@@ -210,3 +210,30 @@ def test_review_verdicts_before_and_after_rendering_in_both_installs(
     assert all(text == first for text in reports.values())
     assert first.startswith("Template review: rendered/ committed at HEAD (")
     case.verdict(first, repo)
+
+
+# The example in docs/reviewing.md: a scaling bump, a new IAM action, SSH open to the internet and
+# a tag added everywhere, reviewed for production in markdown (what the PR comment shows).
+EXAMPLE = ("<!-- example report: begin -->\n", "<!-- example report: end -->\n")
+EXAMPLE_EDITS = (CASES[0].edits + CASES[4].edits + CASES[5].edits)
+
+
+def _example(repo: Path) -> str:
+    _git(repo, "checkout", "-q", "--", ".")
+    _git(repo, "clean", "-qfd")
+    for edit in EXAMPLE_EDITS:
+        edit(repo)
+    done = _run(sys.executable, "render.py", "diff", "--env", "production", "--format", "markdown",
+                cwd=repo)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    return re.sub(r"HEAD \([0-9a-f]+\)", "HEAD (0123abc)", done.stdout, count=1)
+
+
+def test_the_example_in_docs_is_what_the_code_prints(repo: Path) -> None:
+    doc = (ROOT / "docs" / "reviewing.md").read_text()
+    start, end = doc.index(EXAMPLE[0]) + len(EXAMPLE[0]), doc.index(EXAMPLE[1])
+    report = _example(repo)
+    for part in ("#### IAM statement changes", "#### Security-group rule changes", "tag Team",
+                 "**Estimated monthly cost, production:**", "<details>"):
+        assert part in report
+    assert doc[start:end].strip() == report.strip(), "regenerate the example in docs/reviewing.md"

@@ -17,7 +17,8 @@ from .errors import UserError
 from .rendering import EDGE_SOURCE, Stack, edge_headers, render_stack, stacks
 from .schema import Config
 
-# CloudFormation quotas (AWS-FACTS 3.5): per template, before the SAM transform expands it.
+# CloudFormation quotas (its "Quotas" documentation): per template, before the SAM transform
+# expands it.
 MAX_RESOURCES = 500
 MAX_PARAMETERS = 200
 MAX_OUTPUTS = 200
