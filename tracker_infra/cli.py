@@ -20,14 +20,15 @@ Render the CloudFormation/SAM templates of one or every environment.
   python render.py --env staging        vars/defaults.yaml + vars/staging.yaml -> rendered/staging/
   python render.py --all                every environment found in vars/
   python render.py --all --check        render in memory; exit 3 listing stale files if the
-                                        committed rendered/ differs (CI and pre-commit run this)
+                                        committed rendered/ or docs/architecture/ differs (CI and
+                                        pre-commit run this)
 
 Each environment gets two stacks: rendered/<env>/app.yaml (the environment's region) and
 rendered/<env>/edge.yaml (us-east-1), plus the edge function's package in rendered/<env>/edge/.
 Deploy with: sam deploy --config-env <env>  and  sam deploy --config-env <env>-edge.
 
 Other commands (python render.py COMMAND --help for each):
-  diff    resource- and property-level diff of rendered templates
+  diff    what a change does to the rendered templates (against HEAD): dangers, security, cost
   cost    estimated monthly floor of an environment
   graph   Mermaid architecture pictures from the rendered templates
 
@@ -36,8 +37,8 @@ Exit codes: 0 ok; 2 bad input (one line naming the file, the key and the rule; n
 """
 
 
-# Commands besides rendering: name -> module in tracker_infra with add_arguments(parser) and
-# run(args) -> exit code. Imported only when used, so rendering stays fast.
+# Commands besides rendering: name -> module under tracker_infra (dotted) with
+# add_arguments(parser) and run(args) -> exit code. Imported only when used, so rendering stays fast.
 SUBCOMMANDS = {"diff": "review.diff", "cost": "review.cost", "graph": "review.graph"}
 
 
