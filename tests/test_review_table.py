@@ -127,8 +127,8 @@ def _log_group(text: str, repo: Path) -> None:
 
 def _security(text: str, repo: Path) -> None:
     assert not _alarms(text)
-    iam = re.findall(r"^\s+\+\s+(\S+)\s+\S+\s+Allow\s.*logs:DeleteLogGroup.*WIDENS: new action "
-                     r"logs:DeleteLogGroup$", text, re.M)
+    iam = re.findall(r"^\s+\+\s+(\S+)\s+ApiTaskExecutionRole start-api-task\s+Allow\s.*"
+                     r"logs:DeleteLogGroup.*WIDENS: new action logs:DeleteLogGroup$", text, re.M)
     assert sorted(iam) == ["dev/app.yaml", "production/app.yaml", "staging/app.yaml"]
     rules = re.findall(r"^\s+\+\s+(\S+)\s+AlbSecurityGroup\s+ingress\s+tcp 22\s+0\.0\.0\.0/0\s+"
                        r"WIDENS: open to the internet$", text, re.M)
@@ -152,12 +152,21 @@ def _headers(text: str, repo: Path) -> None:
                 "published and the distribution updated") in text
     assert ('edge/headers.json.headers.Referrer-Policy: "strict-origin-when-cross-origin" -> '
             '"no-referrer"') in text
+    assert text.count("~ SecurityHeadersFunction  AWS::Serverless::Function  new code: a new version "
+                      "is published") == 3
+    assert text.count("~ Distribution  AWS::CloudFront::Distribution  updated to "
+                      "SecurityHeadersFunction's new version") == 3
+    assert "no resource changes" not in text
 
 
 def _removed_env(text: str, repo: Path) -> None:
     assert not _alarms(text)
     assert "environment dev is removed from vars/: its stacks are not deleted by anything" in text
     assert "dev/app.yaml" not in text
+    assert "Estimated monthly cost, dev" not in text  # its stacks keep running
+    # The verdict is read after `render.py --all`, which removes what dev left behind.
+    assert not (repo / "rendered" / "dev").exists()
+    assert not (repo / "docs" / "architecture" / "dev.md").exists()
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from typing import Any
 from ..errors import UserError
 from .baseline import Side, at_revision, fresh, in_git, normaliser, on_disk
 from .replacement import analyse
-from .report import Change, Report, StackChanges, format_report
+from .report import Change, Report, ResourceChange, StackChanges, format_report
 from .security import iam_changes, rule_changes
 from .template import Template
 from .values import MISSING, diff_values, format_path, json_body
@@ -106,15 +106,43 @@ def _load(content: bytes | None, name: str) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def _package_owner(templates: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """Package folder (``edge``) -> the template whose function's CodeUri it is."""
+def _package_owner(templates: dict[str, dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """Package folder (``edge``) -> (template file, logical ID of the function whose CodeUri it is)."""
     owner = {}
     for fname, doc in templates.items():
-        for props in Template(doc).of_type().values():
+        for rid, props in Template(doc).of_type().items():
             uri = props.get("CodeUri")
             if isinstance(uri, str) and uri.strip("/") and "/" not in uri.strip("/"):
-                owner[uri.strip("/")] = fname
+                owner[uri.strip("/")] = (fname, rid)
     return owner
+
+
+def _new_code(stack: StackChanges, doc: dict[str, Any], function: str, changes: list[Change]) -> None:
+    """The function whose package changed publishes a new version; what uses its version moves to
+    the new one (the distribution, for Lambda@Edge)."""
+    view = Template(doc)
+    by_id = {r.logical_id: r for r in stack.resources}
+    if function not in by_id:
+        by_id[function] = ResourceChange(function, "changed", view.type(function))
+        stack.resources.append(by_id[function])
+    by_id[function].changes += changes
+    by_id[function].effect = "new code: a new version is published"
+    for rid in view.resources:
+        if rid != function and _uses_version(view.props(rid), function):
+            if rid not in by_id:
+                by_id[rid] = ResourceChange(rid, "changed", view.type(rid))
+                stack.resources.append(by_id[rid])
+            by_id[rid].effect = f"updated to {function}'s new version"
+    if EDGE_NOTE not in stack.notes:
+        stack.notes.append(EDGE_NOTE)
+
+
+def _uses_version(node: Any, function: str) -> bool:
+    if isinstance(node, dict):
+        if node.get("Ref") in (f"{function}.Version", f"{function}.Alias"):
+            return True
+        return any(_uses_version(v, function) for v in node.values())
+    return isinstance(node, list) and any(_uses_version(v, function) for v in node)
 
 
 def compare(old: Side, new: Side, labels: dict[tuple[str, str], tuple[str, str]],
@@ -166,19 +194,21 @@ def compare(old: Side, new: Side, labels: dict[tuple[str, str], tuple[str, str]]
                     b = json.dumps(transform[env_b](jb), sort_keys=True).encode()
             if a == b:
                 continue
-            owner = owners.get(fname.split("/", 1)[0], fname)
+            owner, function = owners.get(fname.split("/", 1)[0], (fname, ""))
             if owner not in stacks:
                 stack, region = labels.get((env_b, owner)) or ("", "")
                 stacks[owner] = StackChanges(f"{shown_env}/{owner}", f"{stack}, {region}" if stack else "")
-            stacks[owner].other += _file_changes(fname, a, b)
-            if owner != fname and EDGE_NOTE not in stacks[owner].notes:
-                stacks[owner].notes.append(EDGE_NOTE)
+            if function:
+                _new_code(stacks[owner], parsed_b[owner], function, _file_changes(fname, a, b))
+            else:
+                stacks[owner].other += _file_changes(fname, a, b)
         results += [s for _, s in sorted(stacks.items()) if not s.empty]
     return results, notes
 
 
 def _cost_lines(old: Side, new: Side, markdown: bool, pair: tuple[str, str] | None,
-                labels: dict[tuple[str, str], tuple[str, str]]) -> list[str]:
+                labels: dict[tuple[str, str], tuple[str, str]],
+                removed: frozenset[str] = frozenset()) -> list[str]:
     from .cost import estimate, format_delta, load_prices
 
     prices = load_prices()
@@ -193,7 +223,7 @@ def _cost_lines(old: Side, new: Side, markdown: bool, pair: tuple[str, str] | No
         return found, regions
 
     out = []
-    envs = [pair] if pair else [(e, e) for e in sorted(set(old.files) | set(new.files))]
+    envs = [pair] if pair else [(e, e) for e in sorted((set(old.files) | set(new.files)) - removed)]
     for env_a, env_b in envs:
         before = estimate(*docs(old, env_a), prices=prices)
         after = estimate(*docs(new, env_b), prices=prices)
@@ -248,9 +278,9 @@ def build_report(args: argparse.Namespace) -> Report:
         title = (f"Template review: {args.out}/ on disk (not a git checkout) -> fresh render of "
                  f"{args.vars}/")
     report = Report(title)
-    report.stacks, report.notes = compare(old, new, labels,
-                                          removed_envs=frozenset(set(old.files) - set(known)))
-    report.costs = _cost_lines(old, new, markdown, None, labels)
+    removed = frozenset(set(old.files) - set(known))  # its stacks keep running: no cost change
+    report.stacks, report.notes = compare(old, new, labels, removed_envs=removed)
+    report.costs = _cost_lines(old, new, markdown, None, labels, removed)
     return report
 
 

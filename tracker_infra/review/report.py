@@ -72,6 +72,7 @@ class ResourceChange:
     refused: str = ""  # why CloudFormation will refuse the update (a fixed custom name)
     moves: str = ""  # the replaced network resource it must move to
     irreversible: str = ""  # e.g. an engine major version upgrade
+    effect: str = ""  # what else CloudFormation does to it (a new function version, ...)
 
     @property
     def stateful(self) -> bool:
@@ -324,7 +325,7 @@ def _stack(s: StackChanges, out: _Out) -> None:
     detail: list[str] = []  # markdown: collapsed
     for r in s.resources:
         rest = [c for c in r.changes if _key(c) not in grouped]
-        flag = r.verdict() or ("CloudFormation will refuse this update" if r.refused else "")
+        flag = r.verdict() or ("CloudFormation will refuse this update" if r.refused else r.effect)
         if (r.kind == "changed" and not rest and not flag) or r in followers:
             continue  # every change it has is on a grouped line
         type_text = f"{r.old_type} -> {r.type}" if r.old_type else r.type
@@ -353,6 +354,8 @@ def format_report(report: Report, markdown: bool, limit: int = COMMENT_LIMIT) ->
     out = _Out(markdown)
     out.add(f"### {report.baseline}" if markdown else report.baseline, "")
     _alarms(report, out)
+    if out.lines[-1]:
+        out.add("")
     _security(report, out)
     stacks = [s for s in report.stacks if not s.empty]
     if markdown and stacks:
