@@ -41,4 +41,4 @@ bench: .venv/.dev
 	$(PY) bench/run.py
 
 clean:
-	rm -rf .venv .pytest_cache .hypothesis
+	rm -rf .venv .venv-runtime .pytest_cache .hypothesis

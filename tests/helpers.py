@@ -12,6 +12,7 @@ import yaml
 from tracker_infra.config import load_all, merge, read_yaml
 from tracker_infra.output import check_template
 from tracker_infra.rendering import ROOT, Stack, render_stack, stacks
+from tracker_infra.review.template import Template
 from tracker_infra.schema import Config
 
 VARS = ROOT / "vars"
@@ -40,7 +41,8 @@ def render(cfg: Config, key: str = "app") -> dict[str, Any]:
 
 def resources(doc: dict[str, Any], type_: str | None = None) -> dict[str, dict[str, Any]]:
     """Logical ID -> resource, optionally only those of one CloudFormation type."""
-    return {k: v for k, v in doc["Resources"].items() if type_ is None or v["Type"] == type_}
+    view = Template(doc)
+    return {k: view.resources[k] for k in (view.of_type(type_) if type_ else view.resources)}
 
 
 def props(doc: dict[str, Any], logical_id: str) -> dict[str, Any]:

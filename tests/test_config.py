@@ -206,3 +206,57 @@ def test_domains_arrive_exactly(label: str) -> None:
 def test_user_error_formats_file_key_problem() -> None:
     assert str(UserError("vars/x.yaml", "a.b", "bad (allowed: good)")) == \
         "vars/x.yaml: a.b: bad (allowed: good)"
+
+
+def test_unknown_key_suggests_the_nearest_known_one(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    line = assert_rejected(tmp_path, capsys, {"staging.yaml": {"api": {"max_taks": 5}}},
+                           "staging.yaml", "api.max_taks", "unknown key (did you mean max_tasks? ")
+    assert "allowed: cpu, memory, min_tasks, max_tasks," in line
+
+
+def test_a_typo_in_defaults_is_blamed_on_defaults(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """api.cpu_target_percent is set only in defaults: misspelt there, the merged result lacks it."""
+    vars_dir = copy_vars(tmp_path)
+    defaults = vars_dir / "defaults.yaml"
+    defaults.write_text(defaults.read_text().replace("  cpu_target_percent:", "  cpu_target_percnt:", 1))
+    assert main(["--all", "--vars", str(vars_dir), "--out", str(tmp_path / "out")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        f"error: {defaults}: api.cpu_target_percent: is missing: defaults.yaml sets "
+        "'cpu_target_percnt' instead (a typo?)",
+        f"error: {defaults}: api.cpu_target_percnt: unknown key (did you mean cpu_target_percent? "
+        "allowed: cpu, memory, min_tasks, max_tasks, container_port, health_check, "
+        "cpu_target_percent, memory_target_percent, domain, certificate_arn)"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_problem_of_a_render_is_reported_at_once(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    vars_dir = copy_vars(tmp_path, {"staging.yaml": {"database": {"min_acu": 0.3}},
+                                    "production.yaml": {"tags": {"Owner": "two\nlines"},
+                                                        "api": {"cpu": 300}}})
+    assert main(["--all", "--vars", str(vars_dir), "--out", str(tmp_path / "out")]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("error: ") for line in lines), captured.err
+    assert any(f"{vars_dir / 'staging.yaml'}: database.min_acu: 0.3 ACU is not allowed" in x for x in lines)
+    assert any(f"{vars_dir / 'production.yaml'}: api.cpu: 300 CPU units" in x for x in lines)
+    assert any(f"{vars_dir / 'production.yaml'}: tags.Owner: 'two\\nlines' is not a valid tag value: "
+               "character '\\n'" in x for x in lines)
+    assert "Traceback" not in captured.err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("value", ["two\nlines", "tab\there", "cost: 5€", "a,b", "semi;colon", "x" * 257])
+def test_tag_values_cloudformation_rejects_are_rejected(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         value: str) -> None:
+    assert_rejected(tmp_path, capsys, {"staging.yaml": {"tags": {"Owner": value}}},
+                    "staging.yaml", "tags.Owner", "is not a valid tag value")
+
+
+@pytest.mark.parametrize("value", ["", "Ünïcode Team 12", "a_b.c:d/e=f+g-h@i", "x" * 256])
+def test_tag_values_cloudformation_accepts_arrive_exactly(value: str) -> None:
+    doc = render(config_with("staging", {"tags": {"Owner": value}}))
+    tags = doc["Resources"]["StackKey"]["Properties"]["Tags"]
+    assert {"Key": "Owner", "Value": value} in tags

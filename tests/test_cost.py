@@ -13,8 +13,8 @@ from tests.helpers import copy_vars
 from tracker_infra.cfn_yaml import load_template
 from tracker_infra.cli import main
 from tracker_infra.config import load_all
-from tracker_infra.cost import PRICES_FILE, environment_docs, estimate, format_delta, load_prices
 from tracker_infra.errors import UserError
+from tracker_infra.review.cost import PRICES_FILE, environment_docs, estimate, format_delta, load_prices
 
 # A hand-made stack: every counted resource type, with known quantities.
 STACK = """

@@ -3,7 +3,7 @@ the three sources (committed rendered/, a git revision, another environment) and
 
 from __future__ import annotations
 
-import subprocess
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -12,19 +12,21 @@ import pytest
 from tests.helpers import VARS, config, copy_vars, render, resources
 from tracker_infra.cfn_yaml import load_template
 from tracker_infra.cli import main
-from tracker_infra.diff import (
-    EXIT_REPLACE,
+from tracker_infra.review.baseline import normaliser
+from tracker_infra.review.diff import diff_templates
+from tracker_infra.review.replacement import create_only
+from tracker_infra.review.report import (
     MAY,
     NO,
+    UNKNOWN,
     YES,
-    FileDiff,
+    Change,
     Report,
-    compact,
-    create_only,
-    diff_templates,
+    ResourceChange,
+    StackChanges,
     format_report,
-    normaliser,
 )
+from tracker_infra.review.values import compact
 
 FIXTURES = Path(__file__).parent / "fixtures" / "diff"
 
@@ -33,11 +35,11 @@ def fixture(name: str) -> dict[str, Any]:
     return load_template((FIXTURES / name).read_text())
 
 
-def by_id(result: FileDiff) -> dict[str, Any]:
+def by_id(result: StackChanges) -> dict[str, Any]:
     return {r.logical_id: r for r in result.resources}
 
 
-def text_of(result: FileDiff, markdown: bool = False) -> str:
+def text_of(result: StackChanges, markdown: bool = False) -> str:
     return format_report(Report("test", [result]), markdown)
 
 
@@ -51,7 +53,7 @@ def test_in_place_changes_show_paths_and_old_new_values() -> None:
     cluster = changed["DatabaseCluster"]
     assert [(c.path, c.old, c.new) for c in cluster.changes] == [
         ("Properties.ServerlessV2ScalingConfiguration.MaxCapacity", 4, 8)]
-    assert cluster.replacement == NO and not cluster.dangerous
+    assert cluster.replacement == NO and not cluster.data_at_risk
     # Tags are matched by Key: the reorder is no change, the Owner value is.
     assert [(c.path, c.old, c.new) for c in changed["DataBucket"].changes] == [
         ("Properties.Tags[Key=Owner].Value", "devops-team", "platform-team")]
@@ -66,7 +68,7 @@ def test_create_only_change_replaces_stateful_resource_and_what_references_it() 
     result = diff_templates(fixture("base.yaml"), fixture("replace-database.yaml"), name="t/app.yaml")
     changed = by_id(result)
     cluster = changed["DatabaseCluster"]
-    assert cluster.replacement == YES and cluster.dangerous
+    assert cluster.replacement == YES and cluster.data_at_risk
     assert "DatabaseName" in cluster.reason
     assert [(c.path, c.replaces) for c in cluster.changes] == [("Properties.DatabaseName", YES)]
     # The instance's DBClusterIdentifier (create-only) is !Ref DatabaseCluster: a new cluster
@@ -76,15 +78,16 @@ def test_create_only_change_replaces_stateful_resource_and_what_references_it() 
     assert "DatabaseCluster" in instance.reason
     # A stateless replacement is reported but is not a danger.
     task = changed["ApiTaskDefinition"]
-    assert task.replacement == YES and not task.dangerous
+    assert task.replacement == YES and not task.data_at_risk
     assert {c.path for c in task.changes if c.replaces == YES} == {"Properties.Cpu", "Properties.Memory"}
     # A removed log group is deleted with its logs (no DeletionPolicy).
-    assert changed["ApiLogGroup"].kind == "removed" and changed["ApiLogGroup"].dangerous
+    assert changed["ApiLogGroup"].kind == "removed" and changed["ApiLogGroup"].data_at_risk
     report = Report("test", [result])
-    assert {r.logical_id for _, r in report.dangers} == {"DatabaseCluster", "DatabaseWriterInstance",
+    assert {r.logical_id for _, r in report.data_at_risk} == {"DatabaseCluster", "DatabaseWriterInstance",
                                                          "ApiLogGroup"}
     text = format_report(report, markdown=False)
-    assert text.splitlines()[1] == "!! 3 STATEFUL RESOURCE(S) WOULD BE DELETED OR REPLACED:"
+    assert text.splitlines()[2] == ("!! 3 stateful resource(s) replaced, deleted or moved to a "
+                                    "replaced network: their data does not follow.")
     assert "UpdateReplacePolicy: Snapshot" in text
     assert 'Properties.DatabaseName: "tracker" -> "activity" (requires replacement)' in text
     markdown = format_report(report, markdown=True)
@@ -95,11 +98,12 @@ def test_create_only_change_replaces_stateful_resource_and_what_references_it() 
 def test_replacement_comes_from_cloudformation_provider_schemas() -> None:
     cluster = create_only("AWS::RDS::DBCluster")
     assert cluster is not None
-    always, conditional = cluster
-    assert {"DatabaseName", "KmsKeyId", "StorageEncrypted"} <= set(always)
-    assert "ServerlessV2ScalingConfiguration" not in always
-    assert "Engine" in conditional
-    assert create_only("AWS::S3::Bucket") is not None and "BucketName" in create_only("AWS::S3::Bucket")[0]
+    assert {"DatabaseName", "KmsKeyId", "StorageEncrypted"} <= set(cluster["always"])
+    assert "ServerlessV2ScalingConfiguration" not in cluster["always"]
+    assert "Engine" in cluster["conditional"]
+    assert cluster["names"] == ["DBClusterIdentifier"]
+    bucket = create_only("AWS::S3::Bucket")
+    assert bucket is not None and "BucketName" in bucket["always"]
     assert create_only("Custom::Anything") is None
     # SAM types are looked up through the type they expand to.
     assert create_only("AWS::Serverless::Function") == create_only("AWS::Lambda::Function")
@@ -110,7 +114,7 @@ def test_conditionally_create_only_change_is_flagged_as_possible_replacement() -
     changed = fixture("base.yaml")
     changed["Resources"]["DatabaseCluster"]["Properties"]["Engine"] = "aurora-mysql"
     cluster = by_id(diff_templates(base, changed))["DatabaseCluster"]
-    assert cluster.replacement == MAY and cluster.dangerous
+    assert cluster.replacement == MAY and cluster.data_at_risk
     assert [c.replaces for c in cluster.changes] == [MAY]
 
 
@@ -121,9 +125,9 @@ def test_type_change_and_retained_removal() -> None:
     del changed["Resources"]["DataBucket"]
     result = diff_templates(base, changed)
     log = by_id(result)["ApiLogGroup"]
-    assert log.replacement == YES and log.reason == "Type changed" and log.dangerous
+    assert log.replacement == YES and log.reason == "Type changed" and log.data_at_risk
     bucket = by_id(result)["DataBucket"]
-    assert bucket.kind == "removed" and bucket.dangerous
+    assert bucket.kind == "removed" and bucket.data_at_risk
     assert "kept in the account by DeletionPolicy: Retain" in text_of(result)
 
 
@@ -229,43 +233,115 @@ def test_committed_vs_fresh_shows_a_max_acu_change_and_its_cost(
     assert "floor $" in out_text and "(+$0.00)" in out_text
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), "-c", "user.name=test", "-c", "user.email=test@example.com",
-                    *args], check=True, capture_output=True)
-
-
-def test_base_revision_and_fail_on_replace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A temporary repository: committed output renders database.name "olddb"; the working tree
-    renames it, which replaces the Aurora cluster (DatabaseName is create-only)."""
-    vars_dir = copy_vars(tmp_path)
-    _set_vars(vars_dir, "defaults.yaml", "  name: tracker\n", "  name: olddb\n")
-    out = tmp_path / "rendered"
-    _render(vars_dir, out)
-    _git(tmp_path, "init", "-q", "-b", "main")
-    _git(tmp_path, "add", "vars", "rendered")
-    _git(tmp_path, "commit", "-q", "-m", "base")
-    _set_vars(vars_dir, "defaults.yaml", "  name: olddb\n", "  name: tracker\n")
-    capsys.readouterr()
-    args = ["diff", "--base", "main", "--vars", str(vars_dir), "--out", str(out), "--env", "staging"]
-    assert main(args) == 0
-    text = capsys.readouterr().out
-    assert text.startswith("Template diff: main -> working tree\n!! ")
-    assert 'Properties.DatabaseName: "olddb" -> "tracker" (requires replacement)' in text
-    assert "production/" not in text
-    assert main([*args, "--fail-on-replace"]) == EXIT_REPLACE
-    capsys.readouterr()
-    # Nothing changed against the working tree's own render: exit 0 even with the flag.
-    _render(vars_dir, out)
-    _git(tmp_path, "add", "vars", "rendered")
-    _git(tmp_path, "commit", "-q", "-m", "rename")
-    capsys.readouterr()
-    assert main([*args[:2], "HEAD", *args[3:], "--fail-on-replace"]) == 0
-    assert "No changes." in capsys.readouterr().out
-
-
 def test_base_outside_git_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "rendered"
     out.mkdir()
     assert main(["diff", "--base", "main", "--vars", str(VARS), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --base: ") and len(err.strip().splitlines()) == 1
+
+
+# --- verdicts beyond create-only properties ----------------------------------------------------
+
+
+def test_a_fixed_custom_name_on_a_replaced_resource_is_a_refused_update() -> None:
+    base = fixture("base.yaml")
+    base["Resources"]["DatabaseCluster"]["Properties"]["DBClusterIdentifier"] = "tracker-prod"
+    renamed = copy.deepcopy(base)
+    renamed["Resources"]["DatabaseCluster"]["Properties"]["DatabaseName"] = "activity"
+    cluster = by_id(diff_templates(base, renamed))["DatabaseCluster"]
+    assert cluster.replacement == YES
+    assert cluster.refused.startswith('DBClusterIdentifier is fixed ("tracker-prod")')
+    # A new name with the replacement is a replacement CloudFormation performs.
+    both = copy.deepcopy(renamed)
+    both["Resources"]["DatabaseCluster"]["Properties"]["DBClusterIdentifier"] = "tracker-prod-2"
+    assert by_id(diff_templates(base, both))["DatabaseCluster"].refused == ""
+    text = text_of(diff_templates(base, renamed))
+    assert "!! CloudFormation will refuse this update: 1 custom-named resource(s)" in text
+
+
+def test_an_engine_major_version_change_is_irreversible_and_a_minor_one_is_not() -> None:
+    def version(v: str) -> dict[str, Any]:
+        doc = fixture("base.yaml")
+        doc["Resources"]["DatabaseCluster"]["Properties"]["EngineVersion"] = v
+        return doc
+
+    major = by_id(diff_templates(version("16.4"), version("17.2")))["DatabaseCluster"]
+    assert major.irreversible.startswith("engine major version 16 -> 17")
+    assert major.replacement == NO
+    assert "!! Irreversible:" in text_of(diff_templates(version("16.4"), version("17.2")))
+    assert by_id(diff_templates(version("16.4"), version("16.6")))["DatabaseCluster"].irreversible == ""
+
+
+def test_a_type_without_a_schema_is_unknown_with_its_cause_not_an_alarm() -> None:
+    def custom(size: int) -> dict[str, Any]:
+        return {"Resources": {"Thing": {"Type": "Custom::Thing", "Properties": {"Size": size}}}}
+
+    thing = by_id(diff_templates(custom(1), custom(2)))["Thing"]
+    assert thing.replacement == UNKNOWN and thing.reason == "no resource schema for Custom::Thing"
+    text = text_of(diff_templates(custom(1), custom(2)))
+    assert "!!" not in text
+    assert "-- Unknown: whether 1 resource(s) are replaced cannot be judged" in text
+    assert "--   no resource schema for Custom::Thing: 1 resource(s)" in text
+
+
+def _role(statements: list[dict[str, Any]], ingress: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"Resources": {
+        "Role": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [
+            {"PolicyName": "app", "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}]}},
+        "Group": {"Type": "AWS::EC2::SecurityGroup", "Properties": {
+            "GroupDescription": "g", "SecurityGroupIngress": ingress or []}}}}
+
+
+READ = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bucket/*"}
+
+
+@pytest.mark.parametrize(("after", "widening"), [
+    ({**READ, "Action": ["s3:GetObject", "s3:PutObject"]}, "new action s3:PutObject"),
+    ({**READ, "Resource": "*"}, "wider resource *"),
+    ({**READ, "Resource": "arn:aws:s3:::other/*"}, "new resource arn:aws:s3:::other/*"),
+    ({**READ, "Resource": "arn:aws:s3:::bucket/reports/*"}, ""),  # narrower: covered by bucket/*
+    ({**READ, "Action": "s3:Get*"}, "new action s3:Get*"),
+])
+def test_iam_statement_changes_mark_each_widening(after: dict[str, Any], widening: str) -> None:
+    result = diff_templates(_role([READ]), _role([after]))
+    added = [c for c in result.iam if c.sign == "+"]
+    removed = [c for c in result.iam if c.sign == "-"]
+    assert len(added) == 1 and len(removed) == 1
+    assert added[0].resource == "Role app" and added[0].effect == "Allow"
+    assert added[0].widening == widening
+    assert removed[0].actions == "s3:GetObject" and removed[0].widening == ""
+
+
+def test_removing_a_deny_widens() -> None:
+    deny = {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"}
+    result = diff_templates(_role([READ, deny]), _role([READ]))
+    assert [(c.sign, c.effect, c.widening) for c in result.iam] == [("-", "Deny", "deny removed")]
+
+
+@pytest.mark.parametrize(("rule", "widening"), [
+    ({"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIp": "0.0.0.0/0"}, "open to the internet"),
+    ({"IpProtocol": "tcp", "FromPort": 8443, "ToPort": 8443, "CidrIp": "10.0.0.0/16"}, "more ports"),
+    ({"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "192.168.0.0/16"}, "new peer"),
+])
+def test_security_group_rule_changes_mark_each_widening(rule: dict[str, Any], widening: str) -> None:
+    https = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "10.0.0.0/16"}
+    result = diff_templates(_role([READ], [https]), _role([READ], [https, rule]))
+    assert [(c.sign, c.group, c.direction, c.peer, c.widening) for c in result.rules] == [
+        ("+", "Group", "ingress", rule["CidrIp"], widening)]
+    assert f"WIDENS: {widening}" in text_of(result)
+
+
+def test_markdown_collapses_detail_and_stays_under_the_comment_limit() -> None:
+    many = StackChanges("big/app.yaml", "stack, region", resources=[
+        ResourceChange(f"Alarm{i}", "changed", "AWS::CloudWatch::Alarm",
+                       changes=[Change("Properties.Threshold", i, i + 1)]) for i in range(3000)])
+    report = Report("Template review: test", [many])
+    full = format_report(report, markdown=True, limit=10**9)
+    assert full.count("<details>") == 1 and full.count("</details>") == 1
+    assert full.index("<details>") < full.index("**Alarm0**")
+    cut = format_report(report, markdown=True, limit=20_000)
+    assert len(cut) <= 20_000
+    assert cut.count("<details>") == cut.count("</details>") == 1
+    assert cut.rstrip().endswith("or run `render.py diff` locally._")
+    assert format_report(report, markdown=True) != full and len(format_report(report, markdown=True)) < 65_536

@@ -1,4 +1,4 @@
-"""Architecture pictures (tracker_infra.graph): real Mermaid syntax, every security-group flow with
+"""Architecture pictures (tracker_infra.review.mermaid): real Mermaid syntax, every security-group flow with
 its ports, and a picture that follows the template when a flow changes.
 
 The syntax check runs Mermaid's own parser (npm `mermaid`, pinned by tests/mermaid/package-lock.json)
@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 
 from tests.helpers import ENVS, config_with, copy_vars, render, stack_of, walk
-from tracker_infra import graph
 from tracker_infra.cli import main
 from tracker_infra.rendering import ROOT
+from tracker_infra.review import mermaid as drawing
 from tracker_infra.schema import Config
 
 CHECKER = ROOT / "tests" / "mermaid"
@@ -78,7 +78,7 @@ def _blocks(markdown: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def pictures(configs: dict[str, Config]) -> dict[str, str]:
-    return {env: graph.architecture_markdown(env, _parsed_stacks(cfg))
+    return {env: drawing.architecture_markdown(env, _parsed_stacks(cfg))
             for env, cfg in configs.items()}
 
 
@@ -156,21 +156,21 @@ def test_node_ids_are_logical_ids_prefixed_by_the_stack(env: str, parsed: dict[s
     for vertex in parsed[f"{env}/resources"]["vertices"]:
         assert vertex in ids or re.fullmatch(r"(app|edge)__[A-Za-z0-9]+", vertex), vertex
     # Every resource of a drawn type is a box of its own (or in a collapsed box listing it).
-    text = _blocks(graph.architecture_markdown(env, list(docs.items())))["resources"]
+    text = _blocks(drawing.architecture_markdown(env, list(docs.items())))["resources"]
     for stack, doc in docs.items():
         for rid, res in doc["Resources"].items():
-            if res["Type"] not in graph.HIDDEN_TYPES:
+            if res["Type"] not in drawing.HIDDEN_TYPES:
                 assert f"{stack.key}_{rid}[" in text or re.search(rf"<br/>{rid}(<br/>|\")", text), rid
 
 
 def test_pictures_are_deterministic(configs: dict[str, Config]) -> None:
     cfg = configs["production"]
-    first = graph.architecture_markdown("production", _parsed_stacks(cfg))
+    first = drawing.architecture_markdown("production", _parsed_stacks(cfg))
     # Resource order in the template must not matter either.
     reordered = _parsed_stacks(cfg)
     for _, doc in reordered:
         doc["Resources"] = dict(reversed(list(doc["Resources"].items())))
-    assert graph.architecture_markdown("production", reordered) == first
+    assert drawing.architecture_markdown("production", reordered) == first
 
 
 # --- traffic ----------------------------------------------------------------------------------------
@@ -236,7 +236,7 @@ Edit = Callable[[dict[str, Any]], None] | None
 def _traffic(mermaid: Parse, variants: dict[str, tuple[Config, Edit]],
              ) -> dict[str, dict[tuple[str, str], tuple[str, str]]]:
     """name -> the traffic edges Mermaid parsed for that config and template edit (one Node run)."""
-    texts = {name: _blocks(graph.architecture_markdown(cfg.environment, _parsed_stacks(cfg, edit)))
+    texts = {name: _blocks(drawing.architecture_markdown(cfg.environment, _parsed_stacks(cfg, edit)))
              ["traffic"] for name, (cfg, edit) in variants.items()}
     result = mermaid(texts)
     assert not [r["error"] for r in result.values() if "error" in r], result
@@ -287,7 +287,7 @@ def test_an_egress_rule_without_ingress_is_drawn_as_blocked(configs: dict[str, C
                            "DestinationSecurityGroupId": {"Ref": "AlbSecurityGroup"},
                            "FromPort": 9000, "ToPort": 9000}}
 
-    md = graph.architecture_markdown("staging", _parsed_stacks(configs["staging"], egress_only))
+    md = drawing.architecture_markdown("staging", _parsed_stacks(configs["staging"], egress_only))
     assert ('app_ApiService -.->|"tcp 9000 — blocked: AlbSecurityGroup ingress does not allow it"|'
             " app_ApiLoadBalancer") in md
 
@@ -316,7 +316,7 @@ def test_new_resources_find_their_layer_without_code_changes(mermaid: Parse,
 
     docs = _parsed_stacks(configs["staging"], monitoring)
     alarms = [r for r, res in docs[0][1]["Resources"].items() if res["Type"] == "AWS::CloudWatch::Alarm"]
-    md = graph.architecture_markdown("staging", docs)
+    md = drawing.architecture_markdown("staging", docs)
     result = mermaid({"r": _blocks(md)["resources"]})["r"]
     assert "error" not in result, result
     nodes = {s["id"]: set(s["nodes"]) for s in result["subgraphs"]}
@@ -370,5 +370,5 @@ def test_render_all_writes_the_pictures_beside_the_output(tmp_path: Path,
 def test_drawing_leaves_the_parsed_templates_untouched(configs: dict[str, Config]) -> None:
     docs = _parsed_stacks(configs["dev"])
     before = copy.deepcopy(docs)
-    graph.architecture_markdown("dev", docs)
+    drawing.architecture_markdown("dev", docs)
     assert docs == before

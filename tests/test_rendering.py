@@ -187,3 +187,39 @@ def test_csp_adds_the_api_origin_and_drops_what_report_only_ignores() -> None:
     report_only = dev["Content-Security-Policy-Report-Only"]
     assert "upgrade-insecure-requests" not in report_only  # ignored there; browsers warn
     assert "connect-src 'self' https://api.dev.communitytracker.example.com" in report_only
+
+
+def test_a_removed_environment_leaves_nothing_behind(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Its rendered/ folder and its architecture page are stale for --check (which names them and
+    the folders to commit) and removed by --all."""
+    out, docs = tmp_path / "rendered", tmp_path / "docs" / "architecture"
+    vars_dir = copy_vars(tmp_path)
+    args = ["--vars", str(vars_dir), "--out", str(out)]
+    assert main(["--all", *args]) == 0
+    assert (out / "dev" / "app.yaml").is_file() and (docs / "dev.md").is_file()
+    (vars_dir / "dev.yaml").unlink()
+    capsys.readouterr()
+    assert main(["--all", "--check", *args]) == 3
+    captured = capsys.readouterr()
+    assert f"stale: {docs / 'dev.md'} (no longer rendered)" in captured.out
+    assert f"stale: {out / 'dev' / 'app.yaml'} (no longer rendered)" in captured.out
+    assert f"and commit {docs}/ and {out}/" in captured.err
+    assert main(["--all", *args]) == 0
+    assert not (out / "dev").exists() and not (docs / "dev.md").exists()
+    assert (docs / "staging.md").is_file()
+    assert main(["--all", "--check", *args]) == 0
+
+
+def test_rendering_one_environment_refreshes_its_architecture_page(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out, page = tmp_path / "rendered", tmp_path / "docs" / "architecture" / "staging.md"
+    vars_dir = copy_vars(tmp_path)
+    args = ["--vars", str(vars_dir), "--out", str(out)]
+    assert main(["--all", *args]) == 0
+    page.write_text("stale")
+    assert main(["--env", "staging", "--check", *args]) == 3
+    assert f"stale: {page} (differs)" in capsys.readouterr().out
+    assert main(["--env", "staging", *args]) == 0
+    assert page.read_text().startswith("# Architecture: staging")
+    assert main(["--all", "--check", *args]) == 0

@@ -20,14 +20,15 @@ Render the CloudFormation/SAM templates of one or every environment.
   python render.py --env staging        vars/defaults.yaml + vars/staging.yaml -> rendered/staging/
   python render.py --all                every environment found in vars/
   python render.py --all --check        render in memory; exit 3 listing stale files if the
-                                        committed rendered/ differs (CI and pre-commit run this)
+                                        committed rendered/ or docs/architecture/ differs (CI and
+                                        pre-commit run this)
 
 Each environment gets two stacks: rendered/<env>/app.yaml (the environment's region) and
 rendered/<env>/edge.yaml (us-east-1), plus the edge function's package in rendered/<env>/edge/.
 Deploy with: sam deploy --config-env <env>  and  sam deploy --config-env <env>-edge.
 
 Other commands (python render.py COMMAND --help for each):
-  diff    resource- and property-level diff of rendered templates
+  diff    what a change does to the rendered templates (against HEAD): dangers, security, cost
   cost    estimated monthly floor of an environment
   graph   Mermaid architecture pictures from the rendered templates
 
@@ -36,9 +37,9 @@ Exit codes: 0 ok; 2 bad input (one line naming the file, the key and the rule; n
 """
 
 
-# Commands besides rendering: name -> module in tracker_infra with add_arguments(parser) and
-# run(args) -> exit code. Imported only when used, so rendering stays fast.
-SUBCOMMANDS = {"diff": "diff", "cost": "cost", "graph": "graph"}
+# Commands besides rendering: name -> module under tracker_infra (dotted) with
+# add_arguments(parser) and run(args) -> exit code. Imported only when used, so rendering stays fast.
+SUBCOMMANDS = {"diff": "review.diff", "cost": "review.cost", "graph": "review.graph"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,27 +71,36 @@ def run_render(args: argparse.Namespace) -> int:
         env_files, env_summaries = render_files(cfg, args.out)
         files.update(env_files)
         summaries.extend(env_summaries)
+    # The architecture pictures of every environment rendered, docs/architecture/ beside the
+    # output folder.
+    from .review.mermaid import architecture_files
+    docs_dir = args.out.parent / "docs" / "architecture"
+    files.update(architecture_files(summaries, docs_dir))
+    env_dirs = [args.out / cfg.environment for cfg in configs]
+    leftovers: list[Path] = []
     if args.all:  # the editors' JSON Schema of the vars files, kept fresh like the templates
         from .schema import json_schema
         files[args.vars / "schema.json"] = json_schema().encode("utf-8")
-        # ...and the architecture pictures, docs/architecture/ beside the output folder
-        from .graph import architecture_files
-        files.update(architecture_files(summaries, args.out.parent / "docs" / "architecture"))
-    env_dirs = [args.out / cfg.environment for cfg in configs]
-    if args.all and args.out.is_dir():  # folders of environments that no longer exist
+        # ...and what environments that no longer exist left behind
         known = set(environments(args.vars))
-        env_dirs += [d for d in sorted(args.out.iterdir()) if d.is_dir() and d.name not in known]
+        if args.out.is_dir():
+            env_dirs += [d for d in sorted(args.out.iterdir()) if d.is_dir() and d.name not in known]
+        if docs_dir.is_dir():
+            leftovers += [p for p in sorted(docs_dir.glob("*.md")) if p.stem not in known]
     if args.check:
-        stale = stale_files(files, env_dirs)
+        stale = stale_files(files, env_dirs, leftovers)
         for line in stale:
             print(f"stale: {line}")
         if stale:
-            print(f"{len(stale)} stale file(s): run `python render.py --all` and commit rendered/",
-                  file=sys.stderr)
+            paths = [Path(line.split(" (", 1)[0]) for line in stale]
+            folders = sorted({f"{root}/" for root in (args.out, docs_dir, args.vars)
+                              for path in paths if path.is_relative_to(root)})
+            print(f"{len(stale)} stale file(s): run `python render.py --all` and commit "
+                  f"{' and '.join(folders)}", file=sys.stderr)
             return EXIT_STALE
         print(f"rendered/ is fresh ({len(files)} files, {len(configs)} environments)")
         return EXIT_OK
-    write_files(files, env_dirs)
+    write_files(files, env_dirs, leftovers)
     for s in summaries:
         print(f"{s.stack.name:<28} {s.stack.region:<12} {s.resources:>4} resources "
               f"{s.size / 1024:>7.1f} KB  {s.path}")
@@ -113,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return command(args)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():  # several problems: one line each
+            print(f"error: {line}", file=sys.stderr)
         return EXIT_USER
     except KeyboardInterrupt:
         return 130

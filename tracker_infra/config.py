@@ -9,6 +9,7 @@ Every problem becomes a ``UserError`` naming the file, the key path and the rule
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import yaml
 
 from .cfn_yaml import load_vars
-from .errors import UserError
+from .errors import UserError, UserErrors
 from .schema import Config, cross_checks
 
 DEFAULTS = "defaults.yaml"
@@ -92,32 +93,81 @@ def _has_path(data: Any, path: tuple[Any, ...]) -> bool:
     return True
 
 
-def _schema_error(exc: Exception, env_file: Path, defaults_file: Path,
-                  env_data: dict[str, Any]) -> UserError:
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the schema allows beside ``loc``'s last part (none inside free-form mappings)."""
+    from pydantic import BaseModel
+
+    model: Any = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(part)
+        model = field.annotation if field else None
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+    return list(model.model_fields)
+
+
+def _keys_at(data: Any, parent: tuple[Any, ...]) -> list[str]:
+    for part in parent:
+        data = data.get(part) if isinstance(data, dict) else None
+    return [k for k in data if isinstance(k, str)] if isinstance(data, dict) else []
+
+
+def _schema_errors(exc: Exception, files: dict[Path, dict[str, Any]]) -> list[UserError]:
+    """One UserError per problem pydantic found, each blaming the file the value came from.
+
+    ``files`` is {defaults file: its data, environment file: its data}, in merge order.
+    """
     from pydantic import ValidationError  # only for the type; pydantic is loaded already
 
     assert isinstance(exc, ValidationError)
-    err = exc.errors(include_url=False)[0]
-    loc = tuple(err["loc"])
-    if loc and loc[-1] == "[key]":  # pydantic's marker for "the key itself is bad"
-        loc = loc[:-1]
-    key = ".".join(str(p) for p in loc)
-    # Blame the file the value came from: the environment file if it sets the key, else defaults.
-    blamed = env_file if (_has_path(env_data, loc) or not loc) else defaults_file
-    if err["type"] == "missing":
-        return UserError(str(env_file), key, "is missing (allowed: set it here or in "
-                         f"{defaults_file})")
-    if err["type"] == "extra_forbidden":
-        return UserError(str(blamed), key, "unknown key (allowed: the keys documented in "
-                         "vars/schema.json)")
-    message = err["msg"].removeprefix("Value error, ")
-    if message.startswith("Input should be ") and err["type"] not in ("value_error", "assertion_error"):
-        # pydantic's "Input should be X" -> "is <value> (allowed: X)", the house style
-        return UserError(str(blamed), key, f"is {err['input']!r} (allowed: "
-                         f"{message.removeprefix('Input should be ')})")
-    if err["type"] not in ("value_error", "assertion_error"):
-        message = f"{message}, got {err['input']!r}"
-    return UserError(str(blamed), key, message)
+    (defaults_file, _), (env_file, env_data) = files.items()
+    out = []
+    unknown: dict[tuple[Path, tuple[Any, ...]], list[str]] = {}
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        if loc and loc[-1] == "[key]":  # pydantic's marker for "the key itself is bad"
+            loc = loc[:-1]
+        key = ".".join(str(p) for p in loc)
+        # Blame the file the value came from: the environment file if it sets the key, else defaults.
+        blamed = env_file if (_has_path(env_data, loc) or not loc) else defaults_file
+        known = _known_keys(loc)
+        if err["type"] == "missing":
+            # A near-miss key beside it in one of the files is the likely cause: blame that file.
+            for path, data in files.items():
+                typo = difflib.get_close_matches(str(loc[-1]), [k for k in _keys_at(data, loc[:-1])
+                                                                if k not in known], n=1)
+                if typo:
+                    out.append(UserError(str(path), key, f"is missing: {path.name} sets "
+                                         f"{typo[0]!r} instead (a typo?)"))
+                    break
+            else:
+                out.append(UserError(str(env_file), key, "is missing (allowed: set it here or in "
+                                     f"{defaults_file})"))
+            continue
+        if err["type"] == "extra_forbidden":
+            near = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            if near:
+                out.append(UserError(str(blamed), key, f"unknown key (did you mean {near[0]}? "
+                                     f"allowed: {', '.join(known)})"))
+            else:  # several unknown keys in one mapping make one line
+                unknown.setdefault((blamed, loc[:-1]), []).append(str(loc[-1]))
+            continue
+        message = err["msg"].removeprefix("Value error, ")
+        if message.startswith("Input should be ") and err["type"] not in ("value_error", "assertion_error"):
+            # pydantic's "Input should be X" -> "is <value> (allowed: X)", the house style
+            out.append(UserError(str(blamed), key, f"is {err['input']!r} (allowed: "
+                                 f"{message.removeprefix('Input should be ')})"))
+            continue
+        if err["type"] not in ("value_error", "assertion_error"):
+            message = f"{message}, got {err['input']!r}"
+        out.append(UserError(str(blamed), key, message))
+    for (blamed, parent), names in unknown.items():
+        shown = ", ".join(".".join(map(str, (*parent, n))) for n in names[:5])
+        more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+        known = _known_keys((*parent, names[0]))
+        out.append(UserError(str(blamed), shown + more, f"unknown key{'s' if len(names) > 1 else ''} "
+                             f"(allowed: {', '.join(known) or 'the keys documented in vars/schema.json'})"))
+    return out
 
 
 def load_environment(vars_dir: Path, env: str) -> Config:
@@ -135,15 +185,16 @@ def load_environment(vars_dir: Path, env: str) -> Config:
     try:
         cfg = Config.model_validate(merged)
     except ValidationError as exc:
-        raise _schema_error(exc, env_file, defaults_file, env_data) from None
+        raise UserErrors.of(_schema_errors(exc, {defaults_file: defaults, env_file: env_data})) from None
     except RecursionError:
         raise UserError(str(env_file), "", "is nested too deeply (allowed: a few levels)") from None
     if cfg.environment != env:
         raise UserError(str(env_file), "environment", f"is {cfg.environment!r} but the file is "
                         f"{env_file.name} (allowed: {env!r})")
-    for key, problem in cross_checks(cfg):
-        blamed = env_file if _has_path(env_data, tuple(key.split("."))) else defaults_file
-        raise UserError(str(blamed), key, problem)
+    problems = [UserError(str(env_file if _has_path(env_data, tuple(key.split("."))) else defaults_file),
+                          key, problem) for key, problem in cross_checks(cfg)]
+    if problems:
+        raise UserErrors.of(problems)
     return cfg
 
 
@@ -154,7 +205,16 @@ def load_all(vars_dir: Path, names: list[str] | None = None) -> list[Config]:
     look at every environment in vars/, so rendering one environment cannot hide a clash.
     """
     every = environments(vars_dir)
-    configs = {env: load_environment(vars_dir, env) for env in every}
+    configs, problems = {}, []
+    for env in every:  # every environment's problems, reported together
+        try:
+            configs[env] = load_environment(vars_dir, env)
+        except UserErrors as exc:
+            problems += exc.errors
+        except UserError as exc:
+            problems.append(exc)
+    if problems:
+        raise UserErrors.of(problems)
     seen_cidrs: list[tuple[str, ipaddress.IPv4Network]] = []
     seen_domains: dict[str, str] = {}
     for env, cfg in configs.items():

@@ -15,3 +15,17 @@ class UserError(Exception):
         self.problem = problem
         where = f"{file}: {key}" if key else file
         super().__init__(f"{where}: {problem}")
+
+
+class UserErrors(UserError):
+    """Every problem found in one go (a render reports them all at once): one line each."""
+
+    def __init__(self, errors: list[UserError]) -> None:
+        unique = list({str(e): e for e in errors}.values())  # defaults' problems, once
+        self.errors = unique
+        Exception.__init__(self, "\n".join(str(e) for e in unique))
+        self.file, self.key, self.problem = unique[0].file, unique[0].key, unique[0].problem
+
+    @staticmethod
+    def of(errors: list[UserError]) -> UserError:
+        return errors[0] if len(errors) == 1 else UserErrors(errors)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from .errors import UserError
 from .rendering import EDGE_SOURCE, Stack, edge_headers, render_stack, stacks
 from .schema import Config
 
-# CloudFormation quotas (AWS-FACTS 3.5): per template, before the SAM transform expands it.
+# CloudFormation quotas (its "Quotas" documentation): per template, before the SAM transform
+# expands it.
 MAX_RESOURCES = 500
 MAX_PARAMETERS = 200
 MAX_OUTPUTS = 200
@@ -77,7 +79,13 @@ def existing_files(env_dir: Path) -> set[Path]:
     return {p for p in env_dir.rglob("*") if p.is_file()} if env_dir.is_dir() else set()
 
 
-def stale_files(files: dict[Path, bytes], env_dirs: list[Path]) -> list[str]:
+def _leftovers(files: dict[Path, bytes], env_dirs: list[Path], leftovers: Sequence[Path]) -> list[Path]:
+    """Files on disk that are no longer rendered: in the environment folders, or named."""
+    found = {p for d in env_dirs for p in existing_files(d)} | {p for p in leftovers if p.is_file()}
+    return sorted(found - set(files))
+
+
+def stale_files(files: dict[Path, bytes], env_dirs: list[Path], leftovers: Sequence[Path] = ()) -> list[str]:
     """What differs on disk from ``files``: changed, missing, or no longer rendered."""
     stale = []
     for path, content in sorted(files.items()):
@@ -85,16 +93,15 @@ def stale_files(files: dict[Path, bytes], env_dirs: list[Path]) -> list[str]:
             stale.append(f"{path} (missing)")
         elif path.read_bytes() != content:
             stale.append(f"{path} (differs)")
-    for env_dir in env_dirs:
-        for path in sorted(existing_files(env_dir) - set(files)):
-            stale.append(f"{path} (no longer rendered)")
+    stale += [f"{path} (no longer rendered)" for path in _leftovers(files, env_dirs, leftovers)]
     return stale
 
 
-def write_files(files: dict[Path, bytes], env_dirs: list[Path]) -> None:
+def write_files(files: dict[Path, bytes], env_dirs: list[Path], leftovers: Sequence[Path] = ()) -> None:
     """Write everything or nothing: all temporary files first, then one rename each.
 
-    Files that are no longer rendered are removed from the environment folders.
+    Files that are no longer rendered (in the environment folders, or named in ``leftovers``)
+    are removed, and so are the folders that leaves empty.
     """
     pending: list[tuple[Path, Path]] = []
     try:
@@ -117,6 +124,10 @@ def write_files(files: dict[Path, bytes], env_dirs: list[Path]) -> None:
                         "output folder; nothing was changed)") from None
     for tmp, path in pending:
         os.replace(tmp, path)
-    for env_dir in env_dirs:
-        for path in existing_files(env_dir) - set(files):
-            path.unlink()
+    for path in _leftovers(files, env_dirs, leftovers):
+        path.unlink()
+        folder = path.parent
+        while (folder.is_dir() and not any(folder.iterdir())
+               and any(folder.is_relative_to(d) for d in env_dirs)):
+            folder.rmdir()
+            folder = folder.parent

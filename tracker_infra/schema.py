@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -22,8 +23,9 @@ _CERT_ARN = re.compile(
     r"^arn:aws:acm:(?P<region>[a-z]{2}(-[a-z]+)+-\d):(?P<account>\d{12}):"
     r"certificate/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 )
-# What AWS accepts in a tag value: letters, numbers, spaces and _ . : / = + - @ (max 256).
-_TAG_VALUE = re.compile(r"^[\w\s.:/=+\-@]{0,256}$", re.UNICODE)
+# What CloudFormation accepts in a tag value: ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$, up to 256
+# characters: Unicode letters, separators (spaces) and numbers, and _ . : / = + - @.
+_TAG_VALUE_SYMBOLS = frozenset("_.:/=+-@")
 _HEADER_VALUE = re.compile(r"^[\x20-\x7e]{1,1783}$")  # printable ASCII; CloudFront caps CSP at 1,783
 
 # CloudWatch Logs accepts only these retention values (days).
@@ -66,9 +68,12 @@ def _cert_arn(value: str) -> str:
 
 
 def _tag_value(value: str) -> str:
-    if not _TAG_VALUE.match(value):
-        raise ValueError(f"{value!r} is not a valid tag value (allowed: up to 256 letters, digits, "
-                         "spaces and _ . : / = + - @)")
+    bad = [c for c in value if c not in _TAG_VALUE_SYMBOLS and unicodedata.category(c)[0] not in "LZN"]
+    if bad or len(value) > 256:
+        what = f"character {bad[0]!r}" if bad else f"{len(value)} characters"
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        raise ValueError(f"{shown!r} is not a valid tag value: {what} (allowed: up to 256 letters, "
+                         "digits, spaces and _ . : / = + - @; no newlines or tabs)")
     return value
 
 

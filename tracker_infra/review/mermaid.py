@@ -1,66 +1,22 @@
-"""Mermaid architecture pictures of an environment, generated from its rendered templates.
-
-  python render.py graph --env staging     -> docs/architecture/staging.md
-  python render.py graph --all             every environment in vars/
-  python render.py graph --all --check     exit 3 listing the pictures that are stale
-
-`python render.py --all` writes (and `--all --check` checks) the same files, so a pull request
-shows the picture change beside the template change.
-
-Each file holds two flowcharts, drawn from the parsed templates, never by hand:
-- Traffic: who may talk to whom, from the security-group rules (ingress and egress, inline and
-  standalone, both sides of a flow checked), CloudFront's viewer policy, origins (with their Origin
-  Access Control) and edge-function triggers, each edge labelled with its ports or event.
-- Resources: one subgraph per stack and, inside it, one per layer. Layers come from the
-  CloudFormation type (TYPE_LAYERS); a type without a layer of its own (log group, role, bucket,
-  function) joins the layer of the resources that reference it. Edges are the Ref/GetAtt/Sub/
-  DependsOn references between the resources drawn.
-Node ids are the logical IDs prefixed by the stack key (`app_ApiService`, `edge_Distribution`), so
-a template change moves few lines of Mermaid.
-"""
+"""Mermaid architecture pictures of an environment (docs/architecture/<env>.md), drawn from its
+parsed templates: a traffic view (security-group flows, CloudFront) and a resource view per stack
+and layer. The command is ``render.py graph`` (graph.py)."""
 
 from __future__ import annotations
 
-import argparse
-import ipaddress
-import os
 import re
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cfn_yaml import references
-from .errors import UserError
-from .output import StackSummary
-from .rendering import ROOT, Stack
+from ..output import StackSummary
+from ..rendering import Stack
+from .layers import LAYERS, layers
+from .reachability import INTERNET, members, ports_label, security_group_flows
+from .template import Template, ref_target
 
-EXIT_OK, EXIT_STALE = 0, 3
-DOCS = ROOT / "docs" / "architecture"
-
-LAYERS = {  # drawing order and titles
-    "network": "Network", "database": "Database", "api": "API", "frontend": "Frontend",
-    "monitoring": "Monitoring", "shared": "Encryption", "other": "Other",
-}
-
-# CloudFormation type prefix -> layer (the longest matching prefix wins). Types not listed take
-# the layer of the resources that reference them (see _layers).
-TYPE_LAYERS = {
-    "AWS::EC2::": "network",
-    "AWS::RDS::": "database", "AWS::SecretsManager::": "database", "AWS::DynamoDB::": "database",
-    "AWS::ElastiCache::": "database",
-    "AWS::ECS::": "api", "AWS::ECR::": "api", "AWS::ElasticLoadBalancingV2::": "api",
-    "AWS::ApplicationAutoScaling::": "api", "AWS::ApiGateway": "api", "AWS::Serverless::Api": "api",
-    "AWS::CloudFront::": "frontend", "AWS::CloudFront::MonitoringSubscription": "monitoring",
-    "AWS::CloudWatch::": "monitoring", "AWS::SNS::": "monitoring", "AWS::Budgets::": "monitoring",
-    "AWS::Logs::MetricFilter": "monitoring",
-    "AWS::KMS::": "shared",
-}
-
-# Plumbing a reader does not need as a box: its meaning shows as an edge (a route becomes
-# "subnet -> gateway", a security-group rule a traffic edge, a role "via ApiTaskRole").
 HIDDEN_TYPES = frozenset({
     "AWS::EC2::Route", "AWS::EC2::RouteTable", "AWS::EC2::SubnetRouteTableAssociation",
     "AWS::EC2::VPCGatewayAttachment", "AWS::EC2::EIP", "AWS::EC2::SecurityGroupIngress",
@@ -109,94 +65,6 @@ CYLINDERS = ("AWS::RDS::DBCluster", "AWS::RDS::DBInstance", "AWS::S3::Bucket",
              "AWS::DynamoDB::Table", "AWS::Logs::LogGroup")
 SUBROUTINES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 
-INTERNET = "internet"
-NO_MATCH_CIDR = "255.255.255.255/32"  # an egress rule that matches nothing: "no egress at all"
-MEMBER_PROPERTIES_SKIP = frozenset({"AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress",
-                                    "AWS::EC2::SecurityGroupEgress"})
-
-
-# --- references -------------------------------------------------------------------------------
-
-def ref_target(node: Any) -> str | None:
-    """The logical ID when ``node`` is exactly one Ref or Fn::GetAtt, else None."""
-    if isinstance(node, dict) and len(node) == 1 and ("Ref" in node or "Fn::GetAtt" in node):
-        return next(references(node), None)
-    return None
-
-
-def _depends_on(resource: dict[str, Any]) -> list[str]:
-    value = resource.get("DependsOn") or []
-    return [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)]
-
-
-@dataclass
-class Template:
-    """One parsed stack with its reference graph (resource -> the resources it names)."""
-
-    stack: Stack
-    doc: dict[str, Any]
-    refs: dict[str, set[str]] = field(default_factory=dict)
-    depends: dict[str, set[str]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        ids = set(self.resources)
-        for rid, res in self.resources.items():
-            self.refs[rid] = {r for r in references(res.get("Properties", {})) if r in ids} - {rid}
-            self.depends[rid] = {d for d in _depends_on(res) if d in ids}
-
-    @property
-    def resources(self) -> dict[str, dict[str, Any]]:
-        return self.doc["Resources"]
-
-    def type(self, rid: str) -> str:
-        return str(self.resources[rid].get("Type", ""))
-
-    def props(self, rid: str) -> dict[str, Any]:
-        props = self.resources[rid].get("Properties")
-        return props if isinstance(props, dict) else {}
-
-    def node_id(self, rid: str) -> str:
-        return f"{self.stack.key}_{rid}"
-
-
-# --- layers and boxes ---------------------------------------------------------------------------
-
-
-def type_layer(type_: str) -> str | None:
-    matches = [prefix for prefix in TYPE_LAYERS if type_.startswith(prefix)]
-    return TYPE_LAYERS[max(matches, key=len)] if matches else None
-
-
-def _layers(t: Template) -> dict[str, str]:
-    """Logical ID -> layer: by type, else the layer most of its referrers have, else of what it
-    references; the encryption key and monitoring count last, as they touch every layer."""
-    layer = {rid: type_layer(t.type(rid)) for rid in t.resources}
-    incoming: dict[str, set[str]] = defaultdict(set)
-    for rid in t.resources:
-        for target in t.refs[rid] | t.depends[rid]:
-            incoming[target].add(rid)
-    order = list(LAYERS)
-
-    def vote(neighbours: Iterable[str], known: dict[str, str | None], skip: set[str]) -> str | None:
-        counts = Counter(known[n] for n in neighbours if known[n] and known[n] not in skip)
-        if not counts:
-            return None
-        return min(counts, key=lambda name: (-counts[name], order.index(name)))  # type: ignore[arg-type]
-
-    for skip in ({"shared", "monitoring"}, {"shared"}):
-        while True:  # each pass reads the previous pass only, so the order of IDs cannot matter
-            known = dict(layer)
-            changed = False
-            for rid in sorted(t.resources):
-                if known[rid] is None:
-                    chosen = vote(incoming[rid], known, skip) or vote(
-                        t.refs[rid] | t.depends[rid], known, skip)
-                    if chosen:
-                        layer[rid], changed = chosen, True
-            if not changed:
-                break
-    return {rid: name or "other" for rid, name in layer.items()}
-
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
@@ -244,10 +112,9 @@ class Arrow:
 def _shape(type_: str) -> str:
     return "cylinder" if type_ in CYLINDERS else "subroutine" if type_ in SUBROUTINES else "rect"
 
-
 def resource_view(t: Template) -> tuple[list[Box], list[Arrow]]:
     """The boxes and arrows of one stack's resource picture."""
-    layers = _layers(t)
+    layer_of = layers(t)
     shown = sorted(rid for rid in t.resources if t.type(rid) not in HIDDEN_TYPES)
     shown_set = set(shown)
     users: Counter[str] = Counter(r for rid in t.resources for r in t.refs[rid])
@@ -255,17 +122,17 @@ def resource_view(t: Template) -> tuple[list[Box], list[Arrow]]:
     # Collapse many boxes of one type in one layer into one.
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for rid in shown:
-        groups[(layers[rid], t.type(rid))].append(rid)
+        groups[(layer_of[rid], t.type(rid))].append(rid)
     box_of: dict[str, str] = {}
     boxes: list[Box] = []
     singles: list[str] = []
-    for (layer, type_), members in sorted(groups.items()):
-        if len(members) <= COLLAPSE_OVER:
-            singles += members
+    for (layer, type_), group in sorted(groups.items()):
+        if len(group) <= COLLAPSE_OVER:
+            singles += group
             continue
         served: dict[str, list[str]] = defaultdict(list)  # one box per layer served: "4 × Alarm (API)"
-        for rid in members:
-            near = Counter(layers[r] for r in t.refs[rid] if layers[r] not in (layer, "shared"))
+        for rid in group:
+            near = Counter(layer_of[r] for r in t.refs[rid] if layer_of[r] not in (layer, "shared"))
             served[min(near, key=lambda n: (-near[n], list(LAYERS).index(n)))
                    if near else layer].append(rid)
         for target, part in sorted(served.items()):
@@ -288,7 +155,7 @@ def resource_view(t: Template) -> tuple[list[Box], list[Arrow]]:
                                 if t.type(s) == "AWS::SNS::Subscription" and rid in t.refs[s])
             extra = [", ".join(f"{_count(n, p + ' subscription')}"
                                for p, n in sorted(protocols.items()))] if protocols else []
-        boxes.append(Box(layers[rid], t.node_id(rid), (rid, _short_type(t.type(rid)), *extra),
+        boxes.append(Box(layer_of[rid], t.node_id(rid), (rid, _short_type(t.type(rid)), *extra),
                          _shape(t.type(rid))))
 
     arrows: dict[tuple[str, str], Arrow] = {}
@@ -348,209 +215,6 @@ def _routes(t: Template) -> list[tuple[str, str, str]]:
                 continue
             out += [(subnet, target, str(cidr)) for subnet in sorted(subnets_of[table])]
     return sorted(set(out))
-
-
-# --- traffic: security groups -----------------------------------------------------------------
-
-ALL_PORTS = (0, 65535)
-
-
-@dataclass(frozen=True, order=True)
-class Ports:
-    protocol: str  # tcp, udp, icmp, all
-    low: int
-    high: int
-
-    def __str__(self) -> str:
-        if self.protocol == "all":
-            return "all traffic"
-        if self.protocol == "icmp":
-            return "icmp"
-        return f"{self.low}" if self.low == self.high else f"{self.low}-{self.high}"
-
-    def meet(self, other: Ports) -> Ports | None:
-        if "all" not in (self.protocol, other.protocol) and self.protocol != other.protocol:
-            return None
-        protocol = other.protocol if self.protocol == "all" else self.protocol
-        low, high = max(self.low, other.low), min(self.high, other.high)
-        return Ports(protocol, low, high) if low <= high else None
-
-
-def ports_label(ports: Iterable[Ports]) -> str:
-    """'tcp 80, 443' - ports grouped by protocol, sorted."""
-    by_protocol: dict[str, list[Ports]] = defaultdict(list)
-    for p in sorted(set(ports)):
-        by_protocol[p.protocol].append(p)
-    parts = []
-    for protocol, items in sorted(by_protocol.items()):
-        if protocol in ("all", "icmp"):
-            parts.append(str(items[0]))
-        else:
-            parts.append(f"{protocol} " + ", ".join(str(p) for p in items))
-    return "; ".join(parts)
-
-
-_PROTOCOLS = {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp", "tcp": "tcp", "udp": "udp",
-              "icmp": "icmp", "all": "all"}
-
-
-def _ports(rule: dict[str, Any]) -> Ports:
-    protocol = _PROTOCOLS.get(str(rule.get("IpProtocol", "-1")).lower(), "all")
-    if protocol == "all":
-        return Ports("all", *ALL_PORTS)
-    low, high = rule.get("FromPort", 0), rule.get("ToPort", 65535)
-    if not isinstance(low, int) or not isinstance(high, int) or low < 0 or high < 0:
-        low, high = ALL_PORTS
-    return Ports(protocol, low, high)
-
-
-@dataclass(frozen=True, order=True)
-class Rule:
-    group: str  # the security group's logical ID
-    direction: str  # ingress, egress
-    peer_kind: str  # group, cidr, prefix
-    peer: str
-    ports: Ports
-    source: str  # where it is written: the group, or a standalone rule's logical ID
-
-
-def security_group_rules(t: Template) -> list[Rule]:
-    """Every rule of every security group: inline, and standalone Ingress/Egress resources."""
-    rules = []
-    written: list[tuple[str, str, dict[str, Any], str]] = []
-    for rid in t.resources:
-        type_, props = t.type(rid), t.props(rid)
-        if type_ == "AWS::EC2::SecurityGroup":
-            for direction, key in (("ingress", "SecurityGroupIngress"),
-                                   ("egress", "SecurityGroupEgress")):
-                for rule in props.get(key) or []:
-                    if isinstance(rule, dict):
-                        written.append((rid, direction, rule, rid))
-        elif type_ in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"):
-            group = ref_target(props.get("GroupId"))
-            if group:
-                written.append((group, type_.rsplit("Group", 1)[-1].lower(), props, rid))
-    for group, direction, rule, source in written:
-        prefix = "Source" if direction == "ingress" else "Destination"
-        peer_group = ref_target(rule.get(f"{prefix}SecurityGroupId"))
-        if peer_group:
-            kind, peer = "group", peer_group
-        elif isinstance(rule.get("CidrIp"), str) or isinstance(rule.get("CidrIpv6"), str):
-            kind, peer = "cidr", str(rule.get("CidrIp") or rule.get("CidrIpv6"))
-            if peer == NO_MATCH_CIDR:
-                continue
-        elif rule.get(f"{prefix}PrefixListId") is not None:
-            kind, peer = "prefix", str(ref_target(rule[f"{prefix}PrefixListId"])
-                                       or rule[f"{prefix}PrefixListId"])
-        else:
-            continue
-        rules.append(Rule(group, direction, kind, peer, _ports(rule), source))
-    return sorted(rules)
-
-
-def _vpc_networks(t: Template) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    nets = []
-    for rid in t.resources:
-        cidr = t.props(rid).get("CidrBlock") if t.type(rid) == "AWS::EC2::VPC" else None
-        if isinstance(cidr, str):
-            nets.append(ipaddress.ip_network(cidr, strict=False))
-    return nets
-
-
-def _inside_vpc(cidr: str, vpcs: list[Any]) -> bool:
-    try:
-        net = ipaddress.ip_network(cidr, strict=False)
-    except ValueError:
-        return False
-    return net.prefixlen > 0 and any(net.version == v.version and net.overlaps(v) for v in vpcs)
-
-
-def members(t: Template) -> dict[str, list[str]]:
-    """Security group -> the resources that name it (the ALB, the ECS service, the cluster)."""
-    out: dict[str, list[str]] = defaultdict(list)
-    for rid in sorted(t.resources):
-        if t.type(rid) in MEMBER_PROPERTIES_SKIP:
-            continue
-        for target in sorted(t.refs[rid]):
-            if t.type(target) == "AWS::EC2::SecurityGroup":
-                out[target].append(rid)
-    return out
-
-
-@dataclass(frozen=True, order=True)
-class Flow:
-    """Allowed traffic from one end to the other (security-group ids, or a CIDR/prefix list)."""
-
-    src: str
-    dst: str
-    ports: tuple[Ports, ...]
-    note: str = ""  # "" when both sides allow it; otherwise what is missing
-    how: str = ""  # the rules that allow it
-
-
-def security_group_flows(t: Template) -> list[Flow]:
-    """Flows between groups and to/from the outside, checking both sides where both are groups.
-
-    Group A -> group B is allowed where A's egress allows B (by group, or a CIDR inside the VPC,
-    or the default allow-all when A declares no egress) AND B's ingress allows A likewise.
-    """
-    rules = security_group_rules(t)
-    vpcs = _vpc_networks(t)
-    groups = sorted(rid for rid in t.resources if t.type(rid) == "AWS::EC2::SecurityGroup")
-    declares_egress = {g for g in groups if t.props(g).get("SecurityGroupEgress")}
-
-    def allowed(group: str, direction: str, peer: str) -> list[Ports]:
-        if direction == "egress" and group not in declares_egress:
-            out = [Ports("all", *ALL_PORTS)]  # CloudFormation keeps the default allow-all
-        else:
-            out = []
-        for r in rules:
-            if r.group == group and r.direction == direction and (
-                    (r.peer_kind == "group" and r.peer == peer)
-                    or (r.peer_kind == "cidr" and _inside_vpc(r.peer, vpcs))
-                    or (r.peer_kind == "cidr" and r.peer in ("0.0.0.0/0", "::/0"))):
-                out.append(r.ports)
-        return out
-
-    flows: dict[tuple[str, str, str, str], set[Ports]] = defaultdict(set)
-    for src in groups:
-        for dst in groups:
-            if src == dst:
-                continue
-            egress = allowed(src, "egress", dst)
-            ingress = [r.ports for r in rules if r.group == dst and r.direction == "ingress"
-                       and r.peer_kind == "group" and r.peer == src]
-            egress_named = [r.ports for r in rules if r.group == src and r.direction == "egress"
-                            and r.peer_kind == "group" and r.peer == dst]
-            ingress_any = allowed(dst, "ingress", src)
-            for p in ingress:
-                met = [m for e in egress if (m := p.meet(e))]
-                if met:
-                    flows[(src, dst, "", f"{dst} ingress and {src} egress")].update(met)
-                else:
-                    flows[(src, dst, f"{src} egress does not allow it", f"{dst} ingress")].add(p)
-            for p in egress_named:
-                if not any(p.meet(i) for i in ingress_any):
-                    flows[(src, dst, f"{dst} ingress does not allow it", f"{src} egress")].add(p)
-    for r in rules:  # to and from the outside: one side only
-        if r.peer_kind == "group":
-            continue
-        outside = r.peer
-        if r.peer_kind == "cidr" and r.peer in ("0.0.0.0/0", "::/0"):
-            outside = INTERNET
-        elif r.peer_kind == "cidr" and _inside_vpc(r.peer, vpcs):
-            if r.direction == "egress":
-                continue  # checked above as the sending side of group-to-group flows
-            outside = f"cidr:{r.peer}"
-        else:
-            outside = f"{r.peer_kind}:{r.peer}"
-        how = f"{r.group} {r.direction}"
-        key = (outside, r.group, "", how) if r.direction == "ingress" else \
-            (r.group, outside, "", how)
-        flows[key].add(r.ports)
-    return sorted(Flow(src, dst, tuple(sorted(ports)), note, how)
-                  for (src, dst, note, how), ports in flows.items())
-
 
 # --- traffic: CloudFront ----------------------------------------------------------------------
 
@@ -753,7 +417,7 @@ def _cf_end(end: str) -> str:
 
 def architecture_markdown(env: str, parsed: list[tuple[Stack, dict[str, Any]]]) -> str:
     """docs/architecture/<env>.md from the environment's parsed templates (pure)."""
-    pic = Picture(env, [Template(stack, doc) for stack, doc in parsed])
+    pic = Picture(env, [Template(doc, stack) for stack, doc in parsed])
     traffic, rows = pic.traffic()
     counts = ", ".join(
         f"`{t.stack.name}` ({t.stack.region}, {len(t.resources)} resources)"
@@ -808,45 +472,3 @@ def architecture_files(summaries: list[StackSummary], docs_dir: Path) -> dict[Pa
     return {docs_dir / f"{env}.md": architecture_markdown(env, parsed).encode("utf-8")
             for env, parsed in by_env.items()}
 
-
-# --- command ------------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--env", action="append", metavar="ENV",
-                       help="an environment (a vars/ENV.yaml file); repeatable")
-    which.add_argument("--all", action="store_true", help="every environment in vars/")
-    parser.add_argument("--vars", type=Path, default=Path(os.path.relpath(ROOT / "vars")),
-                        metavar="DIR", help="variables folder (default: vars/)")
-    parser.add_argument("--out", type=Path, default=Path(os.path.relpath(DOCS)), metavar="DIR",
-                        help="where the pictures go (default: docs/architecture/)")
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 3 and list the pictures that are stale")
-    parser.add_argument("--stdout", action="store_true",
-                        help="print the Markdown instead of writing it (one environment)")
-
-
-def run(args: argparse.Namespace) -> int:
-    from .config import load_all
-    from .output import render_files, stale_files, write_files
-
-    configs = load_all(args.vars, None if args.all else args.env)
-    if args.stdout and len(configs) != 1:
-        raise UserError("--stdout", "", "prints one environment (allowed: with one --env)")
-    summaries: list[StackSummary] = []
-    for cfg in configs:  # in memory only: nothing under rendered/ is written
-        summaries.extend(render_files(cfg, Path("rendered"))[1])
-    pictures = architecture_files(summaries, args.out)
-    if args.stdout:
-        sys.stdout.write(next(iter(pictures.values())).decode("utf-8"))
-        return EXIT_OK
-    if args.check:
-        stale = stale_files(pictures, [])
-        for line in stale:
-            print(f"stale: {line}")
-        return EXIT_STALE if stale else EXIT_OK
-    write_files(pictures, [])
-    for path in sorted(pictures):
-        print(f"wrote {path}")
-    return EXIT_OK

@@ -6,7 +6,7 @@
 The estimate counts what the rendered CloudFormation declares, so it follows whatever resources
 exist (NAT gateways, Elastic IPs, load balancers, Aurora Serverless v2 clusters and instances,
 Fargate services, KMS keys, secrets, alarms, dashboards, log groups, buckets, interface
-endpoints) and prices them from tracker_infra/prices.yaml (us-east-1 on-demand list prices,
+endpoints) and prices them from tracker_infra/review/prices.yaml (us-east-1 on-demand list prices,
 each with its source and date; nothing is fetched). The floor is what a quiet month costs:
 Aurora at its minimum ACU on every instance, Fargate at its minimum task count, plus the usage
 assumptions listed in prices.yaml (NAT data, LCUs, storage, log volume), all printed with the
@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cfn_yaml import references
-from .errors import UserError
+from ..cfn_yaml import references
+from ..errors import UserError
+from .template import Template
 
 PRICES_FILE = Path(__file__).resolve().with_name("prices.yaml")
 
@@ -47,7 +48,7 @@ class Prices:
 
 def load_prices(path: Path | None = None) -> Prices:
     """Read and check the price table; a missing price, source or date is a UserError."""
-    from .config import read_yaml
+    from ..config import read_yaml
 
     path = path or PRICES_FILE
     data = read_yaml(path)
@@ -129,13 +130,7 @@ class Estimate:
 
 def _of_type(docs: list[dict[str, Any]], *types: str) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     """(logical ID, properties, whole template) of every resource of the given types."""
-    found = []
-    for doc in docs:
-        for logical_id, resource in (doc.get("Resources") or {}).items():
-            if isinstance(resource, dict) and resource.get("Type") in types:
-                props = resource.get("Properties") if isinstance(resource.get("Properties"), dict) else {}
-                found.append((logical_id, props, doc))
-    return found
+    return [(rid, props, doc) for doc in docs for rid, props in Template(doc).of_type(*types).items()]
 
 
 def _number(value: Any) -> float | None:
@@ -447,27 +442,27 @@ def format_delta(name: str, before: Estimate, after: Estimate, markdown: bool) -
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .rendering import ROOT
+    from ..rendering import ROOT
 
     parser.add_argument("--env", action="append", metavar="ENV",
                         help="an environment (a vars/ENV.yaml file); repeatable; default: all")
     parser.add_argument("--vars", type=Path, default=Path(os.path.relpath(ROOT / "vars")),
                         metavar="DIR", help="variables folder (default: vars/)")
     parser.add_argument("--prices", type=Path, default=None, metavar="FILE",
-                        help="price table (default: tracker_infra/prices.yaml)")
+                        help="price table (default: tracker_infra/review/prices.yaml)")
     parser.add_argument("--format", choices=("text", "markdown"), default="text")
 
 
 def environment_docs(cfg: Any) -> tuple[list[dict[str, Any]], set[str]]:
     """The parsed templates of one environment, rendered in memory, and their regions."""
-    from .output import render_files
+    from ..output import render_files
 
     summaries = render_files(cfg, Path("rendered"))[1]
     return [s.doc for s in summaries], {s.stack.region for s in summaries}
 
 
 def run(args: argparse.Namespace) -> int:
-    from .config import load_all
+    from ..config import load_all
 
     prices = load_prices(args.prices)
     markdown = args.format == "markdown"

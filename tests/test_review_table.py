@@ -1,0 +1,248 @@
+"""render.py diff on a table of real changes, each made in a temporary git repository (a copy of
+vars/, templates/, partials/, tracker_infra/, edge/ and render.py, rendered and committed) and
+reviewed before and after `render.py --all` rewrites rendered/, with the runtime install
+(requirements.txt only: no cfn-lint) and with the dev install. All four reports must be the same
+text, with the verdict and exit code each change deserves."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tracker_infra.rendering import ROOT
+
+COPIED = ("vars", "templates", "partials", "tracker_infra", "edge", "render.py")
+RUNTIME = ROOT / ".venv-runtime"  # gitignored; rebuilt when requirements.txt changes
+FLAGS = ("--fail-on-replace", "--fail-on-broadening")
+
+
+def _run(*args: str | Path, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True,  # noqa: S603
+                          timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def runtime_python() -> Path:
+    """A venv holding requirements.txt only, as `make render` builds it."""
+    digest = hashlib.sha256((ROOT / "requirements.txt").read_bytes()).hexdigest()
+    marker = RUNTIME / "requirements.sha256"
+    if not marker.is_file() or marker.read_text() != digest:
+        shutil.rmtree(RUNTIME, ignore_errors=True)
+        made = _run(sys.executable, "-m", "venv", RUNTIME)
+        if made.returncode == 0:
+            made = _run(RUNTIME / "bin" / "python", "-m", "pip", "install", "--quiet", "-r",
+                        ROOT / "requirements.txt")
+        if made.returncode != 0:
+            shutil.rmtree(RUNTIME, ignore_errors=True)
+            pytest.skip(f"cannot build the runtime environment here: {made.stderr.strip()[-300:]}")
+        marker.write_text(digest)
+    python = RUNTIME / "bin" / "python"
+    assert _run(python, "-c", "import cfnlint").returncode != 0, "the runtime install has cfn-lint"
+    return python
+
+
+def _git(repo: Path, *args: str) -> None:
+    done = _run("git", "-C", repo, "-c", "user.name=test", "-c", "user.email=test@example.com", *args)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("repo")
+    for name in COPIED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, root / name)
+    assert _run(sys.executable, "render.py", "--all", cwd=root).returncode == 0
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "base")
+    return root
+
+
+def _edit(path: str, old: str, new: str) -> Callable[[Path], None]:
+    def edit(repo: Path) -> None:
+        file = repo / path
+        text = file.read_text()
+        assert old in text, f"{old!r} not in {path}"
+        file.write_text(text.replace(old, new, 1))
+
+    return edit
+
+
+def _remove(path: str) -> Callable[[Path], None]:
+    def edit(repo: Path) -> None:
+        (repo / path).unlink()
+
+    return edit
+
+
+def _alarms(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if line.startswith("!!"))
+
+
+def _scaling(text: str, repo: Path) -> None:
+    assert not _alarms(text)
+    assert "Properties.ServerlessV2ScalingConfiguration.MaxCapacity: 16.0 -> 32.0" in text
+    assert "Estimated monthly cost, production: floor" in text
+
+
+def _database_name(text: str, repo: Path) -> None:
+    alarms = _alarms(text)
+    for env in ("dev", "staging", "production"):
+        assert (f"{env}/app.yaml DatabaseCluster (AWS::RDS::DBCluster): REPLACED: create-only "
+                "property DatabaseName changed") in alarms
+        assert (f"{env}/app.yaml DatabaseCluster (AWS::RDS::DBCluster): DBClusterIdentifier is "
+                f'fixed ("tracker-{env}")') in alarms
+    assert "!! CloudFormation will refuse this update: 3 custom-named resource(s)" in alarms
+
+
+def _vpc(text: str, repo: Path) -> None:
+    alarms = _alarms(text)
+    assert ("!!   production/app.yaml DatabaseCluster (AWS::RDS::DBCluster): MUST MOVE TO A "
+            "REPLACED NETWORK") in alarms
+    assert "!!   production/app.yaml ApiService (AWS::ECS::Service): references" in alarms
+    assert "!!   production/app.yaml DatabaseSubnetGroup (AWS::RDS::DBSubnetGroup): references" in alarms
+    assert "staging/" not in text and "dev/" not in text
+    assert "Properties.CidrBlock: \"10.2.0.0/16\" -> \"10.9.0.0/16\" (requires replacement)" in text
+
+
+def _log_group(text: str, repo: Path) -> None:
+    alarms = _alarms(text)
+    for env, policy in (("dev", "Delete"), ("staging", "Retain"), ("production", "Retain")):
+        assert (f"{env}/app.yaml ApiLogGroup (AWS::Logs::LogGroup): REPLACED: create-only property "
+                f"LogGroupName changed (UpdateReplacePolicy: {policy})") in alarms
+    assert 'Properties.LogGroupName: "/aws/ecs/api-staging" -> "/aws/ecs/tracker-api-staging"' in text
+
+
+def _security(text: str, repo: Path) -> None:
+    assert not _alarms(text)
+    iam = re.findall(r"^\s+\+\s+(\S+)\s+ApiTaskExecutionRole start-api-task\s+Allow\s.*"
+                     r"logs:DeleteLogGroup.*WIDENS: new action logs:DeleteLogGroup$", text, re.M)
+    assert sorted(iam) == ["dev/app.yaml", "production/app.yaml", "staging/app.yaml"]
+    rules = re.findall(r"^\s+\+\s+(\S+)\s+AlbSecurityGroup\s+ingress\s+tcp 22\s+0\.0\.0\.0/0\s+"
+                       r"WIDENS: open to the internet$", text, re.M)
+    assert sorted(rules) == ["dev/app.yaml", "production/app.yaml", "staging/app.yaml"]
+    assert text.index("IAM statement changes:") < text.index("dev/app.yaml (tracker-dev")
+
+
+def _tag(text: str, repo: Path) -> None:
+    assert not _alarms(text)
+    grouped = re.findall(r"^  ~ (\d+) resources: tag Team: \(none\) -> \"platform\"", text, re.M)
+    assert len(grouped) == 6  # one line per stack: two stacks in each of three environments
+    assert sum(map(int, grouped)) > 100
+    assert "Properties.Tags" not in text
+    assert len(text.splitlines()) < 25
+
+
+def _headers(text: str, repo: Path) -> None:
+    assert not _alarms(text)
+    for env in ("dev", "staging", "production"):
+        assert (f"{env}/edge.yaml: edge function code changed: a new Lambda@Edge version is "
+                "published and the distribution updated") in text
+    assert ('edge/headers.json.headers.Referrer-Policy: "strict-origin-when-cross-origin" -> '
+            '"no-referrer"') in text
+    assert text.count("~ SecurityHeadersFunction  AWS::Serverless::Function  new code: a new version "
+                      "is published") == 3
+    assert text.count("~ Distribution  AWS::CloudFront::Distribution  updated to "
+                      "SecurityHeadersFunction's new version") == 3
+    assert "no resource changes" not in text
+
+
+def _removed_env(text: str, repo: Path) -> None:
+    assert not _alarms(text)
+    assert "environment dev is removed from vars/: its stacks are not deleted by anything" in text
+    assert "dev/app.yaml" not in text
+    assert "Estimated monthly cost, dev" not in text  # its stacks keep running
+    # The verdict is read after `render.py --all`, which removes what dev left behind.
+    assert not (repo / "rendered" / "dev").exists()
+    assert not (repo / "docs" / "architecture" / "dev.md").exists()
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    edits: tuple[Callable[[Path], None], ...]
+    exit: int
+    verdict: Callable[[str, Path], None]
+
+
+CASES = [
+    Case("scaling bump", (_edit("vars/production.yaml", "max_acu: 16\n", "max_acu: 32\n"),), 0, _scaling),
+    Case("database name", (_edit("vars/defaults.yaml", "  name: tracker\n", "  name: activity\n"),),
+         4, _database_name),
+    Case("vpc cidr", (_edit("vars/production.yaml", "10.2.0.0/16", "10.9.0.0/16"),), 4, _vpc),
+    Case("fixed log group name", (_edit("partials/api.yaml.j2", '"/aws/ecs/api-"',
+                                        '"/aws/ecs/tracker-api-"'),), 4, _log_group),
+    Case("new IAM action and a 0.0.0.0/0 rule", (
+        _edit("partials/api.yaml.j2", "                  - logs:PutLogEvents\n",
+              "                  - logs:PutLogEvents\n                  - logs:DeleteLogGroup\n"),
+        _edit("partials/network.yaml.j2", "        - Description: HTTPS from the internet\n",
+              "        - Description: SSH from anywhere\n          IpProtocol: tcp\n"
+              "          FromPort: 22\n          ToPort: 22\n          CidrIp: 0.0.0.0/0\n"
+              "        - Description: HTTPS from the internet\n")), 5, _security),
+    Case("tag added everywhere", (_edit("vars/defaults.yaml", "  Project: community-tracker\n",
+                                        "  Project: community-tracker\n  Team: platform\n"),), 0, _tag),
+    Case("security header", (_edit("vars/defaults.yaml", "Referrer-Policy: strict-origin-when-cross-origin",
+                                   "Referrer-Policy: no-referrer"),), 0, _headers),
+    Case("removed environment", (_remove("vars/dev.yaml"),), 0, _removed_env),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_review_verdicts_before_and_after_rendering_in_both_installs(
+        case: Case, repo: Path, runtime_python: Path) -> None:
+    _git(repo, "checkout", "-q", "--", ".")
+    _git(repo, "clean", "-qfd")
+    for edit in case.edits:
+        edit(repo)
+    reports = {}
+    for moment in ("before rendering", "after rendering"):
+        if moment == "after rendering":
+            assert _run(sys.executable, "render.py", "--all", cwd=repo).returncode == 0
+        for install, python in (("dev", Path(sys.executable)), ("runtime", runtime_python)):
+            done = _run(python, "render.py", "diff", *FLAGS, cwd=repo)
+            assert done.stderr == "", done.stderr
+            assert done.returncode == case.exit, (moment, install, done.stdout)
+            reports[(moment, install)] = done.stdout
+    first = reports[("before rendering", "dev")]
+    assert all(text == first for text in reports.values())
+    assert first.startswith("Template review: rendered/ committed at HEAD (")
+    case.verdict(first, repo)
+
+
+# The example in docs/reviewing.md: a scaling bump, a new IAM action, SSH open to the internet and
+# a tag added everywhere, reviewed for production in markdown (what the PR comment shows).
+EXAMPLE = ("<!-- example report: begin -->\n", "<!-- example report: end -->\n")
+EXAMPLE_EDITS = (CASES[0].edits + CASES[4].edits + CASES[5].edits)
+
+
+def _example(repo: Path) -> str:
+    _git(repo, "checkout", "-q", "--", ".")
+    _git(repo, "clean", "-qfd")
+    for edit in EXAMPLE_EDITS:
+        edit(repo)
+    done = _run(sys.executable, "render.py", "diff", "--env", "production", "--format", "markdown",
+                cwd=repo)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    return re.sub(r"HEAD \([0-9a-f]+\)", "HEAD (0123abc)", done.stdout, count=1)
+
+
+def test_the_example_in_docs_is_what_the_code_prints(repo: Path) -> None:
+    doc = (ROOT / "docs" / "reviewing.md").read_text()
+    start, end = doc.index(EXAMPLE[0]) + len(EXAMPLE[0]), doc.index(EXAMPLE[1])
+    report = _example(repo)
+    for part in ("#### IAM statement changes", "#### Security-group rule changes", "tag Team",
+                 "**Estimated monthly cost, production:**", "<details>"):
+        assert part in report
+    assert doc[start:end].strip() == report.strip(), "regenerate the example in docs/reviewing.md"

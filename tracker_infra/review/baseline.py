@@ -1,0 +1,133 @@
+"""Baselines: the two sides a review compares, each as env -> {file under rendered/<env>/: bytes}.
+
+- ``fresh``: a render of the working tree's vars/, templates and partials, in memory;
+- ``at_revision``: rendered/ as committed at a git revision (``HEAD`` by default: what the
+  working tree's render is compared with, so a review shows the same change before and after
+  ``render.py`` rewrites rendered/), read with git, never from disk;
+- ``on_disk``: rendered/ as it is on disk (only outside a git checkout);
+- ``normaliser``: an environment's own names replaced by placeholders, for ``diff A B``.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess  # noqa: S404 - git, with fixed arguments and no shell
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+
+
+@dataclass
+class Side:
+    """One side of a comparison: env -> {file name within rendered/<env>/: bytes}."""
+
+    files: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    commit: str = ""  # the abbreviated commit, when read from git
+
+
+def fresh(cfgs: list[Any], out_dir: Path) -> Side:
+    from ..output import render_files
+
+    side = Side()
+    for cfg in cfgs:
+        files, _ = render_files(cfg, out_dir)
+        env_dir = out_dir / cfg.environment
+        side.files[cfg.environment] = {p.relative_to(env_dir).as_posix(): b for p, b in files.items()
+                                       if p.is_relative_to(env_dir)}
+    return side
+
+
+def on_disk(out_dir: Path, envs: list[str]) -> Side:
+    side = Side()
+    for env in envs:
+        env_dir = out_dir / env
+        if env_dir.is_dir():
+            side.files[env] = {p.relative_to(env_dir).as_posix(): p.read_bytes()
+                               for p in sorted(env_dir.rglob("*")) if p.is_file()
+                               and not p.name.startswith(".")}
+    return side
+
+
+def _git(cwd: Path, *args: str) -> bytes:
+    try:
+        done = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, check=False,  # noqa: S603, S607
+                              timeout=60)
+    except FileNotFoundError:
+        raise UserError("--base", "", "git is not installed (allowed: run inside a git checkout "
+                        "with git on PATH)") from None
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise UserError("--base", "", f"git {' '.join(args[:2])} failed: "
+                        f"{message[-1] if message else 'exit ' + str(done.returncode)}")
+    return done.stdout
+
+
+def in_git(out_dir: Path) -> bool:
+    """Whether ``out_dir`` (or its parent, when it does not exist yet) is in a git work tree."""
+    cwd = out_dir if out_dir.is_dir() else out_dir.parent
+    try:
+        return _git(cwd, "rev-parse", "--is-inside-work-tree").strip() == b"true"
+    except UserError:
+        return False
+
+
+def at_revision(out_dir: Path, rev: str, envs: list[str] | None) -> Side:
+    """rendered/<env>/ files as committed at ``rev`` (git show REV:./<path>, from out_dir)."""
+    cwd = out_dir if out_dir.is_dir() else out_dir.parent
+    prefix = "./" if cwd == out_dir else f"./{out_dir.name}/"
+    if not rev or rev.startswith("-"):
+        raise UserError("--base", "", f"{rev!r} is not a git revision (allowed: a branch, tag or commit)")
+    try:
+        commit = _git(cwd, "rev-parse", "--verify", "--quiet", "--short", f"{rev}^{{commit}}")
+    except UserError:
+        raise UserError("--base", "", f"{rev!r} is not a commit in this repository (allowed: a "
+                        "branch, tag or commit; in CI fetch the base branch with full history)") from None
+    listing = _git(cwd, "ls-tree", "-r", "--name-only", rev, "--", prefix).decode("utf-8")
+    side = Side(commit=commit.decode().strip())
+    for line in listing.splitlines():
+        rel = line.removeprefix(f"{out_dir.name}/") if cwd != out_dir else line
+        env, _, name = rel.partition("/")
+        if not name or (envs is not None and env not in envs):
+            continue
+        side.files.setdefault(env, {})[name] = _git(cwd, "show", f"{rev}:{prefix}{rel}")
+    return side
+
+
+def normaliser(cfg: Any) -> Any:
+    """A function that replaces an environment's own names in every string of a value."""
+    from ..rendering import subnets
+
+    tokens: list[tuple[str, str, str]] = [  # (text, placeholder, boundary kind)
+        (cfg.frontend.certificate_arn, "<frontend-certificate>", "exact"),
+        (cfg.api.certificate_arn, "<api-certificate>", "exact"),
+        (cfg.api.domain, "<api-domain>", "domain"),
+        (cfg.frontend.domain, "<domain>", "domain"),
+        (cfg.edge_stack_name, "<stack>-edge", "word"),
+        (cfg.stack_name, "<stack>", "word"),
+        (cfg.account, "<account>", "digits"),
+        (cfg.network.vpc_cidr, "<vpc-cidr>", "digits"),
+        *[(s.cidr, f"<{s.logical_id}-cidr>", "digits") for s in subnets(cfg.network.vpc_cidr)],
+        (cfg.environment, "<env>", "word"),
+    ]
+    bounds = {"exact": ("", ""), "domain": (r"(?<![A-Za-z0-9.@-])", r"(?![A-Za-z0-9-])"),
+              "word": (r"(?<![A-Za-z0-9])", r"(?![A-Za-z0-9])"), "digits": (r"(?<![\d.])", r"(?![\d/])")}
+    patterns = [(re.compile(bounds[kind][0] + re.escape(text) + bounds[kind][1]), placeholder)
+                for text, placeholder, kind in sorted(tokens, key=lambda t: -len(t[0]))]
+
+    def text(value: str) -> str:
+        for pattern, placeholder in patterns:
+            value = pattern.sub(placeholder, value)
+        return value
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return text(value)
+        if isinstance(value, dict):
+            return {walk(k) if isinstance(k, str) else k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return walk

@@ -1,0 +1,316 @@
+"""What a change does to the rendered CloudFormation: dangers and security changes first.
+
+  python render.py diff                      rendered/ committed at HEAD -> fresh render of the
+                                             working tree (the same report before and after
+                                             render.py rewrites rendered/)
+  python render.py diff --base origin/main   rendered/ committed at a git revision -> fresh render
+  python render.py diff staging production   what differs between two environments besides
+                                             their names
+  --env ENV (repeatable) limits the first two forms; --format markdown writes GitHub markdown
+  (PR comment, job summary; kept under GitHub's comment limit).
+
+Exit codes: 0; 2 bad input; 4 with --fail-on-replace when a stateful resource is replaced,
+deleted or moved to a replaced network, or CloudFormation would refuse the update (a fixed
+custom name); 5 with --fail-on-broadening when an IAM statement or security-group rule widens
+access (new action, wider resource, new principal or peer, 0.0.0.0/0). 4 wins over 5.
+
+Outside a git checkout the baseline is rendered/ as it is on disk (the first line says so).
+
+How each verdict is made: replacement.py (create-only properties from schema_table, propagation,
+network moves, custom names, engine major versions), security.py (IAM and security-group
+rules), report.py (the report's layout). Package files of a stack (rendered/<env>/edge/, the
+``CodeUri`` of the edge function) are compared with that stack: a change there publishes a new
+Lambda@Edge version and updates the distribution.
+
+Environment diff (``diff A B``): both are rendered fresh; in each, the environment's own names
+(account id, CIDRs, domains, certificate ARNs, stack names, the environment's name) are replaced
+by placeholders before comparing (baseline.normaliser). Region is not normalised.
+
+The cost estimate (``render.py cost``) of every environment the diff touches is computed before
+and after; when it moves, the changed line items are shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from .baseline import Side, at_revision, fresh, in_git, normaliser, on_disk
+from .replacement import analyse
+from .report import Change, Report, ResourceChange, StackChanges, format_report
+from .security import iam_changes, rule_changes
+from .template import Template
+from .values import MISSING, diff_values, format_path, json_body
+
+EXIT_REPLACE, EXIT_BROADENING = 4, 5
+
+EDGE_NOTE = ("edge function code changed: a new Lambda@Edge version is published and the "
+             "distribution updated to use it (minutes of propagation to every edge location)")
+
+
+def _removed_env_note(env: str) -> str:
+    return (f"environment {env} is removed from vars/: its stacks are not deleted by anything "
+            "(not by this repository, not by CI). Save their data, then delete them by hand "
+            "(sam delete), or they keep running and billing.")
+
+
+def diff_templates(old: dict[str, Any], new: dict[str, Any], name: str = "", label: str = "") -> StackChanges:
+    """The resource, section and security differences between two parsed templates."""
+    result = StackChanges(name, label)
+    result.resources = analyse(old.get("Resources") or {}, new.get("Resources") or {})
+    for section in dict.fromkeys([*old, *new]):
+        if section == "Resources":
+            continue
+        a, b = old.get(section, MISSING), new.get(section, MISSING)
+        if isinstance(a, dict) and b is MISSING:
+            b = {}  # a whole section added or removed: list its entries one by one
+        elif isinstance(b, dict) and a is MISSING:
+            a = {}
+        result.other += [Change(format_path(p), x, y) for p, x, y in diff_values(a, b, (section,))]
+    before, after = Template(old), Template(new)
+    result.iam = iam_changes(before, after)
+    result.rules = rule_changes(before, after)
+    return result
+
+
+def _file_changes(name: str, old: bytes | None, new: bytes | None) -> list[Change]:
+    """A package file: JSON compared as JSON, anything else by line count."""
+    if old is None or new is None:
+        return [Change(name, "(none)" if old is None else "present", "(none)" if new is None else "present")]
+    a, b = json_body(old.decode("utf-8", "replace")), json_body(new.decode("utf-8", "replace"))
+    if a is not None and b is not None:
+        return [Change(format_path((name, *p)), x, y) for p, x, y in diff_values(a, b)]
+    import difflib
+
+    lines = list(difflib.unified_diff(old.decode("utf-8", "replace").splitlines(),
+                                      new.decode("utf-8", "replace").splitlines(), n=0, lineterm=""))
+    added = sum(1 for x in lines if x.startswith("+") and not x.startswith("+++"))
+    removed = sum(1 for x in lines if x.startswith("-") and not x.startswith("---"))
+    return [Change(name, f"{removed} line(s) removed", f"{added} line(s) added")]
+
+
+def _load(content: bytes | None, name: str) -> dict[str, Any]:
+    import yaml
+
+    from ..cfn_yaml import load_template
+
+    try:
+        doc = load_template(content.decode("utf-8")) if content is not None else {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UserError(name, "", f"is not a readable template ({str(exc).splitlines()[0]}); "
+                        "allowed: YAML as render.py writes it") from None
+    return doc if isinstance(doc, dict) else {}
+
+
+def _package_owner(templates: dict[str, dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """Package folder (``edge``) -> (template file, logical ID of the function whose CodeUri it is)."""
+    owner = {}
+    for fname, doc in templates.items():
+        for rid, props in Template(doc).of_type().items():
+            uri = props.get("CodeUri")
+            if isinstance(uri, str) and uri.strip("/") and "/" not in uri.strip("/"):
+                owner[uri.strip("/")] = (fname, rid)
+    return owner
+
+
+def _new_code(stack: StackChanges, doc: dict[str, Any], function: str, changes: list[Change]) -> None:
+    """The function whose package changed publishes a new version; what uses its version moves to
+    the new one (the distribution, for Lambda@Edge)."""
+    view = Template(doc)
+    by_id = {r.logical_id: r for r in stack.resources}
+    if function not in by_id:
+        by_id[function] = ResourceChange(function, "changed", view.type(function))
+        stack.resources.append(by_id[function])
+    by_id[function].changes += changes
+    by_id[function].effect = "new code: a new version is published"
+    for rid in view.resources:
+        if rid != function and _uses_version(view.props(rid), function):
+            if rid not in by_id:
+                by_id[rid] = ResourceChange(rid, "changed", view.type(rid))
+                stack.resources.append(by_id[rid])
+            by_id[rid].effect = f"updated to {function}'s new version"
+    if EDGE_NOTE not in stack.notes:
+        stack.notes.append(EDGE_NOTE)
+
+
+def _uses_version(node: Any, function: str) -> bool:
+    if isinstance(node, dict):
+        if node.get("Ref") in (f"{function}.Version", f"{function}.Alias"):
+            return True
+        return any(_uses_version(v, function) for v in node.values())
+    return isinstance(node, list) and any(_uses_version(v, function) for v in node)
+
+
+def compare(old: Side, new: Side, labels: dict[tuple[str, str], tuple[str, str]],
+            transform: dict[str, Any] | None = None, pair: tuple[str, str] | None = None,
+            removed_envs: frozenset[str] = frozenset()) -> tuple[list[StackChanges], list[str]]:
+    """Every file of every environment on either side, compared: the stacks that changed, and
+    notes about environments that disappeared.
+
+    ``pair`` compares old env pair[0] with new env pair[1] (the environment diff); ``transform``
+    maps env -> a normaliser applied to that env's parsed files.
+    """
+    envs = [pair] if pair else [(e, e) for e in sorted(set(old.files) | set(new.files))]
+    results, notes = [], []
+    for env_a, env_b in envs:
+        if env_a in removed_envs and env_b not in new.files:
+            notes.append(_removed_env_note(env_a))
+            continue
+        files_a, files_b = old.files.get(env_a, {}), new.files.get(env_b, {})
+        shown_env = env_b if env_a == env_b else f"{env_a} -> {env_b}"
+        names = sorted(set(files_a) | set(files_b))
+        templates = [f for f in names if "/" not in f and f.endswith((".yaml", ".yml"))]
+        stacks: dict[str, StackChanges] = {}
+        parsed_b = {}
+        for fname in templates:
+            stack, region = labels.get((env_b, fname)) or labels.get((env_a, fname)) or ("", "")
+            label = f"{stack}, {region}" if stack else ""
+            a, b = files_a.get(fname), files_b.get(fname)
+            doc_a, doc_b = _load(a, f"{env_a}/{fname}"), _load(b, f"{env_b}/{fname}")
+            parsed_b[fname] = doc_b
+            if a == b and not transform:
+                continue
+            if transform:
+                doc_a, doc_b = transform[env_a](doc_a), transform[env_b](doc_b)
+            stacks[fname] = diff_templates(doc_a, doc_b, f"{shown_env}/{fname}", label)
+            stacks[fname].status = "added" if a is None else "removed" if b is None else "changed"
+            if b is None:  # a stack no longer rendered is not deleted by anything either
+                stacks[fname].resources = []
+                stacks[fname].notes.append("no longer rendered: the deployed stack is not deleted "
+                                           "by anything; delete it by hand once its data is safe")
+        owners = _package_owner(parsed_b)
+        for fname in names:
+            if fname in templates:
+                continue
+            a, b = files_a.get(fname), files_b.get(fname)
+            if transform and a is not None and b is not None:
+                ja, jb = json_body(a.decode("utf-8", "replace")), json_body(b.decode("utf-8", "replace"))
+                if ja is not None and jb is not None:
+                    a = json.dumps(transform[env_a](ja), sort_keys=True).encode()
+                    b = json.dumps(transform[env_b](jb), sort_keys=True).encode()
+            if a == b:
+                continue
+            owner, function = owners.get(fname.split("/", 1)[0], (fname, ""))
+            if owner not in stacks:
+                stack, region = labels.get((env_b, owner)) or ("", "")
+                stacks[owner] = StackChanges(f"{shown_env}/{owner}", f"{stack}, {region}" if stack else "")
+            if function:
+                _new_code(stacks[owner], parsed_b[owner], function, _file_changes(fname, a, b))
+            else:
+                stacks[owner].other += _file_changes(fname, a, b)
+        results += [s for _, s in sorted(stacks.items()) if not s.empty]
+    return results, notes
+
+
+def _cost_lines(old: Side, new: Side, markdown: bool, pair: tuple[str, str] | None,
+                labels: dict[tuple[str, str], tuple[str, str]],
+                removed: frozenset[str] = frozenset()) -> list[str]:
+    from .cost import estimate, format_delta, load_prices
+
+    prices = load_prices()
+
+    def docs(side: Side, env: str) -> tuple[list[dict[str, Any]], set[str]]:
+        found, regions = [], set()
+        for fname, content in sorted(side.files.get(env, {}).items()):
+            if "/" in fname or not fname.endswith((".yaml", ".yml")):
+                continue
+            found.append(_load(content, f"{env}/{fname}"))
+            regions.add(labels.get((env, fname), ("", "us-east-1"))[1])
+        return found, regions
+
+    out = []
+    envs = [pair] if pair else [(e, e) for e in sorted((set(old.files) | set(new.files)) - removed)]
+    for env_a, env_b in envs:
+        before = estimate(*docs(old, env_a), prices=prices)
+        after = estimate(*docs(new, env_b), prices=prices)
+        text = format_delta(env_b if env_a == env_b else f"{env_a} -> {env_b}", before, after, markdown)
+        if text:
+            out.append(text)
+    return out
+
+
+def _stack_labels(cfgs: list[Any]) -> dict[tuple[str, str], tuple[str, str]]:
+    from ..rendering import stacks
+
+    return {(cfg.environment, s.output): (s.name, s.region) for cfg in cfgs for s in stacks(cfg)}
+
+
+def build_report(args: argparse.Namespace) -> Report:
+    from ..config import environments, load_all
+
+    envs: list[str] = list(args.environments or [])
+    markdown = args.format == "markdown"
+    if envs:
+        if len(envs) != 2:
+            raise UserError("diff", "environments", f"got {len(envs)} (allowed: none, or exactly "
+                            "two environments to compare, e.g. diff staging production)")
+        if args.base or args.env:
+            raise UserError("diff", "environments", "cannot be combined with --base or --env "
+                            "(allowed: diff A B, or diff [--base REV] [--env ENV])")
+        if envs[0] == envs[1]:
+            raise UserError("diff", "environments", f"{envs[0]} twice (allowed: two different "
+                            "environments)")
+        cfgs = load_all(args.vars, envs)
+        side = fresh(cfgs, args.out)
+        labels = _stack_labels(cfgs)
+        pair = (envs[0], envs[1])
+        report = Report(f"Template review: {envs[0]} -> {envs[1]} (names, CIDRs, account ids "
+                        "normalised)")
+        report.stacks, _ = compare(side, side, labels, {c.environment: normaliser(c) for c in cfgs}, pair)
+        report.costs = _cost_lines(side, side, markdown, pair, labels)
+        return report
+    known = environments(args.vars)
+    cfgs = load_all(args.vars, args.env)
+    new = fresh(cfgs, args.out)
+    labels = _stack_labels(cfgs)
+    if args.base or in_git(args.out):
+        rev = args.base or "HEAD"
+        old = at_revision(args.out, rev, args.env)
+        title = (f"Template review: {args.out}/ committed at {rev} ({old.commit}) -> fresh render "
+                 "of the working tree")
+    else:
+        present = sorted(d.name for d in args.out.iterdir() if d.is_dir()) if args.out.is_dir() else []
+        old = on_disk(args.out, args.env or sorted(set(known) | set(present)))
+        title = (f"Template review: {args.out}/ on disk (not a git checkout) -> fresh render of "
+                 f"{args.vars}/")
+    report = Report(title)
+    removed = frozenset(set(old.files) - set(known))  # its stacks keep running: no cost change
+    report.stacks, report.notes = compare(old, new, labels, removed_envs=removed)
+    report.costs = _cost_lines(old, new, markdown, None, labels, removed)
+    return report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..rendering import ROOT
+
+    parser.add_argument("environments", nargs="*", metavar="ENV",
+                        help="two environments to compare (diff staging production)")
+    parser.add_argument("--base", metavar="REV",
+                        help="compare with rendered/ as committed at this git revision (default: HEAD)")
+    parser.add_argument("--env", action="append", metavar="ENV",
+                        help="only this environment (repeatable); default: all")
+    parser.add_argument("--format", choices=("text", "markdown"), default="text")
+    parser.add_argument("--fail-on-replace", action="store_true",
+                        help=f"exit {EXIT_REPLACE} when a stateful resource is replaced, deleted or "
+                        "moved to a replaced network, or CloudFormation would refuse the update")
+    parser.add_argument("--fail-on-broadening", action="store_true",
+                        help=f"exit {EXIT_BROADENING} when an IAM statement or a security-group rule "
+                        "widens access")
+    parser.add_argument("--vars", type=Path, default=Path(os.path.relpath(ROOT / "vars")),
+                        metavar="DIR", help="variables folder (default: vars/)")
+    parser.add_argument("--out", type=Path, default=Path(os.path.relpath(ROOT / "rendered")),
+                        metavar="DIR", help="rendered folder (default: rendered/)")
+
+
+def run(args: argparse.Namespace) -> int:
+    report = build_report(args)
+    print(format_report(report, args.format == "markdown"), end="")
+    if args.fail_on_replace and (report.data_at_risk or report.refused):
+        return EXIT_REPLACE
+    if args.fail_on_broadening and report.widenings:
+        return EXIT_BROADENING
+    return 0

@@ -1,0 +1,384 @@
+"""The review report: what a change does to each stack, dangers and security changes first.
+
+Entry point: ``format_report(report, markdown)``. A ``Report`` is a list of ``StackChanges``, each a
+list of ``ResourceChange`` (added, changed, removed; replacement verdict and why; property
+changes) plus the stack's IAM statement and security-group rule changes and notes. ``render.py
+diff`` fills it from two rendered templates (diff.py, replacement.py, security.py); anything else
+that knows per-resource changes (a CloudFormation change set: action Add/Modify/Remove,
+Replacement True/Conditional, the changed property paths) can fill the same classes and get the
+same report.
+
+The report, top to bottom:
+1. the baseline (what is compared with what), one line;
+2. the alarms: stateful resources replaced, deleted or moved to a replaced network; custom-named
+   resources that need replacing ("CloudFormation will refuse this update"); irreversible
+   changes; then what cannot be judged ("unknown", with its cause); then special notes (a new
+   Lambda@Edge version, a removed environment);
+3. security: a table of IAM statement changes and one of security-group rule changes, each
+   widening marked;
+4. one headline per stack (added / changed / replaced / removed), the same change to many
+   resources as one line with the count, then each resource (in markdown, property-level detail
+   collapsed in ``<details>``);
+5. the cost change.
+Markdown is kept under GitHub's comment limit (COMMENT_LIMIT), truncated with a note.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .values import MISSING, compact, show_change
+
+# Replacement verdicts, weakest to strongest.
+NO, UNKNOWN, MAY, YES = "", "unknown", "may", "yes"
+
+# Types that hold data which does not survive a delete or replacement.
+STATEFUL_TYPES = frozenset({
+    "AWS::RDS::DBCluster", "AWS::RDS::DBInstance", "AWS::RDS::GlobalCluster",
+    "AWS::S3::Bucket", "AWS::SecretsManager::Secret", "AWS::KMS::Key", "AWS::Logs::LogGroup",
+    "AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable", "AWS::Serverless::SimpleTable",
+    "AWS::EFS::FileSystem", "AWS::ECR::Repository", "AWS::Cognito::UserPool",
+    "AWS::Backup::BackupVault", "AWS::ElastiCache::ReplicationGroup", "AWS::SQS::Queue",
+    "AWS::Kinesis::Stream", "AWS::OpenSearchService::Domain",
+})
+
+COMMENT_LIMIT = 65_536 - 512  # GitHub refuses longer comments; room for the workflow's header
+GROUP_MIN = 3  # the same property change on this many resources of a stack is shown once
+FOLLOWS = ", which is replaced"  # the end of a replacement reason that follows a reference
+
+
+@dataclass
+class Change:
+    path: str
+    old: Any
+    new: Any
+    replaces: str = NO  # YES / MAY when this path is (conditionally) create-only
+
+
+@dataclass
+class ResourceChange:
+    logical_id: str
+    kind: str  # added, removed, changed
+    type: str
+    old_type: str = ""  # when the Type changed
+    changes: list[Change] = field(default_factory=list)
+    replacement: str = NO
+    reason: str = ""
+    deletion_policy: str = "Delete"
+    update_replace_policy: str = "Delete"
+    refused: str = ""  # why CloudFormation will refuse the update (a fixed custom name)
+    moves: str = ""  # the replaced network resource it must move to
+    irreversible: str = ""  # e.g. an engine major version upgrade
+    effect: str = ""  # what else CloudFormation does to it (a new function version, ...)
+
+    @property
+    def stateful(self) -> bool:
+        return self.type in STATEFUL_TYPES or self.old_type in STATEFUL_TYPES
+
+    @property
+    def replaced(self) -> bool:
+        return self.replacement in (YES, MAY)
+
+    @property
+    def data_at_risk(self) -> bool:
+        """A stateful resource removed, replaced (possibly), or moved to a replaced network."""
+        return self.stateful and (self.kind == "removed" or self.replaced or bool(self.moves))
+
+    def verdict(self) -> str:
+        if self.kind == "removed":
+            kept = self.deletion_policy in ("Retain", "RetainExceptOnCreate")
+            return (f"REMOVED from the stack; kept in the account by DeletionPolicy: "
+                    f"{self.deletion_policy}" if kept else
+                    f"DELETED by CloudFormation (DeletionPolicy: {self.deletion_policy})")
+        if self.replaced:
+            word = "REPLACED" if self.replacement == YES else "MAY BE REPLACED"
+            return f"{word}: {self.reason} (UpdateReplacePolicy: {self.update_replace_policy})"
+        if self.moves:
+            return f"MUST MOVE TO A REPLACED NETWORK: {self.moves}"
+        if self.replacement == UNKNOWN:
+            return f"replacement unknown: {self.reason}"
+        return ""
+
+
+@dataclass(frozen=True)
+class IamChange:
+    sign: str  # + or -
+    resource: str  # logical ID and where in it (e.g. "ApiTaskRole trust policy")
+    effect: str
+    actions: str
+    resources: str
+    principal: str
+    condition: str
+    widening: str = ""  # why this widens access ("new action", ...), else ""
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    sign: str
+    group: str
+    direction: str  # ingress, egress
+    ports: str  # "tcp 443", "all traffic"
+    peer: str  # a group's logical ID, a CIDR, a prefix list
+    widening: str = ""
+
+
+@dataclass
+class StackChanges:
+    name: str  # <env>/<file>
+    label: str = ""  # stack name and region
+    status: str = "changed"  # added, removed, changed (the whole file)
+    resources: list[ResourceChange] = field(default_factory=list)
+    other: list[Change] = field(default_factory=list)  # sections besides Resources, package files
+    notes: list[str] = field(default_factory=list)  # what the change does besides its resources
+    iam: list[IamChange] = field(default_factory=list)
+    rules: list[RuleChange] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return (self.status == "changed" and not self.resources and not self.other
+                and not self.notes)
+
+    def counts(self) -> dict[str, int]:
+        return {"added": sum(r.kind == "added" for r in self.resources),
+                "changed": sum(r.kind == "changed" and not r.replaced for r in self.resources),
+                "replaced": sum(r.kind == "changed" and r.replaced for r in self.resources),
+                "removed": sum(r.kind == "removed" for r in self.resources)}
+
+
+@dataclass
+class Report:
+    baseline: str  # the first line: what is compared with what
+    stacks: list[StackChanges] = field(default_factory=list)
+    costs: list[str] = field(default_factory=list)  # formatted cost deltas
+    notes: list[str] = field(default_factory=list)  # e.g. a removed environment
+
+    def each(self) -> list[tuple[StackChanges, ResourceChange]]:
+        return [(s, r) for s in self.stacks for r in s.resources]
+
+    @property
+    def data_at_risk(self) -> list[tuple[StackChanges, ResourceChange]]:
+        return [(s, r) for s, r in self.each() if r.data_at_risk]
+
+    @property
+    def refused(self) -> list[tuple[StackChanges, ResourceChange]]:
+        return [(s, r) for s, r in self.each() if r.refused]
+
+    @property
+    def widenings(self) -> list[IamChange | RuleChange]:
+        return [c for s in self.stacks for c in [*s.iam, *s.rules] if c.widening]
+
+
+# --- formatting --------------------------------------------------------------------------------
+
+
+def _code(text: str) -> str:
+    fence = "``" if "`" in text else "`"
+    pad = " " if "`" in text else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _cell(text: str) -> str:
+    return _code(text.replace("|", "\\|")) if text else ""
+
+
+class _Out:
+    """Lines in text or markdown: the two formats differ in markup, not in content."""
+
+    def __init__(self, markdown: bool) -> None:
+        self.md = markdown
+        self.lines: list[str] = []
+
+    def add(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+    def alarm(self, title: str, items: list[str], kind: str = "CAUTION") -> None:
+        if not items:
+            return
+        if self.md:
+            self.add(f"> [!{kind}]", f"> **{title}**", *[f"> - {i}" for i in items], "")
+        else:
+            mark = "!!" if kind == "CAUTION" else "--"
+            self.add(f"{mark} {title}", *[f"{mark}   {i}" for i in items])
+
+    def table(self, title: str, header: list[str], rows: list[list[str]]) -> None:
+        if not rows:
+            return
+        if self.md:
+            self.add(f"#### {title}", "", "| " + " | ".join(header) + " |",
+                     "|" + "---|" * len(header))
+            self.add(*["| " + " | ".join(row) + " |" for row in rows], "")
+            return
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+
+        def line(cells: list[str]) -> str:
+            return "  " + "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+        self.add(f"{title}:", line(header), *[line(row) for row in rows], "")
+
+
+def _where(s: StackChanges, r: ResourceChange, md: bool) -> str:
+    return f"`{s.name}` **{r.logical_id}** ({r.type})" if md else f"{s.name} {r.logical_id} ({r.type})"
+
+
+def _alarms(report: Report, out: _Out) -> None:
+    md = out.md
+    at_risk = report.data_at_risk
+    out.alarm(f"{len(at_risk)} stateful resource(s) replaced, deleted or moved to a replaced "
+              "network: their data does not follow.",
+              [f"{_where(s, r, md)}: {r.verdict()}" for s, r in at_risk])
+    refused = report.refused
+    out.alarm(f"CloudFormation will refuse this update: {len(refused)} custom-named resource(s) "
+              "would need replacing.", [f"{_where(s, r, md)}: {r.refused}" for s, r in refused])
+    out.alarm("Irreversible:", [f"{_where(s, r, md)}: {r.irreversible}"
+                                for s, r in report.each() if r.irreversible])
+    moving = [(s, r) for s, r in report.each() if r.moves and not r.stateful]
+    out.alarm(f"{len(moving)} more resource(s) must move to a replaced network (updated in place "
+              "only if the resource can change networks):",
+              [f"{_where(s, r, md)}: {r.moves}" for s, r in moving])
+    unknown = [(s, r) for s, r in report.each() if r.replacement == UNKNOWN]
+    causes = Counter(r.reason for _, r in unknown)
+    out.alarm(f"Unknown: whether {len(unknown)} resource(s) are replaced cannot be judged "
+              "(the CloudFormation change set will say):",
+              [f"{cause}: {n} resource(s)" for cause, n in sorted(causes.items())], "NOTE")
+    notes = [*report.notes, *[f"`{s.name}`: {n}" if md else f"{s.name}: {n}"
+                              for s in report.stacks for n in s.notes]]
+    out.alarm("What else this change does:", notes, "IMPORTANT")
+
+
+def _security(report: Report, out: _Out) -> None:
+    def mark(widening: str) -> str:
+        return (f"⚠️ **{widening}**" if out.md else f"WIDENS: {widening}") if widening else ""
+
+    cell = _cell if out.md else (lambda text: text)
+    iam = [[c.sign, cell(s.name), cell(c.resource), c.effect, cell(c.actions), cell(c.resources),
+            cell(c.principal), cell(c.condition), mark(c.widening)]
+           for s in report.stacks for c in s.iam]
+    out.table("IAM statement changes", ["", "stack", "resource", "effect", "actions", "resources",
+                                        "principal", "condition", "widening"], iam)
+    rules = [[c.sign, cell(s.name), cell(c.group), c.direction, cell(c.ports), cell(c.peer),
+              mark(c.widening)] for s in report.stacks for c in s.rules]
+    out.table("Security-group rule changes", ["", "stack", "group", "direction",
+                                              "protocol and ports", "peer", "widening"], rules)
+
+
+_TAG_PATH = re.compile(
+    r"^Properties\.Tags(?:\[Key=(?P<listed>.+?)\](?P<value>\.Value)?|\.(?P<mapped>[^.\[]+))$")
+
+
+def _tag_value(value: Any, whole_item: bool) -> str:
+    if whole_item:
+        value = value.get("Value", MISSING) if isinstance(value, dict) else MISSING
+    return compact(value)
+
+
+def _key(c: Change) -> tuple[str, str, str]:
+    """What makes two changes "the same change": path and values; a tag is the same tag whether
+    the type writes Tags as a list of Key/Value items or as a mapping (SAM)."""
+    match = _TAG_PATH.match(c.path)
+    if match:
+        whole = bool(match["listed"]) and not match["value"]
+        return (f"tag {match['listed'] or match['mapped']}", _tag_value(c.old, whole),
+                _tag_value(c.new, whole))
+    return c.path, compact(c.old), compact(c.new)
+
+
+def _change_line(c: Change, md: bool, indent: str) -> str:
+    old, new = show_change(c.old, c.new)
+    tag = {YES: "requires replacement", MAY: "may require replacement"}.get(c.replaces, "")
+    if md:
+        return f"{indent}- {_code(c.path)}: {_code(old)} → {_code(new)}" + (f" **({tag})**" if tag else "")
+    return f"{indent}{c.path}: {old} -> {new}" + (f" ({tag})" if tag else "")
+
+
+_MARK = {"added": "+", "removed": "-", "changed": "~"}
+
+
+def _stack(s: StackChanges, out: _Out) -> None:
+    md = out.md
+    counts = s.counts()
+    summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no resource changes"
+    label = f" ({s.label})" if s.label else ""
+    status = "" if s.status == "changed" else f" (file {s.status})"
+    out.add(f"#### `{s.name}`{label}{status}: {summary}" if md else f"{s.name}{label}{status}: {summary}")
+    # The same change on many resources: one line with the count.
+    seen: Counter[tuple[str, str, str]] = Counter()
+    for r in s.resources:
+        seen.update({_key(c) for c in r.changes if not c.replaces})
+    grouped = {k for k, n in seen.items() if n >= GROUP_MIN}
+    for key in sorted(grouped):
+        path, old, new = key
+        types = Counter(r.type for r in s.resources if any(_key(c) == key for c in r.changes))
+        what = (", ".join(f"{t} ×{n}" for t, n in sorted(types.items())) if len(types) <= 3
+                else f"{len(types)} types")
+        out.add(f"- ~ **{seen[key]} resources**: {_code(path)}: {_code(old)} → {_code(new)} ({what})"
+                if md else f"  ~ {seen[key]} resources: {path}: {old} -> {new} ({what})")
+    # Replaced only because what they reference is replaced (route tables of a new VPC, ...).
+    followers = [r for r in s.resources if r.replaced and r.reason.endswith(FOLLOWS)
+                 and not r.stateful and not r.refused and all(_key(c) in grouped for c in r.changes)]
+    if followers:
+        names = ", ".join(r.logical_id for r in followers)
+        what = f"{len(followers)} resources replaced because what they reference is replaced"
+        out.add(f"- ~ **{what}**: {names}" if md else f"  ~ {what}: {names}")
+    detail: list[str] = []  # markdown: collapsed
+    for r in s.resources:
+        rest = [c for c in r.changes if _key(c) not in grouped]
+        flag = r.verdict() or ("CloudFormation will refuse this update" if r.refused else r.effect)
+        if (r.kind == "changed" and not rest and not flag) or r in followers:
+            continue  # every change it has is on a grouped line
+        type_text = f"{r.old_type} -> {r.type}" if r.old_type else r.type
+        if md:
+            head = f"- {_MARK[r.kind]} **{r.logical_id}** `{type_text}`" + (f" — **{flag}**" if flag else "")
+            if flag or r.kind != "changed":
+                out.add(head)
+            if rest:
+                detail += [head, *[_change_line(c, md, "  ") for c in rest]]
+        else:
+            out.add(f"  {_MARK[r.kind]} {r.logical_id}  {type_text}" + (f"  {flag}" if flag else ""))
+            out.add(*[_change_line(c, md, "      ") for c in rest])
+    other = [_change_line(c, md, "" if md else "    ") for c in s.other]
+    if md:
+        detail += other
+        if detail:
+            out.add("", f"<details><summary>Property changes ({len(detail)} lines)</summary>", "",
+                    *detail, "", "</details>")
+    else:
+        out.add(*other)
+    out.add("")
+
+
+def format_report(report: Report, markdown: bool, limit: int = COMMENT_LIMIT) -> str:
+    """The report as text (a terminal) or GitHub markdown (a PR comment, a job summary)."""
+    out = _Out(markdown)
+    out.add(f"### {report.baseline}" if markdown else report.baseline, "")
+    _alarms(report, out)
+    if out.lines[-1]:
+        out.add("")
+    _security(report, out)
+    stacks = [s for s in report.stacks if not s.empty]
+    if markdown and stacks:
+        out.table("Summary", ["stack", "", "added", "changed", "replaced", "removed"],
+                  [[f"`{s.name}`", s.label, *[str(n) for n in s.counts().values()]] for s in stacks])
+    if not stacks and not report.notes:
+        out.add("No changes.", "")
+    for s in stacks:
+        _stack(s, out)
+    if report.costs:
+        out.add(*[c.rstrip("\n") + "\n" for c in report.costs])
+    elif stacks:
+        out.add("_Estimated monthly cost: unchanged._" if markdown else "Estimated monthly cost: unchanged.")
+    text = "\n".join(out.lines).rstrip("\n") + "\n"
+    return _truncate(text, limit) if markdown else text
+
+
+def _truncate(text: str, limit: int) -> str:
+    """Markdown cut at a line boundary to ``limit`` characters, open <details> closed, with a note."""
+    if len(text) <= limit:
+        return text
+    note = (f"\n\n_Truncated: the report is {len(text):,} characters, over GitHub's comment limit. "
+            "The whole report is in the job summary, or run `render.py diff` locally._\n")
+    kept = text[: limit - len(note) - 40].rsplit("\n", 1)[0]
+    opened = kept.count("<details>") - kept.count("</details>")
+    return kept + "\n\n</details>" * opened + note
