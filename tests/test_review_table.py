@@ -7,6 +7,7 @@ text, with the verdict and exit code each change deserves."""
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -239,9 +240,16 @@ def _example(repo: Path) -> str:
 
 
 def test_the_example_in_docs_is_what_the_code_prints(repo: Path) -> None:
-    doc = (ROOT / "docs" / "reviewing.md").read_text()
+    """TRACKER_REGENERATE_EXAMPLE=1 writes the current report into docs/reviewing.md instead
+    (then read it, and commit it)."""
+    path = ROOT / "docs" / "reviewing.md"
+    doc = path.read_text()
     start, end = doc.index(EXAMPLE[0]) + len(EXAMPLE[0]), doc.index(EXAMPLE[1])
     report = _example(repo)
+    if os.environ.get("TRACKER_REGENERATE_EXAMPLE"):
+        path.write_text(doc[:start] + "\n" + report.strip() + "\n\n" + doc[end:])
+        doc = path.read_text()
+        start, end = doc.index(EXAMPLE[0]) + len(EXAMPLE[0]), doc.index(EXAMPLE[1])
     for part in ("#### IAM statement changes", "#### Security-group rule changes", "tag Team",
                  "**Estimated monthly cost, production:**", "<details>"):
         assert part in report
