@@ -16,7 +16,7 @@ from tracker_infra.schema import FARGATE_MEMORY
 
 Doc = dict[str, Any]
 
-# The seed's numbers (seed-design.md "API Hosting Layer"), written out here, not read from vars/.
+# The original design's numbers for the API layer, written out here, not read from vars/.
 SEED_TASK_SIZE = {"dev": ("256", "512"), "staging": ("512", "1024"), "production": ("1024", "2048")}
 SEED_TASKS = {"dev": (1, 3), "staging": (2, 6), "production": (3, 20)}
 SEED_LOG_RETENTION = {"dev": 7, "staging": 30, "production": 90}

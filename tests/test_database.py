@@ -13,7 +13,7 @@ from tests.helpers import ENVS, assert_rejected, props, resources, walk
 
 Doc = dict[str, Any]
 
-# The seed's numbers (seed-design.md "Database Layer"), written out here, not read from vars/.
+# The original design's numbers for the database layer, written out here, not read from vars/.
 SEED_ACU = {"dev": (0.5, 2), "staging": (1, 4), "production": (2, 16)}
 SEED_LOG_RETENTION = {"dev": 7, "staging": 30, "production": 90}
 KEY_ARN = {"Fn::GetAtt": ["StackKey", "Arn"]}

@@ -1,8 +1,8 @@
 """The edge stack (rendered/<env>/edge.yaml), per environment: bucket, OAC, cache rules, error
 responses, the Lambda@Edge wiring, the function's constraints and its rendered configuration.
 
-Expected values come from the vars (through the parsed Config) or from the issue and the AWS
-facts (AWS-FACTS 3.1, 3.2), never from the rendered output itself.
+Expected values come from the vars (through the parsed Config) or from AWS's documented limits
+(Lambda@Edge restrictions, CloudFront quotas), never from the rendered output itself.
 """
 
 from __future__ import annotations

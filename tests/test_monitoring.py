@@ -17,7 +17,7 @@ from tracker_infra.schema import Alarms, Config
 
 FIXTURES = Path(__file__).parent / "fixtures" / "postgresql"
 
-# The design's numbers (seed design "CloudWatch Alarms" and issue 5), written out here rather than
+# The original design's alarm numbers, written out here rather than
 # read from vars, so a changed default fails this test.
 MIN_TASKS = {"dev": 1, "staging": 2, "production": 3}
 RETENTION = {"dev": 7, "staging": 30, "production": 90}

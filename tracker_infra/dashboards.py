@@ -1,4 +1,4 @@
-"""CloudWatch dashboard bodies (the API, Database and Frontend dashboards of DESIGN.md).
+"""CloudWatch dashboard bodies (the API, Database and Frontend dashboards; docs/design.md).
 
 A DashboardBody is a JSON document in a string. It is built here as Python data and dumped with
 ``json.dumps``, so no value can break the JSON; the template passes it through the ``yaml`` filter

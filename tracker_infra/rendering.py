@@ -1,6 +1,6 @@
 """The Jinja environment, its filters, and the context each stack template sees.
 
-Rules (DESIGN.md "Rendering rules"): StrictUndefined, no autoescape, trim/lstrip blocks, trailing
+Rules (docs/design.md "Rendering rules"): StrictUndefined, no autoescape, trim/lstrip blocks, trailing
 newline kept; every interpolated value passes the ``yaml`` filter, which emits a YAML scalar that
 cannot change the document's structure. One Environment per process; templates compile once.
 """
@@ -164,7 +164,7 @@ class Stack:
 
 
 def stacks(cfg: Config) -> list[Stack]:
-    """The two stacks of an environment (DESIGN.md "Two stacks per environment")."""
+    """The two stacks of an environment (docs/design.md "Two stacks per environment")."""
     return [
         Stack("app", cfg.stack_name, cfg.region, "app.yaml"),
         Stack("edge", cfg.edge_stack_name, EDGE_REGION, "edge.yaml"),

@@ -33,7 +33,7 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
                       2192, 2557, 2922, 3288, 3653)
 
 # Fargate (Linux) task sizes: cpu units -> allowed memory (MiB). AWS ECS user guide,
-# "Task CPU and memory" (see ../shared/AWS-FACTS.md 3.4).
+# "Task CPU and memory".
 FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
     256: (512, 1024, 2048),
     512: (1024, 2048, 3072, 4096),
