@@ -30,15 +30,30 @@ Other commands (python render.py COMMAND --help for each):
   diff    resource- and property-level diff of rendered templates
   cost    estimated monthly floor of an environment
   graph   Mermaid architecture pictures from the rendered templates
+  plan    change sets for both stacks of an environment; --execute runs them
+  status  stack status, drift status, image, alarms in ALARM, pending subscriptions
+  outputs both stacks' outputs (--json)
+  drift   detect drift on both stacks and show what differs
+  destroy delete a disposable environment
 
 Exit codes: 0 ok; 2 bad input (one line naming the file, the key and the rule; nothing written);
-3 stale output (--check); 1 internal error (please report it).
+3 stale output (--check); 5 AWS reported a failure; 6 drift found (drift); 1 internal error
+(please report it).
 """
 
 
 # Commands besides rendering: name -> module in tracker_infra with add_arguments(parser) and
 # run(args) -> exit code. Imported only when used, so rendering stays fast.
-SUBCOMMANDS = {"diff": "diff", "cost": "cost", "graph": "graph"}
+SUBCOMMANDS = {
+    "diff": "diff",
+    "cost": "cost",
+    "graph": "graph",
+    "plan": "ops.plan",
+    "status": "ops.status",
+    "outputs": "ops.outputs",
+    "drift": "ops.drift",
+    "destroy": "ops.destroy",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
