@@ -91,6 +91,12 @@ def run_render(args: argparse.Namespace) -> int:
         # ...and the architecture pictures, docs/architecture/ beside the output folder
         from .graph import architecture_files
         files.update(architecture_files(summaries, args.out.parent / "docs" / "architecture"))
+        # ...the deploy roles of each account (rendered/bootstrap/<account>.yaml)
+        from .bootstrap import bootstrap_files
+        files.update(bootstrap_files(configs, args.out))
+        # ...and samconfig.toml, the sam deploy settings of every stack, beside the output folder
+        from .samconfig import samconfig_text
+        files[args.out.parent / "samconfig.toml"] = samconfig_text(configs, summaries).encode("utf-8")
     env_dirs = [args.out / cfg.environment for cfg in configs]
     if args.all and args.out.is_dir():  # folders of environments that no longer exist
         known = set(environments(args.vars))

@@ -12,10 +12,11 @@ parameters it is not given, exactly as a deploy does. The report is CloudFormati
 verdict: actions, `Replacement: True | Conditional`, the deletion policy it applies, drift where
 the change set reports it; stateful resources first, then IAM and security-group changes.
 
-First create: when the regional stack does not exist yet, its change set passes
-DeletionProtection=false (where the template has that parameter) so a failed create can roll
-back; every later plan leaves it out, so the template's default ("true") or the previous value
-applies and protection is on from the second deploy.
+Deletion protection (protected environments, whose regional template has the parameter
+DeletionProtection): a first create passes DeletionProtection=false, so a failed create can roll
+back; every later plan passes DeletionProtection=true. Leaving it out would not do: the SAM CLI
+sends UsePreviousValue for a parameter it is not given, so the first create's "false" would
+stay. Protection is therefore on from the second deploy.
 
 Regional stack first, then the edge stack; a failed regional change stops before the edge.
 Exit codes: 0 ok; 2 bad input or a refused plan (one line); 5 AWS reported a failure (the
@@ -100,11 +101,12 @@ def sam_command() -> list[str]:
     return [os.environ.get("SAM") or (str(local) if local.exists() else "sam")]
 
 
-def first_create_overrides(template: dict[str, Any], exists: bool) -> list[str]:
-    """Parameters a first create passes (DeletionProtection=false); none once the stack exists."""
-    if not exists and "DeletionProtection" in template.get("Parameters", {}):
-        return ["DeletionProtection=false"]
-    return []
+def protection_overrides(template: dict[str, Any], exists: bool) -> list[str]:
+    """DeletionProtection=false for a first create, =true for every later change; nothing for a
+    template without the parameter (a disposable environment)."""
+    if "DeletionProtection" not in template.get("Parameters", {}):
+        return []
+    return [f"DeletionProtection={'true' if exists else 'false'}"]
 
 
 def _change_set(config_env: str, template_file: Path, overrides: list[str]) -> str | None:
@@ -168,7 +170,7 @@ def make_plan(aws: Aws, rendered: Path) -> list[StackPlan]:
                             "first create (allowed: a stack that can be updated; delete it, then plan "
                             "again)")
         exists = status not in ("new", "REVIEW_IN_PROGRESS")
-        overrides = first_create_overrides(load_template(template_file.read_text()), exists)
+        overrides = protection_overrides(load_template(template_file.read_text()), exists)
         config_env = aws.cfg.environment if stack.key == "app" else f"{aws.cfg.environment}-{stack.key}"
         arn = _change_set(config_env, template_file, overrides)
         changes = describe_changes(aws.client("cloudformation", stack.region), arn) if arn else []
@@ -211,7 +213,7 @@ def format_plan(env: str, plans: list[StackPlan], markdown: bool = False) -> str
         dangers = [c for c in p.changes if c.dangerous]
         head = (f"{p.stack} ({p.region}, {p.status}): " +
                 (f"{counts['Add']} to add, {counts['Modify']} to modify, {counts['Remove']} to remove"
-                 if p.change_set else "no changes"))
+                 if p.changes else "no changes"))
         if dangers:
             head += f"; !! {len(dangers)} stateful resource(s) removed or replaced"
         lines.append(f"## {head}" if markdown else head)
