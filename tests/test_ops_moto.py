@@ -294,10 +294,13 @@ def test_execute_refuses_a_plan_of_another_environment(moto: Moto, deployed: dic
 def created(moto: Moto) -> Path:
     """dev under another project name ("outs": stacks outs-dev and outs-dev-edge), created with
     CreateStack: moto fills in the Outputs of a stack made that way, not of one made through a
-    change set. Returns its vars folder."""
+    change set. Returns its vars folder. The dev stacks the plan tests made go first: some
+    resource names (log groups) do not carry the project."""
     vars_dir = copy_vars(moto.workdir / "created", {"defaults.yaml": {"project": "outs"}})
     rendered = moto_copies(moto, "dev", vars_dir)
     client = boto3.client("cloudformation", region_name="us-east-1")
+    for name in (config("dev").edge_stack_name, config("dev").stack_name):
+        client.delete_stack(StackName=name)
     for name, file in (("outs-dev", "app.yaml"), ("outs-dev-edge", "edge.yaml")):
         client.create_stack(StackName=name, TemplateBody=(rendered / "dev" / file).read_text(),
                             Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
