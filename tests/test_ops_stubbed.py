@@ -250,3 +250,20 @@ def test_destroy_stops_when_something_else_fails(stubbed: tuple[Aws, dict[str, S
         "ResourceStatusReason": "has dependencies"}]}, {"StackName": ANY})
     with pytest.raises(destroy.StackNotDeleted, match="DELETE_FAILED"):
         destroy.delete_stack(aws, REGIONAL, "us-east-1")
+
+
+def test_an_aws_refusal_is_one_line_and_exit_5(
+        stubbed: tuple[Aws, dict[str, Stubber]], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """AccessDenied (the documented error of a role lacking a permission) is not a bug."""
+    from tracker_infra.cli import main
+    from tracker_infra.ops import outputs
+
+    aws, stubs = stubbed
+    stubs["cloudformation"].add_client_error(
+        "describe_stacks", "AccessDenied", "User: arn:aws:sts::111111111111:assumed-role/x is not "
+        "authorized to perform: cloudformation:DescribeStacks")
+    monkeypatch.setattr(outputs, "connect", lambda cfg: aws)
+    assert main(["outputs", "--env", "dev"]) == 5
+    err = capsys.readouterr().err
+    assert err.startswith("error: AWS: An error occurred (AccessDenied)") and err.count("\n") == 1

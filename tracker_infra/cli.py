@@ -9,10 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import UserError
+from .errors import AwsFailure, UserError
 from .rendering import ROOT
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_STALE = 0, 1, 2, 3
+EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_STALE, EXIT_AWS = 0, 1, 2, 3, 5
 
 HELP = """\
 Render the CloudFormation/SAM templates of one or every environment.
@@ -136,9 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER
+    except AwsFailure as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_AWS
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence prints one line, not a trace
+        if type(exc).__module__.startswith("botocore"):  # AWS said no (denied, throttled): no bug
+            print(f"error: AWS: {exc}", file=sys.stderr)
+            return EXIT_AWS
         print(f"internal error: {type(exc).__name__}: {exc}\n"
               "This is a bug in tracker-infra, not in your input: please report it with the "
               "command you ran (set TRACKER_DEBUG=1 for the traceback).", file=sys.stderr)

@@ -15,3 +15,7 @@ class UserError(Exception):
         self.problem = problem
         where = f"{file}: {key}" if key else file
         super().__init__(f"{where}: {problem}")
+
+
+class AwsFailure(Exception):
+    """AWS, or the SAM CLI talking to it, reported a failure: printed as one line, exit code 5."""

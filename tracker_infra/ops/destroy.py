@@ -23,10 +23,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..cli import EXIT_AWS
 from ..config import read_yaml
 from ..errors import UserError
 from .aws import Aws, add_env_arguments, connect, load_config
-from .plan import EXIT_AWS_FAILED
 
 REPLICATED_TYPES = ("AWS::Lambda::Function", "AWS::Lambda::Version")
 
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
             left += [(region, r) for r in delete_stack(aws, name, region)]
         except StackNotDeleted as exc:
             print(f"error: {exc}; run destroy again once the failures above are fixed", file=sys.stderr)
-            return EXIT_AWS_FAILED
+            return EXIT_AWS
         print(f"{name}: deleted")
     for region, function in left:
         print(f"left: Lambda@Edge function {function['PhysicalResourceId']} (CloudFront removes its "

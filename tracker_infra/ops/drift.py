@@ -15,8 +15,8 @@ import argparse
 import time
 from typing import Any
 
+from ..cli import EXIT_AWS
 from .aws import POLL_SECONDS, Aws, add_env_arguments, connect, load_config
-from .plan import EXIT_AWS_FAILED
 
 EXIT_DRIFTED = 6
 
@@ -82,5 +82,5 @@ def run(args: argparse.Namespace) -> int:
             print("\n".join(drift_lines(drift)))
             code = max(code, EXIT_DRIFTED)
         if status["DetectionStatus"] == "DETECTION_FAILED" and verdict != "DRIFTED":
-            code = max(code, EXIT_AWS_FAILED)
+            code = max(code, EXIT_AWS)
     return code

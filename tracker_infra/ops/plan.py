@@ -36,12 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from ..cfn_yaml import load_template
+from ..cli import EXIT_AWS
 from ..diff import STATEFUL_TYPES
-from ..errors import UserError
+from ..errors import AwsFailure, UserError
 from ..rendering import ROOT, stacks
 from .aws import Aws, add_env_arguments, connect, load_config
 
-EXIT_AWS_FAILED = 5
 SAMCONFIG = ROOT / "samconfig.toml"
 CHANGE_SET_ARN = re.compile(r"arn:aws[\w-]*:cloudformation:[\w-]+:\d{12}:changeSet/[\w-]+/[\w-]+")
 NO_CHANGES = "No changes to deploy"
@@ -122,8 +122,8 @@ def _change_set(config_env: str, template_file: Path, overrides: list[str]) -> s
     if done.returncode == 0 and NO_CHANGES in done.stdout:
         return None
     tail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
-    raise UserError(str(template_file), config_env, f"sam deploy --no-execute-changeset failed "
-                    f"(exit {done.returncode}): {tail[0]}")
+    raise AwsFailure(f"{config_env}: sam deploy --no-execute-changeset of {template_file} failed "
+                     f"(exit {done.returncode}): {tail[0]}")
 
 
 def _details(change: dict[str, Any]) -> list[Detail]:
@@ -299,7 +299,7 @@ def execute(aws: Aws, plans: list[StackPlan]) -> int:
             for line in list(aws.failures(p.stack, p.region, since))[:10]:
                 print(f"  failed: {line}", file=sys.stderr)
             print(f"error: {p.stack} ended {status}; nothing after it was run", file=sys.stderr)
-            return EXIT_AWS_FAILED
+            return EXIT_AWS
     return 0
 
 
