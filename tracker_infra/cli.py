@@ -93,7 +93,7 @@ def run_render(args: argparse.Namespace) -> int:
         files.update(architecture_files(summaries, args.out.parent / "docs" / "architecture"))
         # ...the deploy roles of each account (rendered/bootstrap/<account>.yaml)
         from .bootstrap import bootstrap_files
-        files.update(bootstrap_files(configs, args.out))
+        files.update(bootstrap_files(configs, summaries, args.out))
         # ...and samconfig.toml, the sam deploy settings of every stack, beside the output folder
         from .samconfig import samconfig_text
         files[args.out.parent / "samconfig.toml"] = samconfig_text(configs, summaries).encode("utf-8")
