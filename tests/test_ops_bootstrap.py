@@ -102,6 +102,13 @@ def test_one_file_per_account_and_it_is_fresh(tmp_path: Path) -> None:
         assert (ROOT / "rendered" / "bootstrap" / path.name).read_bytes() == content
 
 
+def test_a_resource_type_missing_from_the_table_is_one_line() -> None:
+    from tracker_infra.errors import UserError
+
+    with pytest.raises(UserError, match=r"deploy_permissions.yaml: types: lacks AWS::Route53::RecordSet"):
+        bootstrap.handler_actions({"AWS::EC2::VPC", "AWS::Route53::RecordSet"})
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_role_name_and_trust_are_the_environment_s(env: str) -> None:
     cfg = config(env)

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from .errors import UserError
 from .output import StackSummary, check_template
 from .rendering import EDGE_REGION, jinja_environment
 from .schema import Config
@@ -107,8 +108,9 @@ def handler_actions(types: Iterable[str]) -> set[str]:
     table = yaml.safe_load(PERMISSIONS.read_text())["types"]
     missing = sorted(set(types) - set(table))
     if missing:
-        raise KeyError(f"{PERMISSIONS.name} lacks {missing}: run tests/test_ops_bootstrap.py, "
-                       "which says how to refresh it")
+        raise UserError(f"tracker_infra/{PERMISSIONS.name}", "types", f"lacks {', '.join(missing)}, "
+                        "used by the templates (allowed: every resource type the stacks use; "
+                        "refresh it with `python -m tests.test_ops_bootstrap`)")
     return {action for kind in types for action in table[kind]}
 
 
