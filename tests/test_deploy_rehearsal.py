@@ -30,9 +30,9 @@ How each stack goes out:
    the copy replaces samconfig's ``template_file``; stack name, region, capabilities, tags, the S3
    settings and ``fail_on_empty_changeset`` still come from the config-env. (``--config-file`` is
    needed: with ``--template-file`` the SAM CLI looks for samconfig.toml beside the template.)
-4. A second deploy of the regional stack with ``--parameter-overrides ApiImageDigest=sha256:...`` (the routine
-   release) must update it, and a third without overrides must keep that image; a second deploy
-   of the edge stack with nothing changed must pass.
+4. A second deploy of the regional stack with ``--parameter-overrides ApiImageDigest=sha256:...``
+   (the routine release) must update it, and a third without overrides must keep that digest; a
+   second deploy of the edge stack with nothing changed must pass.
 
 The two stacks and the four change sets run three at a time (the SAM CLI's start-up, about 1.5 s
 of CPU per run, is most of the cost); the fixture prints each step's time.
@@ -343,6 +343,10 @@ def test_parameters_arrive(rehearsal: Result) -> None:
 
 
 def test_image_override_updates_the_regional_stack(rehearsal: Result) -> None:
+    """The release reaches the stack's parameters. What it changes inside cannot be read back
+    here: moto 5.2.5 re-creates a resource on a parameter change only when the resource holds a
+    plain Ref to it (the task definition's image is a Fn::Sub behind a condition), and leaves the
+    Outputs of a stack made through a change set empty."""
     run = rehearsal.runs[ENV]
     assert run.updated is not None
     assert run.updated["StackStatus"] == "UPDATE_COMPLETE"
@@ -369,17 +373,6 @@ def test_samconfig_template_file_is_what_was_packaged(rehearsal: Result, config_
     assert packaged["Resources"].keys() == rendered["Resources"].keys()
     assert packaged.get("Transform") == rendered.get("Transform")
     assert packaged.get("Parameters") == rendered.get("Parameters")
-
-
-def test_release_reaches_the_stack_outputs(rehearsal: Result) -> None:
-    """The released digest is what the stack reports (the ApiImageDigest output, which release
-    scripts and `render.py status` read). moto 5.2.5 re-creates a resource on a parameter change
-    only when the resource holds a plain Ref to it, not a Fn::Sub or a condition, so the task
-    definition's new revision (which AWS registers) cannot be read back here."""
-    run = rehearsal.runs[ENV]
-    assert run.updated is not None
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in run.updated.get("Outputs", [])}
-    assert outputs["ApiImageDigest"] == NEW_DIGEST
 
 
 @pytest.mark.parametrize("config_env", OTHER_CONFIG_ENVS)
