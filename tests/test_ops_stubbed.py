@@ -150,7 +150,7 @@ def test_plan_report_shows_replacement_verdicts_stateful_first_and_iam_and_secur
                                           "NextToken": "t"})
     found = describe_changes(aws.client("cloudformation"), CHANGE_SET)
     plans = [StackPlan(REGIONAL, "us-east-1", CHANGE_SET, "UPDATE_COMPLETE", found),
-             StackPlan(EDGE, "us-east-1", None, "UPDATE_COMPLETE")]
+             StackPlan(EDGE, "us-east-1", None, "UPDATE_COMPLETE", drifted=True)]
     text = format_plan("dev", plans)
     assert f"{REGIONAL} (us-east-1, UPDATE_COMPLETE): 1 to add, 2 to modify, 1 to remove; " \
            "!! 1 stateful resource(s) removed or replaced" in text
@@ -162,7 +162,8 @@ def test_plan_report_shows_replacement_verdicts_stateful_first_and_iam_and_secur
     iam = text[text.index("IAM and resource-policy changes:"):]
     assert "ApiTaskRole" in iam.splitlines()[1]
     assert "ApiSecurityGroup" in text[text.index("security-group changes:"):]
-    assert f"{EDGE} (us-east-1, UPDATE_COMPLETE): no changes" in text
+    assert (f"{EDGE} (us-east-1, UPDATE_COMPLETE): no changes; the stack had drifted at its last "
+            "detection") in text
     markdown = format_plan("dev", plans, markdown=True)
     assert "| ApiTaskRole | AWS::IAM::Role | Add | - |" in markdown
     assert markdown.startswith("# plan: dev")
@@ -267,3 +268,16 @@ def test_an_aws_refusal_is_one_line_and_exit_5(
     assert main(["outputs", "--env", "dev"]) == 5
     err = capsys.readouterr().err
     assert err.startswith("error: AWS: An error occurred (AccessDenied)") and err.count("\n") == 1
+
+
+def test_executing_without_a_saved_plan_asks_in_a_protected_environment_only() -> None:
+    """Under pytest stdin is no terminal: a protected environment is refused, naming lifecycle."""
+    from tracker_infra.errors import UserError
+    from tracker_infra.ops.plan import _confirm
+
+    def args(env: str) -> argparse.Namespace:
+        return argparse.Namespace(env=env, vars=aws_module.ROOT / "vars")
+
+    assert _confirm(args("dev"), config("dev")) is None
+    with pytest.raises(UserError, match=r"vars/defaults.yaml: lifecycle: is protected"):
+        _confirm(args("staging"), config("staging"))

@@ -35,6 +35,14 @@ def add_env_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="DIR", help="variables folder (default: vars/)")
 
 
+def lifecycle_file(args: argparse.Namespace) -> str:
+    """The vars file that sets the environment's lifecycle (its own, else defaults.yaml)."""
+    from ..config import read_yaml
+
+    env_file = Path(args.vars) / f"{args.env}.yaml"
+    return str(env_file if "lifecycle" in read_yaml(env_file) else Path(args.vars) / "defaults.yaml")
+
+
 def load_config(args: argparse.Namespace) -> Config:
     from ..config import load_all
 

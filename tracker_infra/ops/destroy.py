@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from ..cli import EXIT_AWS
-from ..config import read_yaml
 from ..errors import UserError
-from .aws import Aws, add_env_arguments, connect, load_config
+from .aws import Aws, add_env_arguments, connect, lifecycle_file, load_config
 
 REPLICATED_TYPES = ("AWS::Lambda::Function", "AWS::Lambda::Version")
 
@@ -75,12 +73,9 @@ class StackNotDeleted(Exception):
 
 
 def refuse_protected(args: argparse.Namespace, lifecycle: str) -> None:
-    if lifecycle == "disposable":
-        return
-    env_file = Path(args.vars) / f"{args.env}.yaml"
-    blamed = env_file if "lifecycle" in read_yaml(env_file) else Path(args.vars) / "defaults.yaml"
-    raise UserError(str(blamed), "lifecycle", f"is {lifecycle!r}: destroy deletes only a disposable "
-                    "environment (allowed: disposable); nothing was deleted")
+    if lifecycle != "disposable":
+        raise UserError(lifecycle_file(args), "lifecycle", f"is {lifecycle!r}: destroy deletes only a "
+                        "disposable environment (allowed: disposable); nothing was deleted")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -40,7 +40,7 @@ from ..cli import EXIT_AWS
 from ..diff import STATEFUL_TYPES
 from ..errors import AwsFailure, UserError
 from ..rendering import ROOT, stacks
-from .aws import Aws, add_env_arguments, connect, load_config
+from .aws import Aws, add_env_arguments, connect, lifecycle_file, load_config
 
 SAMCONFIG = ROOT / "samconfig.toml"
 CHANGE_SET_ARN = re.compile(r"arn:aws[\w-]*:cloudformation:[\w-]+:\d{12}:changeSet/[\w-]+/[\w-]+")
@@ -92,6 +92,7 @@ class StackPlan:
     change_set: str | None  # ARN; None when there is nothing to change
     status: str = ""  # of the stack before the change: a status, or "new"
     changes: list[ResourceChange] = field(default_factory=list)
+    drifted: bool = False  # the stack's last drift detection found drift
 
 
 # --- change sets: made by the SAM CLI, read back from CloudFormation ---------------------------
@@ -174,7 +175,8 @@ def make_plan(aws: Aws, rendered: Path) -> list[StackPlan]:
         config_env = aws.cfg.environment if stack.key == "app" else f"{aws.cfg.environment}-{stack.key}"
         arn = _change_set(config_env, template_file, overrides)
         changes = describe_changes(aws.client("cloudformation", stack.region), arn) if arn else []
-        plans.append(StackPlan(stack.name, stack.region, arn, status, changes))
+        drifted = (existing or {}).get("DriftInformation", {}).get("StackDriftStatus") == "DRIFTED"
+        plans.append(StackPlan(stack.name, stack.region, arn, status, changes, drifted))
     return plans
 
 
@@ -216,6 +218,8 @@ def format_plan(env: str, plans: list[StackPlan], markdown: bool = False) -> str
                  if p.changes else "no changes"))
         if dangers:
             head += f"; !! {len(dangers)} stateful resource(s) removed or replaced"
+        if p.drifted:
+            head += "; the stack had drifted at its last detection (see `render.py drift`)"
         lines.append(f"## {head}" if markdown else head)
         if p.change_set:
             lines.append(f"change set: `{p.change_set}`" if markdown else f"  change set {p.change_set}")
@@ -303,11 +307,11 @@ def execute(aws: Aws, plans: list[StackPlan]) -> int:
     return 0
 
 
-def _confirm(cfg: Any) -> None:
+def _confirm(args: argparse.Namespace, cfg: Any) -> None:
     """A protected environment's immediate execute needs a person at a terminal to say yes."""
     if not cfg.protected:
         return
-    where = f"vars/{cfg.environment}.yaml"
+    where = lifecycle_file(args)
     if not sys.stdin.isatty():
         raise UserError(where, "lifecycle", "is protected: --execute without a saved plan needs a "
                         "terminal to confirm (allowed: `plan --save FILE`, review, then "
@@ -341,5 +345,5 @@ def run(args: argparse.Namespace) -> int:
         save_plan(args.save, aws, plans)
     if args.execute is None:
         return 0
-    _confirm(cfg)
+    _confirm(args, cfg)
     return execute(aws, plans)
