@@ -40,6 +40,7 @@ from ..cli import EXIT_AWS
 from ..diff import STATEFUL_TYPES
 from ..errors import AwsFailure, UserError
 from ..rendering import ROOT, stacks
+from ..samconfig import config_env
 from .aws import Aws, add_env_arguments, connect, lifecycle_file, load_config
 
 SAMCONFIG = ROOT / "samconfig.toml"
@@ -65,12 +66,10 @@ class Detail:
 
 @dataclass
 class ResourceChange:
-    stack: str
     logical_id: str
     type: str
     action: str  # Add | Modify | Remove | Import | Dynamic
     replacement: str = ""  # True | False | Conditional (Modify only)
-    physical_id: str = ""
     policy: str = ""  # Delete | Retain | Snapshot | ReplaceAndDelete | ...
     drift: str = ""  # the resource's drift status, when the change set reports it
     details: list[Detail] = field(default_factory=list)
@@ -112,7 +111,7 @@ def protection_overrides(template: dict[str, Any], exists: bool) -> list[str]:
 
 def _change_set(config_env: str, template_file: Path, overrides: list[str]) -> str | None:
     command = [*sam_command(), "deploy", "--config-env", config_env, "--config-file", str(SAMCONFIG),
-               "--template-file", str(template_file), "--no-execute-changeset"]
+               "--template-file", str(template_file.resolve()), "--no-execute-changeset"]
     if overrides:
         command += ["--parameter-overrides", *overrides]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,  # noqa: S603
@@ -149,9 +148,8 @@ def describe_changes(client: Any, arn: str) -> list[ResourceChange]:
         for change in page.get("Changes", []):
             c = change.get("ResourceChange", {})
             changes.append(ResourceChange(
-                page["StackName"], c["LogicalResourceId"], c["ResourceType"], c["Action"],
-                c.get("Replacement", ""), c.get("PhysicalResourceId", ""), c.get("PolicyAction", ""),
-                c.get("ResourceDriftStatus", ""), _details(c)))
+                c["LogicalResourceId"], c["ResourceType"], c["Action"], c.get("Replacement", ""),
+                c.get("PolicyAction", ""), c.get("ResourceDriftStatus", ""), _details(c)))
         token = page.get("NextToken")
         if not token:
             return changes
@@ -172,8 +170,7 @@ def make_plan(aws: Aws, rendered: Path) -> list[StackPlan]:
                             "again)")
         exists = status not in ("new", "REVIEW_IN_PROGRESS")
         overrides = protection_overrides(load_template(template_file.read_text()), exists)
-        config_env = aws.cfg.environment if stack.key == "app" else f"{aws.cfg.environment}-{stack.key}"
-        arn = _change_set(config_env, template_file, overrides)
+        arn = _change_set(config_env(aws.cfg, stack.key), template_file, overrides)
         changes = describe_changes(aws.client("cloudformation", stack.region), arn) if arn else []
         drifted = (existing or {}).get("DriftInformation", {}).get("StackDriftStatus") == "DRIFTED"
         plans.append(StackPlan(stack.name, stack.region, arn, status, changes, drifted))
