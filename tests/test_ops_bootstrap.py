@@ -1,4 +1,4 @@
-"""The per-account bootstrap stacks (rendered/bootstrap/<account>.yaml): one deploy role per
+"""The per-account bootstrap stacks (bootstrap/<account>.yaml): one deploy role per
 environment, trusted only for its GitHub environments, whose policies grant every permission the
 CloudFormation resource schemas list for the handlers of the stacks' resource types, with names
 limited to the environment's. Whether AWS agrees action by action only a real deployment shows
@@ -69,7 +69,7 @@ def table_text() -> str:
 def role_of(env: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The environment's role and the documents of its managed policies."""
     cfg = config(env)
-    doc = load_template((ROOT / "rendered" / "bootstrap" / f"{cfg.account}.yaml").read_text())
+    doc = load_template((ROOT / "bootstrap" / f"{cfg.account}.yaml").read_text())
     role_id = f"{env.capitalize()}DeployRole"
     policies = [r["Properties"] for r in doc["Resources"].values()
                 if r["Type"] == "AWS::IAM::ManagedPolicy" and r["Properties"]["Roles"] == [{"Ref": role_id}]]
@@ -99,7 +99,7 @@ def test_one_file_per_account_and_it_is_fresh(tmp_path: Path) -> None:
     files = bootstrap.bootstrap_files(configs, summaries, tmp_path)
     assert {p.name for p in files} == {f"{cfg.account}.yaml" for cfg in configs}
     for path, content in files.items():
-        assert (ROOT / "rendered" / "bootstrap" / path.name).read_bytes() == content
+        assert (ROOT / "bootstrap" / path.name).read_bytes() == content
 
 
 def test_a_resource_type_missing_from_the_table_is_one_line() -> None:

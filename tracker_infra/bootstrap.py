@@ -1,4 +1,4 @@
-"""The per-account bootstrap stack: rendered/bootstrap/<account>.yaml from templates/bootstrap.yaml.j2.
+"""The per-account bootstrap stack: bootstrap/<account>.yaml from templates/bootstrap.yaml.j2.
 
 One per AWS account named in vars/: GitHub's OIDC provider and, for each environment in that
 account, the role `<project>-<env>-deploy` that the deploy workflow assumes (trusted only for
@@ -188,7 +188,7 @@ def policies(found: list[Statement]) -> list[list[Statement]]:
 
 def bootstrap_files(configs: Iterable[Config], summaries: list[StackSummary],
                     out_dir: Path) -> dict[Path, bytes]:
-    """rendered/bootstrap/<account>.yaml for every account, checked like a stack template."""
+    """<out_dir>/<account>.yaml for every account, checked like a stack template."""
     docs: dict[str, list[dict[str, Any]]] = {}
     for s in summaries:
         docs.setdefault(s.stack.name, []).append(s.doc)
@@ -199,7 +199,7 @@ def bootstrap_files(configs: Iterable[Config], summaries: list[StackSummary],
     template = jinja_environment().get_template("bootstrap.yaml.j2")
     files = {}
     for account, envs in sorted(by_account.items()):
-        path = out_dir / "bootstrap" / f"{account}.yaml"
+        path = out_dir / f"{account}.yaml"
         text = template.render(account=account, envs=envs)
         check_template(text, str(path))
         files[path] = text.encode("utf-8")

@@ -91,13 +91,15 @@ def run_render(args: argparse.Namespace) -> int:
         # ...and the architecture pictures, docs/architecture/ beside the output folder
         from .graph import architecture_files
         files.update(architecture_files(summaries, args.out.parent / "docs" / "architecture"))
-        # ...the deploy roles of each account (rendered/bootstrap/<account>.yaml)
+        # ...the deploy roles of each account (bootstrap/<account>.yaml, beside the output folder)
         from .bootstrap import bootstrap_files
-        files.update(bootstrap_files(configs, summaries, args.out))
+        files.update(bootstrap_files(configs, summaries, args.out.parent / "bootstrap"))
         # ...and samconfig.toml, the sam deploy settings of every stack, beside the output folder
         from .samconfig import samconfig_text
         files[args.out.parent / "samconfig.toml"] = samconfig_text(configs, summaries).encode("utf-8")
     env_dirs = [args.out / cfg.environment for cfg in configs]
+    if args.all:  # ...and the bootstrap files of accounts no longer in vars/
+        env_dirs.append(args.out.parent / "bootstrap")
     if args.all and args.out.is_dir():  # folders of environments that no longer exist
         known = set(environments(args.vars))
         env_dirs += [d for d in sorted(args.out.iterdir()) if d.is_dir() and d.name not in known]

@@ -383,7 +383,7 @@ class Deploy(_Model):
     github_repository: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$",
                                    description="owner/name of the GitHub repository whose deploy "
                                    "workflow may assume the environment's deploy role (GitHub OIDC; "
-                                   "rendered/bootstrap/<account>.yaml).")
+                                   "bootstrap/<account>.yaml).")
 
 
 class Config(_Model):
