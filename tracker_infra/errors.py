@@ -29,3 +29,7 @@ class UserErrors(UserError):
     @staticmethod
     def of(errors: list[UserError]) -> UserError:
         return errors[0] if len(errors) == 1 else UserErrors(errors)
+
+
+class AwsFailure(Exception):
+    """AWS, or the SAM CLI talking to it, reported a failure: printed as one line, exit code 7."""

@@ -387,6 +387,13 @@ class Dns(_Model):
                                        "DNS provider.")
 
 
+class Deploy(_Model):
+    github_repository: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$",
+                                   description="owner/name of the GitHub repository whose deploy "
+                                   "workflow may assume the environment's deploy role (GitHub OIDC; "
+                                   "bootstrap/<account>.yaml).")
+
+
 class Config(_Model):
     """The merged variables of one environment."""
 
@@ -409,6 +416,8 @@ class Config(_Model):
                                                           "protected: deletion protection on, data "
                                                           "kept on stack deletion, destroy refused.")
     dns: Dns = Field(default_factory=Dns, description="Optional Route 53 records.")
+    deploy: Deploy = Field(description="Who may deploy: the GitHub repository trusted by the "
+                           "deploy role <project>-<environment>-deploy.")
     network: Network
     database: Database
     api: Api
@@ -438,6 +447,11 @@ class Config(_Model):
     def protected(self) -> bool:
         """Deletion protection on, data kept when a stack is deleted (lifecycle: protected)."""
         return self.lifecycle == "protected"
+
+    @property
+    def deploy_role_arn(self) -> str:
+        """The role the deploy workflow assumes (created by the account's bootstrap stack)."""
+        return f"arn:aws:iam::{self.account}:role/{self.project}-{self.environment}-deploy"
 
     @property
     def api_repository(self) -> str:

@@ -9,13 +9,44 @@ such as a local moto server in the tests.
 
 from __future__ import annotations
 
+import argparse
 import os
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..rendering import EDGE_REGION
+from ..rendering import EDGE_REGION, ROOT
 from ..schema import Config
+
+# Seconds between polls of a long AWS operation (stack create/update/delete, drift detection).
+POLL_SECONDS = float(os.environ.get("TRACKER_POLL_SECONDS", "10"))
+# A stack whose status ends with one of these is done (successfully or not).
+SETTLED = ("_COMPLETE", "_FAILED")
+
+
+def add_env_arguments(parser: argparse.ArgumentParser) -> None:
+    """--env and --vars, the arguments every command on a live environment takes."""
+    parser.add_argument("--env", required=True, metavar="ENV",
+                        help="the environment (a vars/ENV.yaml file)")
+    parser.add_argument("--vars", type=Path, default=Path(os.path.relpath(ROOT / "vars")),
+                        metavar="DIR", help="variables folder (default: vars/)")
+
+
+def lifecycle_file(args: argparse.Namespace) -> str:
+    """The vars file that sets the environment's lifecycle (its own, else defaults.yaml)."""
+    from ..config import read_yaml
+
+    env_file = Path(args.vars) / f"{args.env}.yaml"
+    return str(env_file if "lifecycle" in read_yaml(env_file) else Path(args.vars) / "defaults.yaml")
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    from ..config import load_all
+
+    return load_all(args.vars, [args.env])[0]
 
 
 @dataclass
@@ -54,6 +85,31 @@ class Aws:
         stack = self.describe_stack(name, region) or {}
         return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
+    def resources(self, name: str, region: str, type_: str | None = None) -> list[dict[str, Any]]:
+        """ListStackResources summaries (all pages), optionally of one resource type."""
+        pages = self.client("cloudformation", region).get_paginator("list_stack_resources")
+        return [r for page in pages.paginate(StackName=name) for r in page["StackResourceSummaries"]
+                if type_ is None or r["ResourceType"] == type_]
+
+    def wait_for_stack(self, name: str, region: str) -> dict[str, Any] | None:
+        """Poll until the stack's status settles (…_COMPLETE or …_FAILED); None once it is gone."""
+        while True:
+            stack = self.describe_stack(name, region)
+            if stack is None or stack["StackStatus"].endswith(SETTLED):
+                return stack
+            time.sleep(POLL_SECONDS)
+
+    def failures(self, name: str, region: str, since: Any = None) -> Iterator[str]:
+        """'LogicalId (Type): reason' of each failed resource event, newest first."""
+        pages = self.client("cloudformation", region).get_paginator("describe_stack_events")
+        for page in pages.paginate(StackName=name):
+            for event in page["StackEvents"]:
+                if since is not None and event["Timestamp"] < since:
+                    return
+                if event["ResourceStatus"].endswith("_FAILED"):
+                    yield (f"{event['LogicalResourceId']} ({event['ResourceType']}): "
+                           f"{event.get('ResourceStatusReason', '')}")
+
 
 def configured_region(session: Any) -> str | None:
     """The region the caller's environment or profile names, if any."""
@@ -89,3 +145,8 @@ def connect(cfg: Config, session: Any = None) -> Aws:
                         f"(allowed: {cfg.account}, the {cfg.environment} account); nothing was "
                         "called besides STS")
     return Aws(cfg, session, account)
+
+
+def parameters(stack: dict[str, Any] | None) -> dict[str, str]:
+    """A described stack's parameters (key -> value)."""
+    return {p["ParameterKey"]: p.get("ParameterValue", "") for p in (stack or {}).get("Parameters", [])}

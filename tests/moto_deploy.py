@@ -1,0 +1,239 @@
+"""Deploying the rendered templates to a local moto server: what the deploy rehearsal
+(tests/test_deploy_rehearsal.py) and the operational commands' tests (tests/test_ops_*.py) share.
+
+moto does not run CloudFormation transforms and has a few defects; ``prepare_for_moto`` makes the
+copy of a template that moto can deploy (the transforms run here as CloudFormation would run
+them, each workaround listed with its reason in ``MOTO_GAPS``). ``sam_env`` is the environment
+that points the SAM CLI and boto3 at the server and keeps them off the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.helpers import walk
+from tests.moto_server import MotoServer
+
+MANAGED_STACK = "aws-sam-cli-managed-default"  # the stack the SAM CLI's `resolve_s3` looks up
+
+SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
+SECRETS_MANAGER_TRANSFORMS = {"AWS::SecretsManager-2020-07-23", "AWS::SecretsManager-2024-09-16"}
+
+Template = dict[str, Any]
+
+
+def _drop_kms_key_tags(template: Template) -> list[str]:
+    changed = []
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::KMS::Key" and "Tags" in resource.get("Properties", {}):
+            del resource["Properties"]["Tags"]
+            changed.append(logical_id)
+    return changed
+
+
+def _instance_engine_version_from_cluster(template: Template) -> list[str]:
+    changed = []
+    resources = template["Resources"]
+    for logical_id, resource in resources.items():
+        properties = resource.get("Properties", {})
+        cluster_ref = properties.get("DBClusterIdentifier")
+        if resource["Type"] != "AWS::RDS::DBInstance" or "EngineVersion" in properties:
+            continue
+        if isinstance(cluster_ref, dict) and cluster_ref.get("Ref") in resources:
+            cluster = resources[cluster_ref["Ref"]].get("Properties", {})
+            if "EngineVersion" in cluster:
+                properties["EngineVersion"] = cluster["EngineVersion"]
+                changed.append(logical_id)
+    return changed
+
+
+# Attributes moto's CloudFormation cannot return (it raises on GetAtt): resource type -> names.
+MOTO_MISSING_ATTRIBUTES = {
+    "AWS::ElasticLoadBalancingV2::TargetGroup": {"TargetGroupFullName"},
+}
+
+
+def _moto_models(resource_type: str) -> bool:
+    from moto.cloudformation.parsing import get_model_map
+
+    return resource_type in get_model_map()
+
+
+def _get_atts(template: Template) -> set[tuple[str, str]]:
+    found = set()
+    for node in walk(template):
+        if isinstance(node, dict) and isinstance(node.get("Fn::GetAtt"), list):
+            found.add((node["Fn::GetAtt"][0], node["Fn::GetAtt"][1]))
+        if isinstance(node, dict) and isinstance(node.get("Fn::Sub"), str):
+            found |= {(m[0], m[1]) for m in re.findall(r"\$\{(\w+)\.([\w.]+)\}", node["Fn::Sub"])}
+    return found
+
+
+def _literal_for_missing_attributes(template: Template) -> list[str]:
+    """Fn::GetAtt and Fn::Sub ${Id.Attribute} that moto cannot answer become a fixed string:
+    attributes of resource types moto does not model (it skips those resources) and the
+    attributes in MOTO_MISSING_ATTRIBUTES."""
+    resources = template["Resources"]
+    missing = {(logical_id, attribute) for logical_id, attribute in _get_atts(template)
+               if logical_id in resources and (
+                   not _moto_models(resources[logical_id]["Type"])
+                   or attribute in MOTO_MISSING_ATTRIBUTES.get(resources[logical_id]["Type"], ()))}
+    changed: set[str] = set()
+
+    def literal(logical_id: str, attribute: str) -> str:
+        return f"moto-{logical_id}-{attribute}"
+
+    def fix(node: Any, owner: str) -> Any:
+        if isinstance(node, dict):
+            get_att = node.get("Fn::GetAtt")
+            if isinstance(get_att, list) and len(node) == 1 and tuple(get_att) in missing:
+                changed.add(owner)
+                return literal(*get_att)
+            if isinstance(node.get("Fn::Sub"), str) and len(node) == 1:
+                text = node["Fn::Sub"]
+                for logical_id, attribute in missing:
+                    if f"${{{logical_id}.{attribute}}}" in text:
+                        changed.add(owner)
+                        text = text.replace(f"${{{logical_id}.{attribute}}}", literal(logical_id, attribute))
+                return {"Fn::Sub": text}
+            return {key: fix(value, owner) for key, value in node.items()}
+        if isinstance(node, list):
+            return [fix(value, owner) for value in node]
+        return node
+
+    for logical_id, resource in resources.items():
+        resources[logical_id] = fix(resource, logical_id)
+    template["Outputs"] = {k: fix(v, f"Outputs.{k}") for k, v in template.get("Outputs", {}).items()}
+    return sorted(changed)
+
+
+# moto 5.2.5 defects the deployed copy works around: (what moto does wrong, the change).
+MOTO_GAPS: list[tuple[str, Callable[[Template], list[str]]]] = [
+    ("AWS::KMS::Key Tags ({Key, Value}) raise KeyError 'TagKey' in moto's KMS tagger; the copy "
+     "drops the key's tags (the stack's tags are still checked)", _drop_kms_key_tags),
+    ("an Aurora AWS::RDS::DBInstance without EngineVersion raises KeyError 'aurora-postgresql' "
+     "(AWS takes the cluster's); the copy gives the instance its cluster's EngineVersion",
+     _instance_engine_version_from_cluster),
+    ("GetAtt of a resource moto skips (a type it does not model, e.g. AWS::CloudWatch::Alarm) or of "
+     "an attribute it lacks (MOTO_MISSING_ATTRIBUTES) raises in moto; the copy uses a fixed string "
+     "there (alarm ARNs and metric dimensions in dashboards and alarms)",
+     _literal_for_missing_attributes),
+]
+
+# --- the transforms CloudFormation would run --------------------------------------------------
+
+def declared_transforms(template: Template) -> list[str]:
+    value = template.get("Transform", [])
+    return [value] if isinstance(value, str) else list(value)
+
+
+def sam_transform(template: Template, region: str) -> Template:
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    translator = Translator(managed_policy_map=None, sam_parser=Parser(),
+                            boto_session=boto3.session.Session(region_name=region))
+    # An empty policy map keeps the translator offline (it would ask IAM for managed policies).
+    return translator.translate(template, parameter_values={}, get_managed_policy_map=lambda: {})
+
+
+def drop_hosted_rotation(template: Template) -> list[str]:
+    """Remove the RotationSchedules that only AWS's SecretsManager transform can expand."""
+    removed = [logical_id for logical_id, resource in template["Resources"].items()
+               if resource["Type"] == "AWS::SecretsManager::RotationSchedule"
+               and "HostedRotationLambda" in resource.get("Properties", {})]
+    for logical_id in removed:
+        del template["Resources"][logical_id]
+    for resource in template["Resources"].values():
+        depends = resource.get("DependsOn")
+        if isinstance(depends, str) and depends in removed:
+            del resource["DependsOn"]
+        elif isinstance(depends, list):
+            resource["DependsOn"] = [d for d in depends if d not in removed]
+    for node in walk(template):  # nothing left may point at a removed resource
+        if isinstance(node, dict):
+            assert node.get("Ref") not in removed, node
+            assert not (isinstance(node.get("Fn::GetAtt"), list) and node["Fn::GetAtt"][0] in removed), node
+    return removed
+
+
+@dataclass
+class Prepared:
+    template: Template
+    removed: list[str] = field(default_factory=list)  # left out: only AWS runs their transform
+    gaps: dict[str, list[str]] = field(default_factory=dict)  # moto gap -> logical IDs changed
+
+
+def _swap_strings(node: Any, swaps: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _swap_strings(v, swaps) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_swap_strings(v, swaps) for v in node]
+    return swaps.get(node, node) if isinstance(node, str) else node
+
+
+def prepare_for_moto(packaged: Template, region: str, swaps: dict[str, str]) -> Prepared:
+    """The copy moto can deploy. ``swaps``: string -> replacement (moto's certificate ARNs)."""
+    template = _swap_strings(packaged, swaps)
+    prepared = Prepared(template)
+    for transform in declared_transforms(template):
+        if transform == SAM_TRANSFORM:
+            # samtranslator expects to be the last transform; the others were applied already.
+            template = {k: v for k, v in template.items() if k != "Transform"}
+            template["Transform"] = SAM_TRANSFORM
+            template = sam_transform(template, region)
+        elif transform in SECRETS_MANAGER_TRANSFORMS:
+            prepared.removed += drop_hosted_rotation(template)
+        else:
+            pytest.fail(f"the rehearsal cannot run the transform {transform!r}; teach "
+                        "prepare_for_moto what CloudFormation does with it")
+    template.pop("Transform", None)
+    for reason, fix in MOTO_GAPS:
+        changed = fix(template)
+        if changed:
+            prepared.gaps[reason] = changed
+    prepared.template = template
+    return prepared
+
+
+# --- running the SAM CLI against the server -----------------------------------------------------
+
+def sam_env(server: MotoServer, home: Path, region: str) -> dict[str, str]:
+    # The SAM CLI asks pypi.org for a newer version after `sam deploy` unless it checked this
+    # week; a fresh check time keeps the rehearsal off the network.
+    app_dir = home / "sam-app"
+    app_dir.mkdir(parents=True, exist_ok=True)
+    (app_dir / "metadata.json").write_text(json.dumps(
+        {"lastVersionCheck": time.time(), "telemetryEnabled": False}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAM_", "__SAM_"))}
+    env.update({
+        "AWS_ENDPOINT_URL": server.endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": region,
+        "AWS_CONFIG_FILE": str(home / "aws-config"),  # absent: no profile of this machine is read
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials"),
+        "HOME": str(home),
+        "__SAM_CLI_APP_DIR": str(app_dir),  # the SAM CLI's metadata (default ~/.aws-sam)
+        "SAM_CLI_TELEMETRY": "0",
+        "SAM_CLI_POLL_DELAY": "0.2",  # the default 5 s between stack-event polls
+    })
+    return env
+
+def create_managed_stack(client: Any) -> None:
+    """The SAM CLI's artifact stack, made with create_stack: moto leaves Outputs empty on stacks
+    made through a change set, which is how the SAM CLI would create it."""
+    from samcli.lib.bootstrap.bootstrap import _get_stack_template
+
+    client.create_stack(StackName=MANAGED_STACK, TemplateBody=_get_stack_template(),
+                        Tags=[{"Key": "ManagedStackSource", "Value": "AwsSamCli"}])

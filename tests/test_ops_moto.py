@@ -1,0 +1,420 @@
+"""The operational commands (plan, --execute, outputs, status, destroy, the account guard) run
+through ``render.py``'s own entry point against a local moto server: real boto3 calls, and for
+``plan`` the real SAM CLI (`sam deploy --no-execute-changeset`, packaging included).
+
+moto does not run CloudFormation transforms, so the change sets that are executed are made from
+copies the SAM transform has already run on (tests/moto_deploy.py, as in the deploy rehearsal);
+``plan`` on the real rendered/dev/ is proved too, up to the change set. moto's change sets list
+only the action, the logical ID and the type of each change (no Replacement verdict, no
+property details): the report's handling of those fields is proved against the documented
+response shapes in tests/test_ops_stubbed.py.
+
+The server runs with moto's request recorder on, so a test can read every call it received.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import boto3
+import pytest
+import yaml
+
+from tests.helpers import VARS, config, copy_vars, walk
+from tests.moto_deploy import create_managed_stack, prepare_for_moto, sam_env
+from tests.moto_server import MotoServer
+from tracker_infra.cfn_yaml import load_template
+from tracker_infra.cli import main
+from tracker_infra.ops import aws as aws_module
+from tracker_infra.rendering import ROOT
+
+pytestmark = pytest.mark.rehearsal
+
+ACCOUNT = config("dev").account  # the moto server answers as this account
+OTHER_ACCOUNT = "999999999999"
+
+
+@dataclass
+class Moto:
+    server: MotoServer
+    workdir: Path
+    recording: Path
+    vars: Path  # vars/ with staging moved into the moto account
+    swaps: dict[str, str]  # certificate ARN in vars -> moto's
+    artifact_bucket: str
+
+    def client(self, service: str, region: str = "us-east-1") -> Any:
+        return boto3.client(service, region_name=region)
+
+    def calls(self) -> list[tuple[str, str]]:
+        """(service, action) of every request the server received since the last reset."""
+        found = []
+        for line in self.recording.read_text().splitlines():
+            entry = json.loads(line)
+            headers = {k.lower(): v for k, v in entry["headers"].items()}
+            service = headers.get("authorization", "").split("/")[3] if "authorization" in headers else "?"
+            body = entry.get("body") or ""
+            if entry.get("body_encoded"):
+                body = base64.b64decode(body).decode(errors="replace")
+            action = headers.get("x-amz-target") or parse_qs(body).get("Action", [entry["method"]])[0]
+            found.append((service, action))
+        return found
+
+    def reset_calls(self) -> None:
+        self.recording.write_text("")
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
+    workdir = tmp_path_factory.mktemp("ops")
+    recording = workdir / "recording.jsonl"
+    server = MotoServer.start(workdir / "moto.log", env={
+        "MOTO_ACCOUNT_ID": ACCOUNT, "MOTO_ENABLE_RECORDING": "true",
+        "MOTO_RECORDER_FILEPATH": str(recording)})
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for key in os.environ:
+                if key.startswith(("AWS_", "SAM_")):
+                    mp.delenv(key)
+            for key, value in sam_env(server, workdir / "home", config("dev").region).items():
+                mp.setenv(key, value)
+            mp.setattr(aws_module, "POLL_SECONDS", 0.05)
+            cloudformation = boto3.client("cloudformation", region_name="us-east-1")
+            create_managed_stack(cloudformation)
+            bucket = cloudformation.describe_stacks(StackName="aws-sam-cli-managed-default")[
+                "Stacks"][0]["Outputs"][0]["OutputValue"]
+            acm = boto3.client("acm", region_name="us-east-1")
+            staging = config("staging")
+            vars_dir = copy_vars(workdir, {"staging.yaml": {
+                "account": ACCOUNT,
+                "api": {"certificate_arn": staging.api.certificate_arn.replace(staging.account, ACCOUNT)},
+                "frontend": {"certificate_arn": staging.frontend.certificate_arn.replace(
+                    staging.account, ACCOUNT)}}})
+            swaps = {}
+            for env in ("dev", "staging"):
+                cfg = config("dev") if env == "dev" else _load(vars_dir, env)
+                for arn, domain in ((cfg.api.certificate_arn, cfg.api.domain),
+                                    (cfg.frontend.certificate_arn, cfg.frontend.domain)):
+                    swaps[arn] = acm.request_certificate(DomainName=domain)["CertificateArn"]
+            yield Moto(server, workdir, recording, vars_dir, swaps, bucket)
+    finally:
+        server.stop()
+
+
+def _load(vars_dir: Path, env: str) -> Any:
+    from tracker_infra.config import load_all
+
+    return load_all(vars_dir, [env])[0]
+
+
+def moto_copies(moto: Moto, env: str, vars_dir: Path = VARS) -> Path:
+    """rendered/<env>/ as copies moto can deploy (transforms run, certificates swapped)."""
+    rendered = moto.workdir / f"rendered-{vars_dir.parent.name}-{env}"
+    if not rendered.exists():
+        subprocess.run([sys.executable, str(ROOT / "render.py"), "--env", env, "--vars", str(vars_dir),
+                        "--out", str(rendered)], check=True, capture_output=True)
+        edge = rendered / env / "edge"
+        package = io.BytesIO()
+        with zipfile.ZipFile(package, "w") as z:
+            for path in sorted(edge.iterdir()):
+                z.write(path, path.name)
+        key = f"tests/{env}-edge.zip"
+        moto.client("s3").put_object(Bucket=moto.artifact_bucket, Key=key, Body=package.getvalue())
+        for name in ("app.yaml", "edge.yaml"):
+            template = dict(load_template((rendered / env / name).read_text()))
+            for resource in template["Resources"].values():
+                if resource["Type"] == "AWS::Serverless::Function":
+                    resource["Properties"]["CodeUri"] = f"s3://{moto.artifact_bucket}/{key}"
+            prepared = prepare_for_moto(template, "us-east-1", moto.swaps)
+            (rendered / env / name).write_text(json.dumps(prepared.template, indent=1))
+        shutil.rmtree(edge)
+    return rendered
+
+
+def stack(name: str) -> dict[str, Any] | None:
+    client = boto3.client("cloudformation", region_name="us-east-1")
+    found = [s for s in client.describe_stacks()["Stacks"]
+             if s["StackName"] == name and s["StackStatus"] != "DELETE_COMPLETE"]
+    return found[0] if found else None
+
+
+def parameters(described: dict[str, Any]) -> dict[str, str]:
+    return {p["ParameterKey"]: p.get("ParameterValue", "") for p in described.get("Parameters", [])}
+
+
+# --- the guard -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["plan", "status", "outputs", "drift", "destroy"])
+def test_guard_refuses_another_account_before_any_other_call(moto: Moto, command: str) -> None:
+    vars_dir = copy_vars(moto.workdir / f"guard-{command}", {"dev.yaml": {"account": OTHER_ACCOUNT}})
+    for name in ("dev.yaml",):  # the certificates must belong to the account the vars name
+        text = (vars_dir / name).read_text().replace(f":{ACCOUNT}:", f":{OTHER_ACCOUNT}:")
+        (vars_dir / name).write_text(text)
+    moto.reset_calls()
+    extra = ["--yes"] if command == "destroy" else []
+    code, out, err = cli(command, "--env", "dev", "--vars", str(vars_dir), *extra)
+    assert code == 2, (out, err)
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"account {ACCOUNT}" in err and OTHER_ACCOUNT in err and "dev.yaml: account:" in err
+    assert moto.calls() == [("sts", "GetCallerIdentity")]
+
+
+def test_guard_refuses_another_region_before_any_call(moto: Moto, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    moto.reset_calls()
+    code, _, err = cli("status", "--env", "dev")
+    assert code == 2 and "dev.yaml: region:" in err and "eu-west-1" in err and "us-east-1" in err
+    assert moto.calls() == []
+
+
+# --- plan: change sets made by the SAM CLI ---------------------------------------------------------
+
+def test_plan_on_the_rendered_templates_packages_and_creates_both_change_sets(moto: Moto) -> None:
+    """The real rendered/dev/ (transforms and all): SAM packages the edge function, creates the
+    change sets; plan describes them and prints the report. Never executed (moto cannot run
+    the transforms); the change sets are deleted afterwards."""
+    moto.reset_calls()
+    code, out, err = cli("plan", "--env", "dev")
+    assert code == 0, err
+    cfg = config("dev")
+    for name in (cfg.stack_name, cfg.edge_stack_name):
+        assert f"{name} (us-east-1, new): " in out
+    assert "SiteBucket AWS::S3::Bucket: Add" in out and "Database" in out
+    # stateful resources are listed before the others
+    assert out.index("stateful:") < out.index("other:")
+    calls = moto.calls()
+    assert calls[0] == ("sts", "GetCallerIdentity")
+    assert calls.count(("cloudformation", "CreateChangeSet")) == 2
+    assert ("cloudformation", "DescribeChangeSet") in calls
+    assert ("cloudformation", "ExecuteChangeSet") not in calls
+    assert any(service == "s3" and action == "PUT" for service, action in calls)  # the packaged code
+    client = boto3.client("cloudformation", region_name="us-east-1")
+    for name in (cfg.stack_name, cfg.edge_stack_name):
+        assert stack(name)["StackStatus"] == "REVIEW_IN_PROGRESS"
+        client.delete_stack(StackName=name)
+
+
+@pytest.fixture(scope="module")
+def deployed(moto: Moto) -> dict[str, Any]:
+    """dev planned (--save), executed from the saved plan, then planned again."""
+    rendered = moto_copies(moto, "dev")
+    plan_file = moto.workdir / "dev-plan.json"
+    planned = cli("plan", "--env", "dev", "--rendered", str(rendered), "--save", str(plan_file))
+    assert planned[0] == 0, planned
+    saved = json.loads(plan_file.read_text())
+    moto.reset_calls()
+    executed = cli("plan", "--env", "dev", "--execute", str(plan_file))
+    calls = moto.calls()
+    again = cli("plan", "--env", "dev", "--rendered", str(rendered))
+    return {"planned": planned, "saved": saved, "executed": executed, "calls": calls, "again": again}
+
+
+def test_execute_runs_exactly_the_saved_change_sets(deployed: dict[str, Any]) -> None:
+    code, out, err = deployed["executed"]
+    assert code == 0, (out, err)
+    arns = [c["arn"] for c in deployed["saved"]["change_sets"]]
+    assert all(arns) and len(arns) == 2
+    assert [a for a in (c for c in deployed["calls"]) if a[1] == "ExecuteChangeSet"] == [
+        ("cloudformation", "ExecuteChangeSet")] * 2
+    assert ("cloudformation", "CreateChangeSet") not in deployed["calls"]  # nothing planned anew
+    cfg = config("dev")
+    assert out.index(cfg.stack_name) < out.index(cfg.edge_stack_name)  # regional first
+    for name in (cfg.stack_name, cfg.edge_stack_name):
+        assert stack(name)["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_execute_refuses_a_change_set_already_run(moto: Moto, deployed: dict[str, Any]) -> None:
+    plan_file = moto.workdir / "dev-plan.json"
+    code, _, err = cli("plan", "--env", "dev", "--execute", str(plan_file))
+    assert code == 2 and "ExecutionStatus" in err and "plan again" in err
+
+
+def test_plan_of_an_unchanged_environment_says_so(deployed: dict[str, Any]) -> None:
+    code, out, err = deployed["again"]
+    assert code == 0, err
+    assert out.count("no changes") == 2, out
+
+
+def test_plan_without_a_template_is_one_line(moto: Moto) -> None:
+    code, _, err = cli("plan", "--env", "dev", "--rendered", str(moto.workdir / "nowhere"))
+    assert code == 2 and err.count("\n") == 1 and "app.yaml: is missing" in err
+
+
+# --- deletion protection: off for the first create, on from the second deploy --------------------
+
+def test_first_create_passes_deletion_protection_false_then_true(moto: Moto) -> None:
+    rendered = moto_copies(moto, "staging", moto.vars)
+    args = ("plan", "--env", "staging", "--vars", str(moto.vars), "--rendered", str(rendered))
+    code, out, err = cli(*args, "--save", str(moto.workdir / "staging.json"))
+    assert code == 0, err
+    client = boto3.client("cloudformation", region_name="us-east-1")
+    first = json.loads((moto.workdir / "staging.json").read_text())["change_sets"][0]["arn"]
+    assert parameters(client.describe_change_set(ChangeSetName=first))["DeletionProtection"] == "false"
+    code, out, err = cli("plan", "--env", "staging", "--vars", str(moto.vars), "--execute",
+                         str(moto.workdir / "staging.json"))
+    assert code == 0, (out, err)
+    assert parameters(stack("tracker-staging"))["DeletionProtection"] == "false"
+    code, out, err = cli(*args, "--save", str(moto.workdir / "staging2.json"))
+    assert code == 0, err
+    second = json.loads((moto.workdir / "staging2.json").read_text())["change_sets"][0]["arn"]
+    assert parameters(client.describe_change_set(ChangeSetName=second))["DeletionProtection"] == "true"
+    assert cli("plan", "--env", "staging", "--vars", str(moto.vars), "--execute",
+               str(moto.workdir / "staging2.json"))[0] == 0
+    assert parameters(stack("tracker-staging"))["DeletionProtection"] == "true"
+
+
+def test_execute_refuses_a_plan_of_another_environment(moto: Moto, deployed: dict[str, Any]) -> None:
+    code, _, err = cli("plan", "--env", "staging", "--vars", str(moto.vars), "--execute",
+                       str(moto.workdir / "dev-plan.json"))
+    assert code == 2 and "is a plan for dev" in err
+
+
+# --- outputs and status read the real stacks ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def created(moto: Moto) -> Path:
+    """A disposable environment "ops" (dev's vars under another name: stacks tracker-ops and
+    tracker-ops-edge) created with CreateStack: moto fills in the Outputs of a stack made that
+    way, not of one made through a change set. Returns its vars folder."""
+    vars_dir = copy_vars(moto.workdir / "created")
+    ops = yaml.safe_load((vars_dir / "dev.yaml").read_text())
+    ops.update(environment="ops")
+    ops["network"]["vpc_cidr"] = "10.7.0.0/16"
+    ops["api"]["domain"] = "api.ops.example.com"
+    ops["frontend"]["domain"] = "ops.example.com"
+    ops["tags"]["Environment"] = "ops"
+    (vars_dir / "ops.yaml").write_text(yaml.safe_dump(ops))
+    rendered = moto_copies(moto, "ops", vars_dir)
+    without_nat_gateways(rendered / "ops" / "app.yaml")
+    client = boto3.client("cloudformation", region_name="us-east-1")
+    for name, file in (("tracker-ops", "app.yaml"), ("tracker-ops-edge", "edge.yaml")):
+        client.create_stack(StackName=name, TemplateBody=(rendered / "ops" / file).read_text(),
+                            Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
+    return vars_dir
+
+
+def without_nat_gateways(path: Path) -> None:
+    """moto 5.2.5 does not delete a stack's NAT gateway, whose network interface then keeps the
+    VPC (DeleteStack fails with DependencyViolation); the copy leaves out the NAT gateways and
+    the routes through them (nothing else refers to them)."""
+    template = json.loads(path.read_text())
+    resources = template["Resources"]
+    nat = {i for i, r in resources.items() if r["Type"] == "AWS::EC2::NatGateway"}
+    routes = {i for i, r in resources.items() if r["Type"] == "AWS::EC2::Route"
+              and r["Properties"].get("NatGatewayId", {}).get("Ref") in nat}
+    assert nat and routes
+    for logical_id in nat | routes:
+        del resources[logical_id]
+    assert not any(node.get("Ref") in nat for node in walk(template) if isinstance(node, dict))
+    path.write_text(json.dumps(template))
+
+
+def undo_what_moto_cannot_delete(vpc_id: str) -> None:
+    """moto 5.2.5 deletes neither a stack's route tables nor its internet gateway attachment, and
+    then refuses to delete the VPC (DependencyViolation); the test removes them first, as
+    CloudFormation would while deleting the stack."""
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    for gateway in ec2.describe_internet_gateways(
+            Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])["InternetGateways"]:
+        ec2.detach_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"], VpcId=vpc_id)
+    for table in ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]:
+        if any(a.get("Main") for a in table["Associations"]):
+            continue
+        for association in table["Associations"]:
+            ec2.disassociate_route_table(AssociationId=association["RouteTableAssociationId"])
+        ec2.delete_route_table(RouteTableId=table["RouteTableId"])
+
+
+def test_outputs_json_holds_both_stacks(created: Path) -> None:
+    code, out, err = cli("outputs", "--env", "ops", "--vars", str(created), "--json")
+    assert code == 0, err
+    found = json.loads(out)
+    assert set(found) == {"tracker-ops", "tracker-ops-edge"}
+    for name in found:
+        expected = {o["OutputKey"]: o["OutputValue"] for o in stack(name)["Outputs"]}
+        assert found[name] == expected
+    # (moto leaves out outputs it cannot resolve, e.g. of the Secrets Manager secret it skips)
+    assert {"ApiRepositoryUri", "ApiEndpoint", "EcsClusterName"} <= set(found["tracker-ops"])
+    assert {"FrontendBucketName", "FrontendUrl"} <= set(found["tracker-ops-edge"])
+    code, text, _ = cli("outputs", "--env", "ops", "--vars", str(created))
+    assert code == 0 and found["tracker-ops-edge"]["FrontendBucketName"] in text
+
+
+def test_outputs_of_stacks_not_deployed(moto: Moto) -> None:
+    vars_dir = copy_vars(moto.workdir / "none", {"defaults.yaml": {"project": "none"}})
+    code, out, _ = cli("outputs", "--env", "dev", "--vars", str(vars_dir), "--json")
+    assert code == 0 and json.loads(out) == {"none-dev": None, "none-dev-edge": None}
+
+
+def test_status_shows_each_stack_and_the_image(created: Path) -> None:
+    code, out, err = cli("status", "--env", "ops", "--vars", str(created))
+    assert code == 0, err
+    assert "tracker-ops (us-east-1): CREATE_COMPLETE, last change " in out
+    assert "tracker-ops-edge (us-east-1): CREATE_COMPLETE" in out
+    assert "image: none released yet" in out
+    assert "drift: NOT_CHECKED" in out
+    assert "alarms: none in ALARM" in out
+
+
+# --- destroy ----------------------------------------------------------------------------------------
+
+def test_destroy_refuses_a_protected_environment_before_any_call(moto: Moto) -> None:
+    moto.reset_calls()
+    code, out, err = cli("destroy", "--env", "staging", "--vars", str(moto.vars), "--yes")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "defaults.yaml: lifecycle: is 'protected'" in err
+    assert moto.calls() == []  # refused before the STS guard: nothing was asked, nothing deleted
+
+
+def test_destroy_removes_a_disposable_environment_and_its_versioned_buckets(created: Path) -> None:
+    outputs = json.loads(cli("outputs", "--env", "ops", "--vars", str(created), "--json")[1])
+    bucket = outputs["tracker-ops-edge"]["FrontendBucketName"]
+    s3 = boto3.client("s3", region_name="us-east-1")
+    # The template versions the bucket; moto's CloudFormation does not apply VersioningConfiguration,
+    # so the test turns it on as the stack would.
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for body in (b"v1", b"v2"):
+        s3.put_object(Bucket=bucket, Key="index.html", Body=body)
+    s3.delete_object(Bucket=bucket, Key="index.html")  # a delete marker on top of two versions
+    undo_what_moto_cannot_delete(outputs["tracker-ops"]["VpcId"])
+    code, out, err = cli("destroy", "--env", "ops", "--vars", str(created), "--yes")
+    assert code == 0, out + err
+    assert f"emptied {bucket} (3 versions and markers)" in out
+    assert out.index("tracker-ops-edge: deleted") < out.index("tracker-ops: deleted")
+    assert stack("tracker-ops") is None and stack("tracker-ops-edge") is None
+    assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    # again: nothing left to delete
+    code, out, _ = cli("destroy", "--env", "ops", "--vars", str(created), "--yes")
+    assert code == 0 and out.count("not deployed") == 2
+
+
+def test_a_failed_sam_run_is_one_line_and_exit_5(moto: Moto, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    stub = tmp_path / "sam"
+    stub.write_text("#!/bin/sh\necho 'Error: Failed to create changeset for the stack: tracker-dev' >&2\n"
+                    "exit 1\n")
+    stub.chmod(0o755)
+    monkeypatch.setenv("SAM", str(stub))
+    code, out, err = cli("plan", "--env", "dev")
+    assert code == 7 and out == "", err
+    assert err.count("\n") == 1 and err.endswith("Failed to create changeset for the stack: tracker-dev\n")

@@ -1,0 +1,283 @@
+"""What moto cannot answer, proved against botocore's Stubber with the response shapes of the AWS
+CloudFormation, CloudWatch and SNS API references (the Stubber also checks every request and
+response against botocore's own service model):
+
+- drift detection (DetectStackDrift, DescribeStackDriftDetectionStatus,
+  DescribeStackResourceDrifts): moto 5.2.5 has none of them;
+- the change-set fields moto leaves out (Replacement, PolicyAction, Details with
+  RequiresRecreation, BeforeValue/AfterValue, Drift) and how `plan` reports them;
+- alarms in ALARM and subscriptions pending confirmation (moto's stacks skip CloudWatch alarms,
+  and its e-mail subscriptions are confirmed at once);
+- destroy's Lambda@Edge path: the edge stack's deletion failing on the replicated function,
+  then retaining it (moto deletes the function at once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from tests.helpers import config
+from tracker_infra.ops import aws as aws_module
+from tracker_infra.ops import destroy, drift, status
+from tracker_infra.ops.aws import Aws
+from tracker_infra.ops.plan import StackPlan, describe_changes, format_plan
+
+NOW = dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.UTC)
+CFG = config("dev")
+REGIONAL, EDGE = CFG.stack_name, CFG.edge_stack_name
+STACK_ID = f"arn:aws:cloudformation:us-east-1:{CFG.account}:stack/{REGIONAL}/1"
+EDGE_ID = f"arn:aws:cloudformation:us-east-1:{CFG.account}:stack/{EDGE}/2"
+CHANGE_SET = f"arn:aws:cloudformation:us-east-1:{CFG.account}:changeSet/samcli-deploy1/abc"
+
+
+@pytest.fixture
+def stubbed(monkeypatch: pytest.MonkeyPatch) -> tuple[Aws, dict[str, Stubber]]:
+    """An Aws for dev whose clients answer from stubs (both stacks are in us-east-1)."""
+    monkeypatch.setattr(aws_module, "POLL_SECONDS", 0)
+    monkeypatch.setattr(drift, "POLL_SECONDS", 0)
+    session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+    aws = Aws(CFG, session, CFG.account)
+    stubs = {}
+    for service in ("cloudformation", "cloudwatch", "sns", "s3"):
+        client = aws.client(service, "us-east-1")
+        stubs[service] = Stubber(client)
+        stubs[service].activate()
+    return aws, stubs
+
+
+def stack(name: str, status_: str, **extra: Any) -> dict[str, Any]:
+    stack_id = STACK_ID if name == REGIONAL else EDGE_ID
+    return {"StackName": name, "StackId": stack_id, "StackStatus": status_, "CreationTime": NOW, **extra}
+
+
+def describe(stubs: dict[str, Stubber], name: str, found: dict[str, Any] | None) -> None:
+    if found is None:
+        stubs["cloudformation"].add_client_error(
+            "describe_stacks", "ValidationError", f"Stack with id {name} does not exist",
+            expected_params={"StackName": name})
+    else:
+        stubs["cloudformation"].add_response("describe_stacks", {"Stacks": [found]}, {"StackName": name})
+
+
+# --- drift ---------------------------------------------------------------------------------------
+
+def test_drift_prints_each_drifted_property_and_exits_6(
+        stubbed: tuple[Aws, dict[str, Stubber]], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    aws, stubs = stubbed
+    cf = stubs["cloudformation"]
+    describe(stubs, REGIONAL, stack(REGIONAL, "UPDATE_COMPLETE"))
+    cf.add_response("detect_stack_drift", {"StackDriftDetectionId": "d-1"}, {"StackName": REGIONAL})
+    describe(stubs, EDGE, stack(EDGE, "CREATE_COMPLETE"))
+    cf.add_response("detect_stack_drift", {"StackDriftDetectionId": "d-2"}, {"StackName": EDGE})
+    in_progress = {"StackId": STACK_ID, "StackDriftDetectionId": "d-1",
+                   "DetectionStatus": "DETECTION_IN_PROGRESS", "Timestamp": NOW}
+    cf.add_response("describe_stack_drift_detection_status", in_progress, {"StackDriftDetectionId": "d-1"})
+    cf.add_response("describe_stack_drift_detection_status", {
+        "StackId": EDGE_ID, "StackDriftDetectionId": "d-2", "StackDriftStatus": "IN_SYNC",
+        "DetectionStatus": "DETECTION_COMPLETE", "DriftedStackResourceCount": 0, "Timestamp": NOW},
+        {"StackDriftDetectionId": "d-2"})
+    cf.add_response("describe_stack_drift_detection_status", {
+        **in_progress, "StackDriftStatus": "DRIFTED", "DetectionStatus": "DETECTION_COMPLETE",
+        "DriftedStackResourceCount": 1}, {"StackDriftDetectionId": "d-1"})
+    filters = {"StackResourceDriftStatusFilters": ["MODIFIED", "DELETED"]}
+    cf.add_response("describe_stack_resource_drifts", {"StackResourceDrifts": [{
+        "StackId": STACK_ID, "LogicalResourceId": "ApiSecurityGroup", "PhysicalResourceId": "sg-0123",
+        "ResourceType": "AWS::EC2::SecurityGroup", "StackResourceDriftStatus": "MODIFIED",
+        "Timestamp": NOW, "PropertyDifferences": [{
+            "PropertyPath": "/SecurityGroupIngress/0/CidrIp", "ExpectedValue": "10.0.0.0/16",
+            "ActualValue": "0.0.0.0/0", "DifferenceType": "NOT_EQUAL"}]}],
+        "NextToken": "page-2"}, {"StackName": REGIONAL, **filters})
+    cf.add_response("describe_stack_resource_drifts", {"StackResourceDrifts": [{
+        "StackId": STACK_ID, "LogicalResourceId": "ApiLogGroup", "ResourceType": "AWS::Logs::LogGroup",
+        "StackResourceDriftStatus": "DELETED", "Timestamp": NOW}]},
+        {"StackName": REGIONAL, "NextToken": "page-2", **filters})
+    cf.add_response("describe_stack_resource_drifts", {"StackResourceDrifts": []},
+                    {"StackName": EDGE, **filters})
+    monkeypatch.setattr(drift, "connect", lambda cfg: aws)
+    code = drift.run(argparse.Namespace(env="dev", vars=aws_module.ROOT / "vars"))
+    out = capsys.readouterr().out
+    assert code == drift.EXIT_DRIFTED == 6
+    assert f"{REGIONAL} (us-east-1): DRIFTED, 1 drifted resource(s)" in out
+    assert f"{EDGE} (us-east-1): IN_SYNC, 0 drifted resource(s)" in out
+    assert "/SecurityGroupIngress/0/CidrIp NOT_EQUAL: expected '10.0.0.0/16', actual '0.0.0.0/0'" in out
+    assert "DELETED ApiLogGroup" in out  # from the second page
+    cf.assert_no_pending_responses()
+
+
+# --- plan's report on a full change set ---------------------------------------------------------
+
+def test_plan_report_shows_replacement_verdicts_stateful_first_and_iam_and_security_groups(
+        stubbed: tuple[Aws, dict[str, Stubber]]) -> None:
+    aws, stubs = stubbed
+    changes = [
+        {"Type": "Resource", "ResourceChange": {
+            "Action": "Modify", "LogicalResourceId": "ApiSecurityGroup", "PhysicalResourceId": "sg-1",
+            "ResourceType": "AWS::EC2::SecurityGroup", "Replacement": "False", "Scope": ["Properties"],
+            "Details": [{"Target": {"Attribute": "Properties", "Name": "SecurityGroupIngress",
+                                    "RequiresRecreation": "Never",
+                                    "Path": "/Properties/SecurityGroupIngress"},
+                         "Evaluation": "Static", "ChangeSource": "DirectModification"}]}},
+        {"Type": "Resource", "ResourceChange": {
+            "Action": "Modify", "LogicalResourceId": "DatabaseCluster", "PhysicalResourceId": "tracker-dev",
+            "ResourceType": "AWS::RDS::DBCluster", "Replacement": "Conditional", "PolicyAction": "Snapshot",
+            "ResourceDriftStatus": "MODIFIED", "Scope": ["Properties"],
+            "Details": [{"Target": {"Attribute": "Properties", "Name": "EngineVersion",
+                                    "RequiresRecreation": "Conditionally",
+                                    "Path": "/Properties/EngineVersion",
+                                    "BeforeValue": "16.6", "AfterValue": "17.7",
+                                    "Drift": {"PreviousValue": "16.6", "ActualValue": "16.8"}},
+                         "Evaluation": "Static", "ChangeSource": "DirectModification"}]}},
+        {"Type": "Resource", "ResourceChange": {
+            "Action": "Add", "LogicalResourceId": "ApiTaskRole", "ResourceType": "AWS::IAM::Role"}},
+        {"Type": "Resource", "ResourceChange": {
+            "Action": "Remove", "LogicalResourceId": "OldTopic", "PhysicalResourceId": "arn:aws:sns:x",
+            "ResourceType": "AWS::SNS::Topic", "PolicyAction": "Delete"}},
+    ]
+    base = {"ChangeSetName": "samcli-deploy1", "ChangeSetId": CHANGE_SET, "StackId": STACK_ID,
+            "StackName": REGIONAL, "ExecutionStatus": "AVAILABLE", "Status": "CREATE_COMPLETE"}
+    stubs["cloudformation"].add_response("describe_change_set",
+                                         {**base, "Changes": changes[:2], "NextToken": "t"},
+                                         {"ChangeSetName": CHANGE_SET, "IncludePropertyValues": True})
+    stubs["cloudformation"].add_response("describe_change_set", {**base, "Changes": changes[2:]},
+                                         {"ChangeSetName": CHANGE_SET, "IncludePropertyValues": True,
+                                          "NextToken": "t"})
+    found = describe_changes(aws.client("cloudformation"), CHANGE_SET)
+    plans = [StackPlan(REGIONAL, "us-east-1", CHANGE_SET, "UPDATE_COMPLETE", found),
+             StackPlan(EDGE, "us-east-1", None, "UPDATE_COMPLETE", drifted=True)]
+    text = format_plan("dev", plans)
+    assert f"{REGIONAL} (us-east-1, UPDATE_COMPLETE): 1 to add, 2 to modify, 1 to remove; " \
+           "!! 1 stateful resource(s) removed or replaced" in text
+    assert ("!! ~ DatabaseCluster AWS::RDS::DBCluster: Modify, Replacement: Conditional, "
+            "policy: Snapshot, drift: MODIFIED") in text
+    assert ("/Properties/EngineVersion: '16.6' -> '17.7' (live value '16.8') "
+            "[recreation Conditionally; because of DirectModification]") in text
+    assert text.index("stateful:") < text.index("DatabaseCluster") < text.index("other:")
+    iam = text[text.index("IAM and resource-policy changes:"):]
+    assert "ApiTaskRole" in iam.splitlines()[1]
+    assert "ApiSecurityGroup" in text[text.index("security-group changes:"):]
+    assert (f"{EDGE} (us-east-1, UPDATE_COMPLETE): no changes; the stack had drifted at its last "
+            "detection") in text
+    markdown = format_plan("dev", plans, markdown=True)
+    assert "| ApiTaskRole | AWS::IAM::Role | Add | - |" in markdown
+    assert markdown.startswith("# plan: dev")
+
+
+# --- status: alarms and pending subscriptions ------------------------------------------------------
+
+def test_status_lists_alarms_in_alarm_and_pending_confirmations(
+        stubbed: tuple[Aws, dict[str, Stubber]]) -> None:
+    aws, stubs = stubbed
+    topic = f"arn:aws:sns:us-east-1:{CFG.account}:tracker-dev-warning"
+    found = stack(REGIONAL, "UPDATE_COMPLETE", LastUpdatedTime=NOW, Parameters=[
+        {"ParameterKey": "ApiImageDigest", "ParameterValue": "sha256:" + "0" * 64}])
+    describe(stubs, REGIONAL, found)
+    stubs["cloudformation"].add_response("list_stack_resources", {"StackResourceSummaries": [{
+        "LogicalResourceId": "AlarmWarningTopic", "PhysicalResourceId": topic,
+        "ResourceType": "AWS::SNS::Topic", "LastUpdatedTimestamp": NOW,
+        "ResourceStatus": "CREATE_COMPLETE"}]}, {"StackName": REGIONAL})
+    stubs["sns"].add_response("list_subscriptions_by_topic", {"Subscriptions": [
+        {"SubscriptionArn": "PendingConfirmation", "Owner": CFG.account, "Protocol": "email",
+         "Endpoint": "devops-team@communitytracker.example.com", "TopicArn": topic},
+        {"SubscriptionArn": f"{topic}:1", "Owner": CFG.account, "Protocol": "email",
+         "Endpoint": "someone@example.com", "TopicArn": topic}]}, {"TopicArn": topic})
+    lines = status.stack_lines(aws, REGIONAL, "us-east-1")
+    assert lines[0] == f"{REGIONAL} (us-east-1): UPDATE_COMPLETE, last change 2026-12-01 03:00:00 UTC"
+    assert "  image: sha256:" + "0" * 64 in lines
+    assert [line for line in lines if "pending" in line] == [
+        "  pending confirmation: devops-team@communitytracker.example.com (email) on AlarmWarningTopic"]
+    stubs["cloudwatch"].add_response("describe_alarms", {"MetricAlarms": [{
+        "AlarmName": "tracker-dev-api-error-rate", "StateValue": "ALARM",
+        "StateReason": "Threshold Crossed", "StateUpdatedTimestamp": NOW}]},
+        {"AlarmNamePrefix": "tracker-dev-", "StateValue": "ALARM"})
+    assert status.alarm_lines(aws) == [
+        "alarms in ALARM (1):", "  tracker-dev-api-error-rate since 2026-12-01 03:00: Threshold Crossed"]
+
+
+# --- destroy: the Lambda@Edge replicas ----------------------------------------------------------
+
+def test_destroy_retains_the_replicated_edge_function_and_says_how_to_finish(
+        stubbed: tuple[Aws, dict[str, Stubber]]) -> None:
+    """The documented failure: DELETE_FAILED on the function ("unable to delete ... because it is
+    a replicated function"); the stack is deleted again with RetainResources."""
+    aws, stubs = stubbed
+    cf = stubs["cloudformation"]
+
+    def resources(status_: str) -> dict[str, Any]:
+        return {"StackResourceSummaries": [
+            {"LogicalResourceId": "SiteBucket", "PhysicalResourceId": "tracker-dev-edge-site",
+             "ResourceType": "AWS::S3::Bucket", "LastUpdatedTimestamp": NOW, "ResourceStatus": status_},
+            {"LogicalResourceId": "SecurityHeadersFunction",
+             "PhysicalResourceId": "tracker-dev-security-headers",
+             "ResourceType": "AWS::Lambda::Function", "LastUpdatedTimestamp": NOW,
+             "ResourceStatus": "DELETE_FAILED" if status_ == "DELETE_COMPLETE" else status_}]}
+
+    cf.add_response("list_stack_resources", resources("CREATE_COMPLETE"), {"StackName": EDGE})
+    stubs["s3"].add_response("list_object_versions", {"Versions": [
+        {"Key": "index.html", "VersionId": "v1"}], "DeleteMarkers": [{"Key": "old.js", "VersionId": "m1"}]},
+        {"Bucket": "tracker-dev-edge-site"})
+    stubs["s3"].add_response("delete_objects", {}, {"Bucket": "tracker-dev-edge-site", "Delete": {
+        "Objects": [{"Key": "index.html", "VersionId": "v1"}, {"Key": "old.js", "VersionId": "m1"}],
+        "Quiet": True}})
+    cf.add_response("delete_stack", {}, {"StackName": EDGE})
+    describe(stubs, EDGE, stack(EDGE, "DELETE_FAILED"))
+    cf.add_response("list_stack_resources", resources("DELETE_COMPLETE"), {"StackName": EDGE})
+    cf.add_response("delete_stack", {}, {"StackName": EDGE, "RetainResources": ["SecurityHeadersFunction"]})
+    describe(stubs, EDGE, None)
+    left = destroy.delete_stack(aws, EDGE, "us-east-1")
+    assert [r["PhysicalResourceId"] for r in left] == ["tracker-dev-security-headers"]
+    cf.assert_no_pending_responses()
+    stubs["s3"].assert_no_pending_responses()
+
+
+def test_destroy_stops_when_something_else_fails(stubbed: tuple[Aws, dict[str, Stubber]]) -> None:
+    aws, stubs = stubbed
+    cf = stubs["cloudformation"]
+    cf.add_response("list_stack_resources", {"StackResourceSummaries": []}, {"StackName": REGIONAL})
+    cf.add_response("delete_stack", {}, {"StackName": REGIONAL})
+    describe(stubs, REGIONAL, stack(REGIONAL, "DELETE_FAILED"))
+    cf.add_response("list_stack_resources", {"StackResourceSummaries": [{
+        "LogicalResourceId": "Vpc", "PhysicalResourceId": "vpc-1", "ResourceType": "AWS::EC2::VPC",
+        "LastUpdatedTimestamp": NOW, "ResourceStatus": "DELETE_FAILED"}]}, {"StackName": REGIONAL})
+    cf.add_response("describe_stack_events", {"StackEvents": [{
+        "StackId": STACK_ID, "EventId": "e1", "StackName": REGIONAL, "LogicalResourceId": "Vpc",
+        "ResourceType": "AWS::EC2::VPC", "Timestamp": NOW, "ResourceStatus": "DELETE_FAILED",
+        "ResourceStatusReason": "has dependencies"}]}, {"StackName": ANY})
+    with pytest.raises(destroy.StackNotDeleted, match="DELETE_FAILED"):
+        destroy.delete_stack(aws, REGIONAL, "us-east-1")
+
+
+def test_an_aws_refusal_is_one_line_and_exit_5(
+        stubbed: tuple[Aws, dict[str, Stubber]], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """AccessDenied (the documented error of a role lacking a permission) is not a bug."""
+    from tracker_infra.cli import main
+    from tracker_infra.ops import outputs
+
+    aws, stubs = stubbed
+    stubs["cloudformation"].add_client_error(
+        "describe_stacks", "AccessDenied", "User: arn:aws:sts::111111111111:assumed-role/x is not "
+        "authorized to perform: cloudformation:DescribeStacks")
+    monkeypatch.setattr(outputs, "connect", lambda cfg: aws)
+    assert main(["outputs", "--env", "dev"]) == 5
+    err = capsys.readouterr().err
+    assert err.startswith("error: AWS: An error occurred (AccessDenied)") and err.count("\n") == 1
+
+
+def test_executing_without_a_saved_plan_asks_in_a_protected_environment_only() -> None:
+    """Under pytest stdin is no terminal: a protected environment is refused, naming lifecycle."""
+    from tracker_infra.errors import UserError
+    from tracker_infra.ops.plan import _confirm
+
+    def args(env: str) -> argparse.Namespace:
+        return argparse.Namespace(env=env, vars=aws_module.ROOT / "vars")
+
+    assert _confirm(args("dev"), config("dev")) is None
+    with pytest.raises(UserError, match=r"vars/defaults.yaml: lifecycle: is protected"):
+        _confirm(args("staging"), config("staging"))

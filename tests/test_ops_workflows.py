@@ -1,0 +1,57 @@
+"""The deploy workflows' shape (their syntax and security are linted by actionlint and zizmor in
+`make lint-workflows`): every environment in vars/ is deployed in order, each planned with the
+report in the job summary before the job that needs an approval runs exactly that plan, one
+deployment per environment at a time, credentials only through OIDC, actions pinned by SHA."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from tests.helpers import ENVS
+from tracker_infra.rendering import ROOT
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def load(name: str) -> dict[str, Any]:
+    return yaml.safe_load((WORKFLOWS / name).read_text())
+
+
+def test_main_deploys_every_environment_in_order_one_at_a_time() -> None:
+    workflow = load("deploy.yml")
+    assert workflow[True] == {"push": {"branches": ["main"]}}  # YAML 1.1 reads the key `on` as true
+    jobs = workflow["jobs"]
+    assert list(jobs) == list(ENVS)  # dev, staging, production
+    for previous, (env, job) in zip([None, *ENVS], jobs.items(), strict=False):
+        assert job["uses"] == "./.github/workflows/deploy-environment.yml"
+        assert job["with"] == {"environment": env}
+        assert job["permissions"] == {"contents": "read", "id-token": "write"}
+        assert job["concurrency"] == {"group": f"deploy-{env}", "cancel-in-progress": False}
+        assert job.get("needs") == previous
+
+
+def test_the_approved_job_runs_the_plan_its_reviewer_saw() -> None:
+    jobs = load("deploy-environment.yml")["jobs"]
+    plan, deploy = jobs["plan"], jobs["deploy"]
+    assert plan["environment"] == "${{ inputs.environment }}-plan"  # no reviewers: runs at once
+    assert deploy["environment"] == "${{ inputs.environment }}"  # required reviewers
+    assert deploy["needs"] == "plan"
+    planned = "\n".join(step.get("run", "") for step in plan["steps"])
+    assert "render.py plan --env \"$ENVIRONMENT\" --format markdown --save plan.json" in planned
+    assert 'cat plan.md >> "$GITHUB_STEP_SUMMARY"' in planned
+    executed = "\n".join(step.get("run", "") for step in deploy["steps"])
+    assert 'render.py plan --env "$ENVIRONMENT" --execute plan.json' in executed
+    assert deploy["env"]["PLAN"] == "${{ needs.plan.outputs.plan }}"
+    for job in (plan, deploy):
+        (credentials,) = [s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/")]
+        assert set(credentials["with"]) == {"role-to-assume", "aws-region", "role-session-name"}
+
+
+def test_every_action_is_pinned_by_a_full_commit_sha() -> None:
+    uses = re.findall(r"uses:\s*(\S+)", "".join(p.read_text() for p in sorted(WORKFLOWS.glob("*.yml"))))
+    external = [u for u in uses if not u.startswith("./")]
+    assert external
+    assert all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", u) for u in external), external

@@ -1,0 +1,129 @@
+"""Delete a disposable environment: both stacks and everything in them.
+
+  python render.py destroy --env dev           asks you to type the environment's name
+  python render.py destroy --env dev --yes     no question (CI)
+
+Only for an environment whose vars say `lifecycle: disposable`; a protected one is refused
+before anything is called. Steps: empty every S3 bucket of the stack (all object versions and
+delete markers; CloudFormation cannot delete a bucket that holds anything), delete the edge
+stack, then the regional stack (its ECR repository is emptied by CloudFormation: EmptyOnDelete).
+
+Lambda@Edge: CloudFront keeps replicas of the edge function for hours after the distribution is
+gone, and until then the function cannot be deleted. The edge stack keeps the function when it
+is deleted (its DeletionPolicy); should the deletion still fail on it, the stack is deleted again
+retaining the function. Either way the command prints the function it left and the exact
+command that deletes it later.
+Exit codes: 0 deleted (possibly leaving the edge function, as printed); 2 refused or bad input
+(one line, nothing deleted); 7 a stack could not be deleted (its failed resources are listed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ..cli import EXIT_AWS
+from ..errors import UserError
+from .aws import Aws, add_env_arguments, connect, lifecycle_file, load_config
+
+REPLICATED_TYPES = ("AWS::Lambda::Function", "AWS::Lambda::Version")
+
+
+def empty_bucket(s3: Any, bucket: str) -> int:
+    """Delete every object version and delete marker; the number deleted."""
+    deleted = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        keys = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        if keys:  # a page holds at most 1,000 entries: one DeleteObjects call each
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            deleted += len(keys)
+    return deleted
+
+
+def _still_there(aws: Aws, region: str, function: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        aws.client("lambda", region).get_function(FunctionName=function)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+            return False
+        raise
+    return True
+
+
+def delete_stack(aws: Aws, name: str, region: str) -> list[str]:
+    """Empty the stack's buckets and delete it; the Lambda functions left behind (replicas)."""
+    functions = [r["PhysicalResourceId"] for r in aws.resources(name, region, "AWS::Lambda::Function")
+                 if r.get("PhysicalResourceId")]
+    s3 = aws.client("s3", region)
+    for bucket in aws.resources(name, region, "AWS::S3::Bucket"):
+        if bucket.get("PhysicalResourceId") and bucket["ResourceStatus"] != "DELETE_COMPLETE":
+            count = empty_bucket(s3, bucket["PhysicalResourceId"])
+            print(f"{name}: emptied {bucket['PhysicalResourceId']} ({count} versions and markers)")
+    client = aws.client("cloudformation", region)
+    print(f"{name}: deleting", flush=True)
+    client.delete_stack(StackName=name)
+    stack = aws.wait_for_stack(name, region)
+    if stack is None or stack["StackStatus"] == "DELETE_COMPLETE":  # kept by DeletionPolicy?
+        return [f for f in functions if _still_there(aws, region, f)]
+    failed = [r for r in aws.resources(name, region) if r["ResourceStatus"] == "DELETE_FAILED"]
+    replicas = [r for r in failed if r["ResourceType"] in REPLICATED_TYPES]
+    if not failed or len(replicas) < len(failed):
+        for line in list(aws.failures(name, region))[:10]:
+            print(f"  failed: {line}", file=sys.stderr)
+        raise StackNotDeleted(f"{name} ended {stack['StackStatus']}")
+    # Only the Lambda@Edge function (and its version) failed: keep them, delete the rest.
+    client.delete_stack(StackName=name, RetainResources=[r["LogicalResourceId"] for r in replicas])
+    stack = aws.wait_for_stack(name, region)
+    if stack is not None and stack["StackStatus"] != "DELETE_COMPLETE":
+        raise StackNotDeleted(f"{name} ended {stack['StackStatus']} after retaining the edge function")
+    return [r["PhysicalResourceId"] for r in replicas if r["ResourceType"] == "AWS::Lambda::Function"]
+
+
+class StackNotDeleted(Exception):
+    pass
+
+
+def refuse_protected(args: argparse.Namespace, lifecycle: str) -> None:
+    if lifecycle != "disposable":
+        raise UserError(lifecycle_file(args), "lifecycle", f"is {lifecycle!r}: destroy deletes only a "
+                        "disposable environment (allowed: disposable); nothing was deleted")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_env_arguments(parser)
+    parser.add_argument("--yes", action="store_true",
+                        help="do not ask for the environment's name (for scripts and CI)")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args)
+    refuse_protected(args, cfg.lifecycle)
+    aws = connect(cfg)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UserError("--yes", "", "destroy without --yes needs a terminal to confirm (allowed: "
+                            "--yes, or run it from a terminal); nothing was deleted")
+        typed = input(f"Delete {cfg.stack_name} and {cfg.edge_stack_name} in account {aws.account}, "
+                      "data included? Type the environment's name: ")
+        if typed.strip() != cfg.environment:
+            raise UserError("--yes", "", "the name typed was not the environment's; nothing was deleted")
+    left = []
+    for name, region in reversed(aws.stacks()):  # edge first, then regional
+        if aws.describe_stack(name, region) is None:
+            print(f"{name}: not deployed")
+            continue
+        try:
+            left += [(region, r) for r in delete_stack(aws, name, region)]
+        except StackNotDeleted as exc:
+            print(f"error: {exc}; run destroy again once the failures above are fixed", file=sys.stderr)
+            return EXIT_AWS
+        print(f"{name}: deleted")
+    for region, function in left:
+        print(f"left: Lambda@Edge function {function} (CloudFront removes its replicas within a few "
+              "hours of the distribution's deletion). Delete it then with:\n"
+              f"  aws lambda delete-function --region {region} --function-name {function}")
+    return 0

@@ -1,0 +1,346 @@
+"""Plan a deployment of both stacks as CloudFormation change sets, show them, run them on request.
+
+  python render.py plan --env staging                       create and show the change sets
+  python render.py plan --env staging --save plan.json      ...and record them for --execute
+  python render.py plan --env staging --execute plan.json   run exactly the recorded change sets
+  python render.py plan --env dev --execute                 plan, show, then run (disposable envs;
+                                                            a protected one asks on a terminal)
+
+Each stack's change set is made by the SAM CLI (`sam deploy --no-execute-changeset` with the
+stack's config-env), which packages the edge function and sends UsePreviousValue for the
+parameters it is not given, exactly as a deploy does. The report is CloudFormation's own
+verdict: actions, `Replacement: True | Conditional`, the deletion policy it applies, drift where
+the change set reports it; stateful resources first, then IAM and security-group changes.
+
+Deletion protection (protected environments, whose regional template has the parameter
+DeletionProtection): a first create passes DeletionProtection=false, so a failed create can roll
+back; every later plan passes DeletionProtection=true. Leaving it out would not do: the SAM CLI
+sends UsePreviousValue for a parameter it is not given, so the first create's "false" would
+stay. Protection is therefore on from the second deploy.
+
+Regional stack first, then the edge stack; a failed regional change stops before the edge.
+Exit codes: 0 ok; 2 bad input or a refused plan (one line); 7 AWS reported a failure (the
+failed resources are listed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..cfn_yaml import load_template
+from ..cli import EXIT_AWS
+from ..review.report import STATEFUL_TYPES
+from ..errors import AwsFailure, UserError
+from ..rendering import ROOT, stacks
+from ..samconfig import config_env
+from .aws import Aws, add_env_arguments, connect, lifecycle_file, load_config
+
+SAMCONFIG = ROOT / "samconfig.toml"
+CHANGE_SET_ARN = re.compile(r"arn:aws[\w-]*:cloudformation:[\w-]+:\d{12}:changeSet/[\w-]+/[\w-]+")
+NO_CHANGES = "No changes to deploy"
+# Resource types whose changes grant or take away access: shown in their own table.
+IAM_TYPES = ("AWS::IAM::", "AWS::KMS::Key", "AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy",
+             "AWS::Lambda::Permission", "AWS::SecretsManager::ResourcePolicy")
+SECURITY_GROUP_TYPES = ("AWS::EC2::SecurityGroup",)  # and its -Ingress/-Egress rules
+
+
+@dataclass
+class Detail:
+    """One property change CloudFormation reports for a resource."""
+
+    path: str
+    recreation: str  # Never | Conditionally | Always
+    cause: str  # DirectModification, a parameter, a resource attribute, ...
+    before: str = ""
+    after: str = ""
+    drift: str = ""  # the live value when the resource drifted from the template
+
+
+@dataclass
+class ResourceChange:
+    logical_id: str
+    type: str
+    action: str  # Add | Modify | Remove | Import | Dynamic
+    replacement: str = ""  # True | False | Conditional (Modify only)
+    policy: str = ""  # Delete | Retain | Snapshot | ReplaceAndDelete | ...
+    drift: str = ""  # the resource's drift status, when the change set reports it
+    details: list[Detail] = field(default_factory=list)
+
+    @property
+    def stateful(self) -> bool:
+        return self.type in STATEFUL_TYPES
+
+    @property
+    def dangerous(self) -> bool:
+        """A stateful resource removed or possibly replaced."""
+        return self.stateful and (self.action == "Remove" or self.replacement in ("True", "Conditional"))
+
+
+@dataclass
+class StackPlan:
+    stack: str
+    region: str
+    change_set: str | None  # ARN; None when there is nothing to change
+    status: str = ""  # of the stack before the change: a status, or "new"
+    changes: list[ResourceChange] = field(default_factory=list)
+    drifted: bool = False  # the stack's last drift detection found drift
+
+
+# --- change sets: made by the SAM CLI, read back from CloudFormation ---------------------------
+
+def sam_command() -> list[str]:
+    local = Path(sys.executable).parent / "sam"
+    return [os.environ.get("SAM") or (str(local) if local.exists() else "sam")]
+
+
+def protection_overrides(template: dict[str, Any], exists: bool) -> list[str]:
+    """DeletionProtection=false for a first create, =true for every later change; nothing for a
+    template without the parameter (a disposable environment)."""
+    if "DeletionProtection" not in template.get("Parameters", {}):
+        return []
+    return [f"DeletionProtection={'true' if exists else 'false'}"]
+
+
+def _change_set(config_env: str, template_file: Path, overrides: list[str]) -> str | None:
+    command = [*sam_command(), "deploy", "--config-env", config_env, "--config-file", str(SAMCONFIG),
+               "--template-file", str(template_file.resolve()), "--no-execute-changeset"]
+    if overrides:
+        command += ["--parameter-overrides", *overrides]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,  # noqa: S603
+                          stdin=subprocess.DEVNULL, check=False)
+    found = CHANGE_SET_ARN.search(done.stdout)
+    if done.returncode == 0 and found:
+        return found.group()
+    if done.returncode == 0 and NO_CHANGES in done.stdout:
+        return None
+    tail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
+    raise AwsFailure(f"{config_env}: sam deploy --no-execute-changeset of {template_file} failed "
+                     f"(exit {done.returncode}): {tail[0]}")
+
+
+def _details(change: dict[str, Any]) -> list[Detail]:
+    found = []
+    for detail in change.get("Details", []):
+        target = detail.get("Target", {})
+        path = target.get("Path") or ".".join(x for x in (target.get("Attribute"), target.get("Name")) if x)
+        drift = target.get("Drift", {})
+        found.append(Detail(path, target.get("RequiresRecreation", ""),
+                            detail.get("CausingEntity") or detail.get("ChangeSource", ""),
+                            str(target.get("BeforeValue", "")), str(target.get("AfterValue", "")),
+                            str(drift.get("ActualValue", "")) if drift else ""))
+    return found
+
+
+def describe_changes(client: Any, arn: str) -> list[ResourceChange]:
+    """Every resource change of a change set (all pages)."""
+    changes, token = [], None
+    while True:
+        page = client.describe_change_set(ChangeSetName=arn, IncludePropertyValues=True,
+                                          **({"NextToken": token} if token else {}))
+        for change in page.get("Changes", []):
+            c = change.get("ResourceChange", {})
+            changes.append(ResourceChange(
+                c["LogicalResourceId"], c["ResourceType"], c["Action"], c.get("Replacement", ""),
+                c.get("PolicyAction", ""), c.get("ResourceDriftStatus", ""), _details(c)))
+        token = page.get("NextToken")
+        if not token:
+            return changes
+
+
+def make_plan(aws: Aws, rendered: Path) -> list[StackPlan]:
+    plans = []
+    for stack in stacks(aws.cfg):
+        template_file = rendered / aws.cfg.environment / stack.output
+        if not template_file.is_file():
+            raise UserError(str(template_file), "", "is missing (allowed: a rendered template; run "
+                            f"`python render.py --env {aws.cfg.environment}`)")
+        existing = aws.describe_stack(stack.name, stack.region)
+        status = existing["StackStatus"] if existing else "new"
+        if status == "ROLLBACK_COMPLETE":
+            raise UserError(f"stack {stack.name}", "StackStatus", "is ROLLBACK_COMPLETE, a failed "
+                            "first create (allowed: a stack that can be updated; delete it, then plan "
+                            "again)")
+        exists = status not in ("new", "REVIEW_IN_PROGRESS")
+        overrides = protection_overrides(load_template(template_file.read_text()), exists)
+        arn = _change_set(config_env(aws.cfg, stack.key), template_file, overrides)
+        changes = describe_changes(aws.client("cloudformation", stack.region), arn) if arn else []
+        drifted = (existing or {}).get("DriftInformation", {}).get("StackDriftStatus") == "DRIFTED"
+        plans.append(StackPlan(stack.name, stack.region, arn, status, changes, drifted))
+    return plans
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+def _verdict(c: ResourceChange) -> str:
+    parts = [c.action]
+    if c.replacement and c.replacement != "False":
+        parts.append(f"Replacement: {c.replacement}")
+    if c.policy:
+        parts.append(f"policy: {c.policy}")
+    if c.drift and c.drift not in ("IN_SYNC", "NOT_CHECKED"):
+        parts.append(f"drift: {c.drift}")
+    return ", ".join(parts)
+
+
+def _detail_text(d: Detail) -> str:
+    text = d.path or "(resource)"
+    if d.before or d.after:
+        text += f": {d.before!r} -> {d.after!r}"
+    if d.drift:
+        text += f" (live value {d.drift!r})"
+    extras = [x for x in (f"recreation {d.recreation}" if d.recreation and d.recreation != "Never" else "",
+                          f"because of {d.cause}" if d.cause else "") if x]
+    return text + (f" [{'; '.join(extras)}]" if extras else "")
+
+
+def format_plan(env: str, plans: list[StackPlan], markdown: bool = False) -> str:
+    """The plan as text or markdown: a headline per stack, then its changes grouped (stateful,
+    other), then the IAM and security-group changes as tables. Kept apart from the AWS calls so
+    the shared review formatter can take its place."""
+    lines = [f"# plan: {env}" if markdown else f"plan: {env}", ""]
+    mark = {"Add": "+", "Modify": "~", "Remove": "-", "Import": ">", "Dynamic": "?"}
+    for p in plans:
+        counts = {a: sum(c.action == a for c in p.changes) for a in ("Add", "Modify", "Remove")}
+        dangers = [c for c in p.changes if c.dangerous]
+        head = (f"{p.stack} ({p.region}, {p.status}): " +
+                (f"{counts['Add']} to add, {counts['Modify']} to modify, {counts['Remove']} to remove"
+                 if p.changes else "no changes"))
+        if dangers:
+            head += f"; !! {len(dangers)} stateful resource(s) removed or replaced"
+        if p.drifted:
+            head += "; the stack had drifted at its last detection (see `render.py drift`)"
+        lines.append(f"## {head}" if markdown else head)
+        if p.change_set:
+            lines.append(f"change set: `{p.change_set}`" if markdown else f"  change set {p.change_set}")
+        groups = (("stateful", [c for c in p.changes if c.stateful]),
+                  ("other", [c for c in p.changes if not c.stateful]))
+        for title, changes in groups:
+            if not changes:
+                continue
+            lines.append(f"\n### {title}\n" if markdown else f"  {title}:")
+            for c in sorted(changes, key=lambda c: (not c.dangerous, c.logical_id)):
+                warn = "!! " if c.dangerous else ""
+                entry = f"{warn}{mark.get(c.action, c.action)} {c.logical_id} {c.type}: {_verdict(c)}"
+                lines.append(f"- {entry}" if markdown else f"    {entry}")
+                for d in c.details:
+                    lines.append(f"  - {_detail_text(d)}" if markdown else f"        {_detail_text(d)}")
+        for title, prefixes in (("IAM and resource-policy changes", IAM_TYPES),
+                                ("security-group changes", SECURITY_GROUP_TYPES)):
+            rows = [c for c in p.changes if c.type.startswith(prefixes)]
+            if not rows:
+                continue
+            if markdown:
+                lines += [f"\n### {title}\n", "| resource | type | change | properties |",
+                          "|---|---|---|---|"]
+                lines += [f"| {c.logical_id} | {c.type} | {_verdict(c)} | "
+                          f"{'; '.join(d.path or '(resource)' for d in c.details) or '-'} |" for c in rows]
+            else:
+                lines.append(f"  {title}:")
+                lines += [f"    {c.logical_id:<32} {c.action:<7} "
+                          f"{', '.join(d.path or '(resource)' for d in c.details) or '-'}" for c in rows]
+        lines.append("")
+    return "\n".join(lines)
+
+
+# --- executing the reviewed change sets ----------------------------------------------------------
+
+def save_plan(path: Path, aws: Aws, plans: list[StackPlan]) -> None:
+    record = {"environment": aws.cfg.environment, "account": aws.account,
+              "change_sets": [{"stack": p.stack, "region": p.region, "arn": p.change_set} for p in plans]}
+    path.write_text(json.dumps(record) + "\n")
+
+
+def load_plan(path: Path, aws: Aws) -> list[StackPlan]:
+    """The saved plan's change sets, each checked to belong to this environment's stacks."""
+    try:
+        record = json.loads(path.read_text())
+        entries = [(e["stack"], e["region"], e["arn"]) for e in record["change_sets"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(str(path), "", f"is not a saved plan ({exc}) (allowed: a file written by "
+                        "`render.py plan --save`)") from None
+    expected = [(s.name, s.region) for s in stacks(aws.cfg)]
+    if record.get("environment") != aws.cfg.environment or record.get("account") != aws.account:
+        raise UserError(str(path), "environment", f"is a plan for {record.get('environment')} in "
+                        f"account {record.get('account')} (allowed: {aws.cfg.environment} in "
+                        f"{aws.account})")
+    if [(s, r) for s, r, _ in entries] != expected:
+        raise UserError(str(path), "change_sets", f"names the stacks {[s for s, _, _ in entries]} "
+                        f"(allowed: {[s for s, _ in expected]}, in that order)")
+    return [StackPlan(s, r, arn) for s, r, arn in entries]
+
+
+def execute(aws: Aws, plans: list[StackPlan]) -> int:
+    """Run each change set, regional first; stop at the first stack that does not complete."""
+    for p in plans:
+        client = aws.client("cloudformation", p.region)
+        if p.change_set is None:
+            print(f"{p.stack}: no changes")
+            continue
+        described = client.describe_change_set(ChangeSetName=p.change_set)
+        if described["StackName"] != p.stack or described.get("ExecutionStatus") != "AVAILABLE":
+            raise UserError(p.change_set, "ExecutionStatus", f"is {described.get('ExecutionStatus')} "
+                            f"for stack {described['StackName']} (allowed: AVAILABLE for {p.stack}; "
+                            "plan again)")
+        before = aws.describe_stack(p.stack, p.region)
+        since = (before or {}).get("LastUpdatedTime") or (before or {}).get("CreationTime")
+        print(f"{p.stack}: executing {p.change_set}", flush=True)
+        client.execute_change_set(ChangeSetName=p.change_set)
+        stack = aws.wait_for_stack(p.stack, p.region)
+        status = stack["StackStatus"] if stack else "DELETED"
+        print(f"{p.stack}: {status}")
+        if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"):
+            for line in list(aws.failures(p.stack, p.region, since))[:10]:
+                print(f"  failed: {line}", file=sys.stderr)
+            print(f"error: {p.stack} ended {status}; nothing after it was run", file=sys.stderr)
+            return EXIT_AWS
+    return 0
+
+
+def _confirm(args: argparse.Namespace, cfg: Any) -> None:
+    """A protected environment's immediate execute needs a person at a terminal to say yes."""
+    if not cfg.protected:
+        return
+    where = lifecycle_file(args)
+    if not sys.stdin.isatty():
+        raise UserError(where, "lifecycle", "is protected: --execute without a saved plan needs a "
+                        "terminal to confirm (allowed: `plan --save FILE`, review, then "
+                        "`plan --execute FILE`)")
+    if input(f"Execute these change sets in {cfg.environment}? [y/N] ").strip().lower() != "y":
+        raise UserError(where, "lifecycle", "is protected and the change sets were not confirmed; "
+                        "nothing was executed")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_env_arguments(parser)
+    parser.add_argument("--format", choices=("text", "markdown"), default="text",
+                        help="report format (markdown: for a CI job summary)")
+    parser.add_argument("--save", type=Path, metavar="FILE",
+                        help="record the change sets (JSON) for a later --execute FILE")
+    parser.add_argument("--execute", nargs="?", const="", default=None, metavar="FILE",
+                        help="run the change sets: those saved in FILE, or (no FILE) the ones "
+                             "this run plans")
+    parser.add_argument("--rendered", type=Path, default=Path(os.path.relpath(ROOT / "rendered")),
+                        metavar="DIR", help="folder of rendered templates (default: rendered/)")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args)
+    aws = connect(cfg)
+    if args.execute:  # a saved plan: run exactly those change sets, plan nothing new
+        return execute(aws, load_plan(Path(args.execute), aws))
+    plans = make_plan(aws, args.rendered)
+    print(format_plan(cfg.environment, plans, markdown=args.format == "markdown"), flush=True)
+    if args.save:
+        save_plan(args.save, aws, plans)
+    if args.execute is None:
+        return 0
+    _confirm(args, cfg)
+    return execute(aws, plans)
