@@ -37,9 +37,9 @@ from typing import Any
 
 from ..cfn_yaml import load_template
 from ..cli import EXIT_AWS
-from ..review.report import STATEFUL_TYPES
 from ..errors import AwsFailure, UserError
 from ..rendering import ROOT, stacks
+from ..review.report import STATEFUL_TYPES
 from ..samconfig import config_env
 from .aws import Aws, add_env_arguments, connect, lifecycle_file, load_config
 
