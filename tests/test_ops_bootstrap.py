@@ -104,8 +104,8 @@ def test_one_file_per_account_and_it_is_fresh(tmp_path: Path) -> None:
 def test_a_resource_type_missing_from_the_table_is_one_line() -> None:
     from tracker_infra.errors import UserError
 
-    with pytest.raises(UserError, match=r"deploy_permissions.yaml: types: lacks AWS::Route53::RecordSet"):
-        bootstrap.handler_actions({"AWS::EC2::VPC", "AWS::Route53::RecordSet"})
+    with pytest.raises(UserError, match=r"deploy_permissions.yaml: types: lacks AWS::DynamoDB::Table"):
+        bootstrap.handler_actions({"AWS::EC2::VPC", "AWS::DynamoDB::Table"})
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -44,7 +44,7 @@ def stubbed(monkeypatch: pytest.MonkeyPatch) -> tuple[Aws, dict[str, Stubber]]:
     session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
     aws = Aws(CFG, session, CFG.account)
     stubs = {}
-    for service in ("cloudformation", "cloudwatch", "sns", "s3"):
+    for service in ("cloudformation", "cloudwatch", "sns", "s3", "lambda"):
         client = aws.client(service, "us-east-1")
         stubs[service] = Stubber(client)
         stubs[service].activate()
@@ -231,9 +231,38 @@ def test_destroy_retains_the_replicated_edge_function_and_says_how_to_finish(
     cf.add_response("delete_stack", {}, {"StackName": EDGE, "RetainResources": ["SecurityHeadersFunction"]})
     describe(stubs, EDGE, None)
     left = destroy.delete_stack(aws, EDGE, "us-east-1")
-    assert [r["PhysicalResourceId"] for r in left] == ["tracker-dev-security-headers"]
+    assert left == ["tracker-dev-security-headers"]
     cf.assert_no_pending_responses()
     stubs["s3"].assert_no_pending_responses()
+
+
+def test_destroy_reports_the_edge_function_its_deletion_policy_kept(
+        stubbed: tuple[Aws, dict[str, Stubber]]) -> None:
+    """The usual path: the edge stack's DeletionPolicy keeps the function, so the deletion
+    completes; GetFunction (documented ResourceNotFoundException when absent) tells what is left."""
+    aws, stubs = stubbed
+    cf = stubs["cloudformation"]
+    cf.add_response("list_stack_resources", {"StackResourceSummaries": [
+        {"LogicalResourceId": "SecurityHeadersFunction", "PhysicalResourceId": "tracker-dev-security-headers",
+         "ResourceType": "AWS::Lambda::Function", "LastUpdatedTimestamp": NOW,
+         "ResourceStatus": "CREATE_COMPLETE"}]}, {"StackName": EDGE})
+    cf.add_response("delete_stack", {}, {"StackName": EDGE})
+    describe(stubs, EDGE, None)
+    stubs["lambda"].add_response("get_function", {"Configuration": {
+        "FunctionName": "tracker-dev-security-headers"}}, {"FunctionName": "tracker-dev-security-headers"})
+    assert destroy.delete_stack(aws, EDGE, "us-east-1") == ["tracker-dev-security-headers"]
+    # ...and nothing is reported once the function is really gone
+    cf.add_response("list_stack_resources", {"StackResourceSummaries": [
+        {"LogicalResourceId": "SecurityHeadersFunction", "PhysicalResourceId": "tracker-dev-security-headers",
+         "ResourceType": "AWS::Lambda::Function", "LastUpdatedTimestamp": NOW,
+         "ResourceStatus": "CREATE_COMPLETE"}]}, {"StackName": EDGE})
+    cf.add_response("delete_stack", {}, {"StackName": EDGE})
+    describe(stubs, EDGE, None)
+    stubs["lambda"].add_client_error("get_function", "ResourceNotFoundException", "Function not found",
+                                     expected_params={"FunctionName": "tracker-dev-security-headers"})
+    assert destroy.delete_stack(aws, EDGE, "us-east-1") == []
+    cf.assert_no_pending_responses()
+    stubs["lambda"].assert_no_pending_responses()
 
 
 def test_destroy_stops_when_something_else_fails(stubbed: tuple[Aws, dict[str, Stubber]]) -> None:
@@ -253,7 +282,7 @@ def test_destroy_stops_when_something_else_fails(stubbed: tuple[Aws, dict[str, S
         destroy.delete_stack(aws, REGIONAL, "us-east-1")
 
 
-def test_an_aws_refusal_is_one_line_and_exit_5(
+def test_an_aws_refusal_is_one_line_and_exit_7(
         stubbed: tuple[Aws, dict[str, Stubber]], monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     """AccessDenied (the documented error of a role lacking a permission) is not a bug."""
@@ -265,7 +294,7 @@ def test_an_aws_refusal_is_one_line_and_exit_5(
         "describe_stacks", "AccessDenied", "User: arn:aws:sts::111111111111:assumed-role/x is not "
         "authorized to perform: cloudformation:DescribeStacks")
     monkeypatch.setattr(outputs, "connect", lambda cfg: aws)
-    assert main(["outputs", "--env", "dev"]) == 5
+    assert main(["outputs", "--env", "dev"]) == 7
     err = capsys.readouterr().err
     assert err.startswith("error: AWS: An error occurred (AccessDenied)") and err.count("\n") == 1
 

@@ -56,10 +56,13 @@ def _still_there(aws: Aws, region: str, function: str) -> bool:
 
 def delete_stack(aws: Aws, name: str, region: str) -> list[str]:
     """Empty the stack's buckets and delete it; the Lambda functions left behind (replicas)."""
-    functions = [r["PhysicalResourceId"] for r in aws.resources(name, region, "AWS::Lambda::Function")
-                 if r.get("PhysicalResourceId")]
+    before = aws.resources(name, region)
+    functions = [r["PhysicalResourceId"] for r in before
+                 if r["ResourceType"] == "AWS::Lambda::Function" and r.get("PhysicalResourceId")]
     s3 = aws.client("s3", region)
-    for bucket in aws.resources(name, region, "AWS::S3::Bucket"):
+    for bucket in before:
+        if bucket["ResourceType"] != "AWS::S3::Bucket":
+            continue
         if bucket.get("PhysicalResourceId") and bucket["ResourceStatus"] != "DELETE_COMPLETE":
             count = empty_bucket(s3, bucket["PhysicalResourceId"])
             print(f"{name}: emptied {bucket['PhysicalResourceId']} ({count} versions and markers)")
