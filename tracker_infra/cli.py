@@ -30,6 +30,11 @@ Other commands (python render.py COMMAND --help for each):
   diff    resource- and property-level diff of rendered templates
   cost    estimated monthly floor of an environment
   graph   Mermaid architecture pictures from the rendered templates
+  publish-site      upload a Vite build to an environment's site, then invalidate its HTML
+  release-image     run an API image (by digest) in an environment
+  promote           run the image one environment runs in another (staging -> production)
+  verify            check a deployed environment; pass/fail table, exit 4 on a failure
+  restore-database  restore the database to a point in time as a new cluster
 
 Exit codes: 0 ok; 2 bad input (one line naming the file, the key and the rule; nothing written);
 3 stale output (--check); 1 internal error (please report it).
@@ -39,6 +44,11 @@ Exit codes: 0 ok; 2 bad input (one line naming the file, the key and the rule; n
 # Commands besides rendering: name -> module in tracker_infra with add_arguments(parser) and
 # run(args) -> exit code. Imported only when used, so rendering stays fast.
 SUBCOMMANDS = {"diff": "diff", "cost": "cost", "graph": "graph"}
+SUBCOMMANDS["publish-site"] = "ops.publish"
+SUBCOMMANDS["release-image"] = "ops.release"
+SUBCOMMANDS["promote"] = "ops.promote"
+SUBCOMMANDS["verify"] = "ops.verify"
+SUBCOMMANDS["restore-database"] = "ops.restore"
 
 
 def _parser() -> argparse.ArgumentParser:
