@@ -145,4 +145,5 @@ def run(args: argparse.Namespace) -> int:
     from .aws import connect
 
     cfg = load(args.vars, args.env)
-    return restore(connect(cfg), parse_time(args.to))
+    when = parse_time(args.to)  # refused before any AWS call
+    return restore(connect(cfg), when)
