@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,18 +84,6 @@ class Moto:
                                          method="POST")
         with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - the local server
             pass
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
-    # Services report the minimum task count running (moto starts none unless told).
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MOTO_ECS_SERVICE_RUNNING", "3")
-        server = MotoServer.start(tmp_path_factory.mktemp("moto") / "moto.log")
-    try:
-        yield Moto(server)
-    finally:
-        server.stop()
 
 
 def image_manifest(label: str) -> str:

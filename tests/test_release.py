@@ -17,12 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.aws_standins import FakeEnvironment, Moto, deploy_fake_environment, moto, push_image
+from tests.aws_standins import FakeEnvironment, Moto, deploy_fake_environment, push_image
 from tests.helpers import config
 from tracker_infra.cli import main
 from tracker_infra.rendering import EDGE_REGION
-
-__all__ = ["moto"]  # the module-scoped server fixture
 
 # What each file of a Vite build must be served as (the rule, written out independently).
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",

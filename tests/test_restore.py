@@ -14,13 +14,11 @@ from typing import Any
 
 import pytest
 
-from tests.aws_standins import FakeEnvironment, Moto, deploy_fake_environment, moto
+from tests.aws_standins import FakeEnvironment, Moto, deploy_fake_environment
 from tests.helpers import config
 from tracker_infra.cli import main
 from tracker_infra.ops.aws import connect
 from tracker_infra.ops.restore import restore
-
-__all__ = ["moto"]  # the module-scoped server fixture
 
 
 @pytest.fixture

@@ -32,15 +32,13 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from tests.aws_standins import FakeEnvironment, Moto, deploy_fake_environment, moto
+from tests.aws_standins import FakeEnvironment, Moto, deploy_fake_environment
 from tests.helpers import config
 from tests.standins import edge_handler, local_ca, origin_response_event, serve
 from tracker_infra.cli import main
 from tracker_infra.ops.aws import connect
 from tracker_infra.ops.verify import Network, Row, Verifier
 from tracker_infra.rendering import EDGE_REGION, ROOT
-
-__all__ = ["moto"]  # the module-scoped server fixture
 
 HEADERS_FILE = ROOT / "rendered" / "dev" / "edge" / "headers.json"
 INDEX = (b'<!doctype html><html><head><script type="module" src="/assets/index-AbCdEf12.js"></script>'
