@@ -180,6 +180,12 @@ class Verifier:
         return {o["OutputKey"]: o["OutputValue"] for o in (self.deployed[name] or {}).get("Outputs", [])}
 
     @cached_property
+    def headers(self) -> dict[str, str]:
+        from ..rendering import edge_headers
+
+        return edge_headers(self.cfg)
+
+    @cached_property
     def site_root(self) -> Response:
         return ok_response(self.net, f"https://{self.cfg.frontend.domain}/")
 
@@ -209,12 +215,6 @@ class Verifier:
         if problems:
             raise Failed("; ".join(problems))
         return f"{len(self.headers)} configured headers as configured"
-
-    @cached_property
-    def headers(self) -> dict[str, str]:
-        from ..rendering import edge_headers
-
-        return edge_headers(self.cfg)
 
     def site_route(self) -> str:
         response = ok_response(self.net, f"https://{self.cfg.frontend.domain}{CLIENT_ROUTE}")
@@ -268,9 +268,10 @@ class Verifier:
     def alarms_quiet(self) -> str:
         alarms, missing = self.alarms
         firing = [a["AlarmName"] for a in alarms if a["StateValue"] == "ALARM"]
-        if missing or firing:
-            raise Failed("; ".join(filter(None, [firing and f"in ALARM: {', '.join(firing)}",
-                                                 missing and f"missing: {', '.join(missing)}"])))
+        problems = [f"{what}: {', '.join(names)}" for what, names in (("in ALARM", firing),
+                                                                        ("missing", missing)) if names]
+        if problems:
+            raise Failed("; ".join(problems))
         return f"{len(alarms)} alarms, none in ALARM"
 
     def alarms_reporting(self) -> str:
