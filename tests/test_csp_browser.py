@@ -14,18 +14,13 @@ Needs node + npm (the npm registry, or a warm npm cache) and Chromium
 
 from __future__ import annotations
 
-import datetime
-import hashlib
 import http.server
-import importlib.util
-import itertools
 import json
 import mimetypes
 import os
 import shutil
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -33,9 +28,10 @@ from typing import Any
 
 import pytest
 
+from tests.standins import APP, edge_handler, local_ca, origin_response_event, run_in_app, serve
+from tracker_infra.header_grading import header_problems
+
 ROOT = Path(__file__).resolve().parent.parent
-APP = ROOT / "tests" / "browser"
-HANDLER_SOURCE = ROOT / "edge" / "handler.py"
 SAMPLE = ROOT / "tests" / "fixtures" / "cloudfront" / "headers-sample.json"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CSP_NAMES = ("content-security-policy", "content-security-policy-report-only")
@@ -60,48 +56,7 @@ def _header_sources(enforced_csp_only: bool = False) -> list[Any]:
     return params
 
 
-# --- build ----------------------------------------------------------------------------
-
-
-def _run(cmd: list[str], timeout: int, env: dict[str, str] | None = None) -> str:
-    proc = subprocess.run(cmd, cwd=APP, capture_output=True, text=True, timeout=timeout, env=env, check=False)
-    if proc.returncode != 0:
-        pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc.stdout
-
-
-@pytest.fixture(scope="session")
-def dist() -> Path:
-    """npm ci (only when package-lock.json changed since the last one) and vite build."""
-    lock = hashlib.sha256((APP / "package-lock.json").read_bytes()).hexdigest()
-    stamp = APP / "node_modules" / ".tracker-lock.sha256"
-    if not stamp.is_file() or stamp.read_text(encoding="utf-8") != lock:
-        _run(["npm", "ci", "--prefer-offline", "--no-audit", "--no-fund"], timeout=600)
-        stamp.write_text(lock, encoding="utf-8")
-    _run(["npm", "run", "build"], timeout=300)
-    built = APP / "dist"
-    assert (built / "index.html").is_file()
-    return built
-
-
 # --- the edge function, as the renderer lays it out ----------------------------------
-
-_counter = itertools.count()
-
-
-def edge_handler(directory: Path, headers_file: Path) -> ModuleType:
-    directory.mkdir(parents=True)
-    shutil.copyfile(HANDLER_SOURCE, directory / "handler.py")
-    shutil.copyfile(headers_file, directory / "headers.json")
-    spec = importlib.util.spec_from_file_location(
-        f"edge_handler_browser_{next(_counter)}", directory / "handler.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -110,41 +65,6 @@ TYPES = {
     ".svg": "image/svg+xml",
     ".png": "image/png",
 }
-
-
-def origin_response_event(uri: str, status: int, content_type: str, length: int) -> dict[str, Any]:
-    """What CloudFront hands the function for this object (shape: AWS's documented one)."""
-    reason = http.HTTPStatus(status).phrase
-    return {
-        "Records": [
-            {
-                "cf": {
-                    "config": {
-                        "distributionDomainName": "d111111abcdef8.cloudfront.net",
-                        "distributionId": "EDFDVBD6EXAMPLE",
-                        "eventType": "origin-response",
-                        "requestId": "local-test",
-                    },
-                    "request": {
-                        "clientIp": "127.0.0.1",
-                        "headers": {},
-                        "method": "GET",
-                        "querystring": "",
-                        "uri": uri,
-                    },
-                    "response": {
-                        "headers": {
-                            "content-type": [{"key": "Content-Type", "value": content_type}],
-                            "content-length": [{"key": "Content-Length", "value": str(length)}],
-                            "server": [{"key": "Server", "value": "AmazonS3"}],
-                        },
-                        "status": str(status),
-                        "statusDescription": reason,
-                    },
-                }
-            }
-        ]
-    }
 
 
 def make_handler_class(root: Path, edge: ModuleType, log: list[str]) -> type:
@@ -196,19 +116,13 @@ class RedirectToHttps(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def _serve(server: http.server.HTTPServer) -> threading.Thread:
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return thread
-
-
 @pytest.fixture
 def site(request: pytest.FixtureRequest, dist: Path, tmp_path: Path) -> Iterator[dict[str, Any]]:
     headers_file: Path = request.param
     edge = edge_handler(tmp_path / "edge", headers_file)
     log: list[str] = []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), make_handler_class(dist, edge, log))
-    _serve(server)
+    serve(server)
     try:
         yield {
             "url": f"http://localhost:{server.server_address[1]}/",
@@ -240,8 +154,7 @@ def test_vite_react_build_runs_without_csp_violation(site: dict[str, Any], tmp_p
 
     # The page really was served under the configured policy ...
     served = report["documentHeaders"]
-    for name, value in site["headers"].items():
-        assert served.get(name.lower()) == value, f"{name} not served as configured"
+    assert header_problems(served.items(), site["headers"]) == []
     assert any(name in served for name in CSP_NAMES)
     # ... over a potentially trustworthy origin (so upgrade-insecure-requests and HSTS on
     # http://localhost do not break the load) ...
@@ -289,60 +202,6 @@ def test_browser_check_detects_a_violation(site: dict[str, Any], tmp_path: Path)
 # --- the MDN HTTP Observatory ---------------------------------------------------------
 
 
-def _local_ca(directory: Path) -> tuple[Path, Path, Path]:
-    """A throwaway CA and a certificate for localhost signed by it (PEM files)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tracker-infra test CA")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_pem, cert_pem, key_pem = directory / "ca.pem", directory / "cert.pem", directory / "key.pem"
-    ca_pem.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_pem.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return ca_pem, cert_pem, key_pem
-
-
 def observatory_grade(site: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     """Serve the site over HTTPS (+ HTTP redirect) and run the Observatory's scan()."""
     # The Observatory reads conf/hsts-preload.json, which its postinstall downloads (off
@@ -351,7 +210,7 @@ def observatory_grade(site: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     conf = APP / "node_modules" / "@mdn" / "mdn-http-observatory" / "conf" / "hsts-preload.json"
     if not conf.is_file():
         conf.write_text("{}\n", encoding="utf-8")
-    ca_pem, cert_pem, key_pem = _local_ca(tmp_path)
+    ca_pem, cert_pem, key_pem = local_ca(tmp_path)
     handler_class = make_handler_class(site["dist"], site["edge"], site["log"])
     https = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -359,8 +218,8 @@ def observatory_grade(site: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     https.socket = tls.wrap_socket(https.socket, server_side=True)
     redirect_class = type("Redirect", (RedirectToHttps,), {"https_port": https.server_address[1]})
     plain = http.server.ThreadingHTTPServer(("127.0.0.1", 0), redirect_class)
-    _serve(https)
-    _serve(plain)
+    serve(https)
+    serve(plain)
     env = {
         **os.environ,
         "NODE_EXTRA_CA_CERTS": str(ca_pem),
@@ -368,7 +227,7 @@ def observatory_grade(site: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
         "OBSERVATORY_HTTPS_PORT": str(https.server_address[1]),
     }
     try:
-        out = _run(["node", "observatory.mjs", "localhost"], timeout=120, env=env)
+        out = run_in_app(["node", "observatory.mjs", "localhost"], timeout=120, env=env)
     finally:
         for server in (https, plain):
             server.shutdown()

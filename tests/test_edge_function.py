@@ -25,6 +25,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tracker_infra.header_grading import header_problems
+
 ROOT = Path(__file__).resolve().parent.parent
 HANDLER_SOURCE = ROOT / "edge" / "handler.py"
 FIXTURES = ROOT / "tests" / "fixtures" / "cloudfront"
@@ -79,11 +81,14 @@ def response_of(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def assert_security_headers(headers: dict[str, Any], expected: dict[str, str]) -> None:
-    """Each configured header: one key (lower-case) in any casing, one exact entry."""
-    for name, value in expected.items():
+    """Each configured header: one lower-case key in CloudFront's map holding one entry named as
+    configured, graded by the rule verify grades the deployed site by (header_problems)."""
+    for name in expected:
         matching = [k for k in headers if isinstance(k, str) and k.lower() == name.lower()]
         assert matching == [name.lower()], f"{name}: keys {matching}"
-        assert headers[name.lower()] == [{"key": name, "value": value}]
+        assert [entry["key"] for entry in headers[name.lower()]] == [name]
+    served = [(entry["key"], entry["value"]) for name in expected for entry in headers[name.lower()]]
+    assert header_problems(served, expected) == []
 
 
 # --- the documented events ------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 from .errors import AwsFailure, UserError
 from .rendering import ROOT
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_STALE, EXIT_AWS = 0, 1, 2, 3, 7
+EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_STALE, EXIT_AWS, EXIT_VERIFY_FAILED = 0, 1, 2, 3, 7, 8
 
 HELP = """\
 Render the CloudFormation/SAM templates of one or every environment.
@@ -36,11 +36,15 @@ Other commands (python render.py COMMAND --help for each):
   outputs both stacks' outputs (--json)
   drift   detect drift on both stacks and show what differs
   destroy delete a disposable environment
+  publish-site      upload a Vite build to an environment's site, then invalidate its HTML
+  release-image     run an API image (by digest) in an environment
+  promote           run the image one environment runs in another (staging -> production)
+  verify            check a deployed environment; pass/fail table, exit 8 on a failure
+  restore-database  restore the database to a point in time as a new cluster
 
 Exit codes: 0 ok; 2 bad input (one line naming the file, the key and the rule; nothing written);
 3 stale output (--check); 4 and 5 diff's --fail-on-replace and --fail-on-broadening; 6 drift found
-(drift); 7 AWS reported a failure; 1 internal error
-(please report it).
+(drift); 7 AWS reported a failure; 8 verify found a failure; 1 internal error (please report it).
 """
 
 
@@ -55,6 +59,11 @@ SUBCOMMANDS = {
     "outputs": "ops.outputs",
     "drift": "ops.drift",
     "destroy": "ops.destroy",
+    "publish-site": "ops.publish",
+    "release-image": "ops.release",
+    "promote": "ops.promote",
+    "verify": "ops.verify",
+    "restore-database": "ops.restore",
 }
 
 

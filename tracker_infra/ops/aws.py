@@ -27,10 +27,15 @@ POLL_SECONDS = float(os.environ.get("TRACKER_POLL_SECONDS", "10"))
 SETTLED = ("_COMPLETE", "_FAILED")
 
 
-def add_env_arguments(parser: argparse.ArgumentParser) -> None:
-    """--env and --vars, the arguments every command on a live environment takes."""
-    parser.add_argument("--env", required=True, metavar="ENV",
+def add_env_arguments(parser: argparse.ArgumentParser, flag: str = "--env") -> None:
+    """--env (or another flag naming an environment) and --vars, the arguments every command on a
+    live environment takes."""
+    parser.add_argument(flag, required=True, metavar="ENV",
                         help="the environment (a vars/ENV.yaml file)")
+    add_vars_argument(parser)
+
+
+def add_vars_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vars", type=Path, default=Path(os.path.relpath(ROOT / "vars")),
                         metavar="DIR", help="variables folder (default: vars/)")
 
@@ -43,10 +48,24 @@ def lifecycle_file(args: argparse.Namespace) -> str:
     return str(env_file if "lifecycle" in read_yaml(env_file) else Path(args.vars) / "defaults.yaml")
 
 
-def load_config(args: argparse.Namespace) -> Config:
+def load(vars_dir: Path, env: str) -> Config:
+    """One environment's config, every environment validated with it (cross-file rules)."""
     from ..config import load_all
 
-    return load_all(args.vars, [args.env])[0]
+    return load_all(vars_dir, [env])[0]
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    return load(args.vars, args.env)
+
+
+def required_outputs(outputs: dict[str, str], stack: str, keys: tuple[str, ...]) -> list[str]:
+    """The values of ``keys`` among a stack's outputs; UserError naming the first one missing."""
+    for key in keys:
+        if not outputs.get(key):
+            raise UserError(f"stack {stack}", f"Outputs.{key}", "missing (allowed: a deployed "
+                            "stack with this output; deploy it first: make deploy ENV=<env>)")
+    return [outputs[key] for key in keys]
 
 
 @dataclass

@@ -1,0 +1,235 @@
+"""A deployed environment faked in a local moto server, for the release, verify and restore tests.
+
+moto cannot run the rendered stacks' transforms (SAM, SecretsManager), so each stack is a stand-in
+with the rendered template's parameters and every one of its outputs (Resources: one
+WaitConditionHandle); the resources the commands read (ECR repository, site bucket, CloudFront
+distribution, alarm topics and their subscriptions, alarms, Aurora cluster, ECS service, target
+group) are created through their own APIs, with the names the rendered templates give them, and
+the outputs point at them. Each account is reached with credentials from moto's STS AssumeRole,
+so STS answers with the environment's account, as connect() requires.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.helpers import render
+from tests.moto_server import MotoServer
+from tracker_infra.rendering import EDGE_REGION
+from tracker_infra.rendering import subnets as subnets_of
+from tracker_infra.schema import Config
+
+
+def _documented_invalidation_status(parsed: dict[str, Any], **_: Any) -> None:
+    if parsed.get("Invalidation", {}).get("Status") == "COMPLETED":
+        parsed["Invalidation"]["Status"] = "Completed"
+
+
+class DocumentedInvalidationStatus(boto3.Session):
+    """moto answers GetInvalidation with Status "COMPLETED"; CloudFront's API reference gives
+    "InProgress" or "Completed", and botocore's invalidation_completed waiter matches "Completed".
+    Sessions the commands make in the tests translate moto's word, nothing else."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.events.register("after-call.cloudfront.GetInvalidation", _documented_invalidation_status)
+
+
+@dataclass
+class Moto:
+    server: MotoServer
+
+    def credentials(self, account: str) -> dict[str, str]:
+        sts = boto3.client("sts", region_name="us-east-1", endpoint_url=self.server.endpoint,
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        found = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/tracker-test",
+                                RoleSessionName="tracker-test")["Credentials"]
+        return {"aws_access_key_id": found["AccessKeyId"],
+                "aws_secret_access_key": found["SecretAccessKey"],
+                "aws_session_token": found["SessionToken"]}
+
+    def session(self, account: str) -> boto3.Session:
+        return boto3.Session(**self.credentials(account))
+
+    def use(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, profiles: dict[str, str]) -> None:
+        """Point boto3 at the server; one profile per name -> account in a private credentials
+        file; no other AWS setting of this machine is read."""
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                     "AWS_REGION"):
+            monkeypatch.delenv(name, raising=False)
+        credentials, config = [], []
+        for profile, account in profiles.items():
+            credentials.append(f"[{profile}]")
+            credentials += [f"{key} = {value}" for key, value in self.credentials(account).items()]
+            config.append(f"[profile {profile}]" if profile != "default" else "[default]")
+        (tmp_path / "aws-credentials").write_text("\n".join(credentials) + "\n")
+        (tmp_path / "aws-config").write_text("\n".join(config) + "\n")
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+        monkeypatch.setenv("AWS_ENDPOINT_URL", self.server.endpoint)
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        monkeypatch.setattr(boto3, "Session", DocumentedInvalidationStatus)
+
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.server.port}/moto-api/reset",
+                                         method="POST")
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - the local server
+            pass
+
+
+def image_manifest(label: str) -> str:
+    """A distinct image manifest per label: moto derives the digest from the layer digests."""
+    layer = "sha256:" + hashlib.sha256(label.encode()).hexdigest()
+    return json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2,
+                   "digest": layer},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 2,
+                    "digest": layer}],
+    })
+
+
+def push_image(ecr: Any, repository: str, label: str) -> str:
+    """Push an image tagged ``label``; its digest."""
+    image = ecr.put_image(repositoryName=repository, imageManifest=image_manifest(label), imageTag=label)
+    return str(image["image"]["imageId"]["imageDigest"])
+
+
+@dataclass
+class FakeEnvironment:
+    cfg: Config
+    session: boto3.Session
+    endpoint: str
+    outputs: dict[str, dict[str, str]] = field(default_factory=dict)  # stack name -> outputs
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        return self.session.client(service, region_name=region or self.cfg.region,
+                                   endpoint_url=self.endpoint)
+
+    def parameters(self) -> dict[str, str]:
+        stack = self.client("cloudformation").describe_stacks(StackName=self.cfg.stack_name)["Stacks"][0]
+        return {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+
+
+def stand_in_stack(env: FakeEnvironment, key: str, name: str, region: str, values: dict[str, str],
+                   given: dict[str, str] | None = None) -> None:
+    """A stack with the rendered template's parameters (``given`` values) and outputs (an output
+    named like a parameter returns it; the others are ``values`` or a placeholder)."""
+    rendered = render(env.cfg, key)
+    parameters = rendered.get("Parameters", {})
+    template = {
+        "Parameters": parameters,
+        "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {k: {"Value": {"Ref": k} if k in parameters else values.get(k, f"fake-{k}")}
+                    for k in rendered["Outputs"]},
+    }
+    env.client("cloudformation", region).create_stack(
+        StackName=name, TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in (given or {}).items()])
+    env.outputs[name] = {o["OutputKey"]: o["OutputValue"] for o in env.client("cloudformation", region)
+                         .describe_stacks(StackName=name)["Stacks"][0]["Outputs"]}
+
+
+def alarm_names(cfg: Config, key: str) -> list[str]:
+    return [r["Properties"]["AlarmName"] for r in render(cfg, key)["Resources"].values()
+            if r["Type"] == "AWS::CloudWatch::Alarm"]
+
+
+def topic_with_subscription(env: FakeEnvironment, name: str, region: str) -> str:
+    sns = env.client("sns", region)
+    arn = str(sns.create_topic(Name=name)["TopicArn"])
+    sns.subscribe(TopicArn=arn, Protocol="email", Endpoint=env.cfg.monitoring.alarm_emails[0])
+    return arn
+
+
+def deploy_fake_environment(moto: Moto, cfg: Config) -> FakeEnvironment:
+    """Every resource verify, publish-site, release-image and restore-database read, healthy."""
+    env = FakeEnvironment(cfg, moto.session(cfg.account), moto.server.endpoint)
+    ecr = env.client("ecr")
+    repository_uri = ecr.create_repository(repositoryName=cfg.api_repository)["repository"]["repositoryUri"]
+    digest = push_image(ecr, cfg.api_repository, "first")
+
+    s3 = env.client("s3", EDGE_REGION)
+    bucket = f"{cfg.edge_stack_name}-site"
+    s3.create_bucket(Bucket=bucket)
+    distribution = env.client("cloudfront", EDGE_REGION).create_distribution(DistributionConfig={
+        "CallerReference": cfg.edge_stack_name, "Comment": "", "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{"Id": "SiteBucket",
+                                              "DomainName": f"{bucket}.s3.amazonaws.com",
+                                              "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "SiteBucket", "ViewerProtocolPolicy": "redirect-to-https",
+                                 "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"},
+    })["Distribution"]
+
+    for region, key in ((cfg.region, "app"), (EDGE_REGION, "edge")):
+        cloudwatch = env.client("cloudwatch", region)
+        for name in alarm_names(cfg, key):
+            cloudwatch.put_metric_alarm(AlarmName=name, MetricName="Errors", Namespace="Tracker",
+                                        Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1,
+                                        ComparisonOperator="GreaterThanThreshold")
+            cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="healthy")
+
+    ec2 = env.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock=cfg.network.vpc_cidr)["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=subnet.cidr, AvailabilityZone=f"{cfg.region}{zone}")
+               ["Subnet"]["SubnetId"] for subnet, zone in zip(subnets_of(cfg.network.vpc_cidr)[2:], "ab",
+                                                                strict=True)]
+    database_group = ec2.create_security_group(GroupName=f"{cfg.stack_name}-database", VpcId=vpc,
+                                               Description="database")["GroupId"]
+    rds = env.client("rds")
+    rds.create_db_subnet_group(DBSubnetGroupName=f"{cfg.stack_name}-database", SubnetIds=subnets,
+                               DBSubnetGroupDescription="private subnets")
+    rds.create_db_cluster(DBClusterIdentifier=cfg.stack_name, Engine="aurora-postgresql",
+                          MasterUsername=cfg.database.master_username, MasterUserPassword="not-a-secret-1",
+                          ServerlessV2ScalingConfiguration={"MinCapacity": cfg.database.min_acu,
+                                                            "MaxCapacity": cfg.database.max_acu},
+                          BackupRetentionPeriod=cfg.database.backup_retention_days, StorageEncrypted=True,
+                          KmsKeyId=f"arn:aws:kms:{cfg.region}:{cfg.account}:key/fake",
+                          EnableCloudwatchLogsExports=["postgresql"],
+                          DBSubnetGroupName=f"{cfg.stack_name}-database",
+                          VpcSecurityGroupIds=[database_group],
+                          Tags=[{"Key": "Environment", "Value": cfg.environment}])
+    for n in range(cfg.database.instances):
+        rds.create_db_instance(DBInstanceIdentifier=f"{cfg.stack_name}-{n}",
+                               DBClusterIdentifier=cfg.stack_name, DBInstanceClass="db.serverless",
+                               Engine="aurora-postgresql")
+
+    elbv2 = env.client("elbv2")
+    target_group = elbv2.create_target_group(Name=f"{cfg.stack_name}-api", Protocol="HTTP", Port=8080,
+                                             VpcId=vpc, TargetType="ip")["TargetGroups"][0]["TargetGroupArn"]
+    elbv2.register_targets(TargetGroupArn=target_group,
+                           Targets=[{"Id": f"10.0.0.{n + 10}"} for n in range(cfg.api.min_tasks)])
+    ecs = env.client("ecs")
+    ecs.create_cluster(clusterName=cfg.stack_name)
+    ecs.register_task_definition(family=f"{cfg.stack_name}-api",
+                                 containerDefinitions=[{"name": "api", "image": "api", "memory": 512}])
+    ecs.create_service(cluster=cfg.stack_name, serviceName=f"{cfg.stack_name}-api",
+                       taskDefinition=f"{cfg.stack_name}-api", desiredCount=cfg.api.min_tasks,
+                       loadBalancers=[{"targetGroupArn": target_group, "containerName": "api",
+                                       "containerPort": 8080}])
+
+    stand_in_stack(env, "app", cfg.stack_name, cfg.region, {
+        "ApiRepositoryUri": repository_uri,
+        "EcsClusterName": cfg.stack_name,
+        "ApiServiceName": f"{cfg.stack_name}-api",
+        "AlarmWarningTopicArn": topic_with_subscription(env, f"{cfg.stack_name}-warning", cfg.region),
+        **({"AlarmCriticalTopicArn": topic_with_subscription(env, f"{cfg.stack_name}-critical", cfg.region)}
+           if cfg.monitoring.critical_topic else {}),
+    }, {"ApiImageDigest": digest, **({"DeletionProtection": "true"} if cfg.protected else {})})
+    stand_in_stack(env, "edge", cfg.edge_stack_name, EDGE_REGION, {
+        "FrontendBucketName": bucket,
+        "DistributionId": distribution["Id"],
+        "DistributionDomainName": distribution["DomainName"],
+        "FrontendUrl": f"https://{cfg.frontend.domain}",
+        "AlarmWarningTopicArn": topic_with_subscription(env, f"{cfg.edge_stack_name}-warning", EDGE_REGION),
+    })
+    return env

@@ -1,0 +1,286 @@
+"""verify against a healthy fake environment, and against each way it can be broken.
+
+The AWS side is the fake deployed environment in moto (tests/aws_standins.py). The endpoints are
+local stand-ins on 127.0.0.1 with a certificate for the environment's two domains, signed by a
+CA made in the test: one HTTPS server answers for the API domain (the health check) and for the
+site domain (objects read from the moto bucket that publish-site filled, each response passed
+through the edge function with rendered/dev/edge/headers.json, a missing key answered with
+index.html as CloudFront's error response does), one HTTP server redirects to HTTPS. verify
+reaches them through --connect-to and trusts the CA through --ca-file.
+
+Two of the broken states moto cannot produce, so those tests replace one client with botocore's
+Stubber, answering with the shapes of AWS's API reference: ListSubscriptionsByTopic with a
+subscription whose SubscriptionArn is "PendingConfirmation" (what SNS lists for an e-mail not
+confirmed yet; moto confirms every subscription), and DescribeStacks with the regional stack in
+UPDATE_ROLLBACK_COMPLETE (moto's stacks do not roll back; the rest of the answer is moto's own).
+"""
+
+from __future__ import annotations
+
+import datetime
+import http.server
+import json
+import ssl
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+
+from tests.aws_standins import FakeEnvironment, Moto, deploy_fake_environment
+from tests.helpers import config
+from tests.standins import edge_handler, local_ca, origin_response_event, serve
+from tracker_infra.cli import main
+from tracker_infra.ops.aws import connect
+from tracker_infra.ops.verify import Network, Row, Verifier
+from tracker_infra.rendering import EDGE_REGION, ROOT
+
+HEADERS_FILE = ROOT / "rendered" / "dev" / "edge" / "headers.json"
+INDEX = (b'<!doctype html><html><head><script type="module" src="/assets/index-AbCdEf12.js"></script>'
+         b'<link rel="stylesheet" href="/assets/index-GhIjKl34.css"></head><body><div id="root">'
+         b'</div></body></html>')
+
+
+@dataclass
+class Endpoints:
+    """What the stand-ins answer; tests change it to break one thing."""
+
+    env: FakeEnvironment
+    edge: ModuleType
+    health_status: int = 200
+    log: list[str] = field(default_factory=list)
+
+    def site(self, path: str) -> tuple[int, list[tuple[str, str]], bytes]:
+        s3 = self.env.client("s3", EDGE_REGION)
+        bucket = self.env.outputs[self.env.cfg.edge_stack_name]["FrontendBucketName"]
+        key = path.lstrip("/") or "index.html"
+        try:
+            found = s3.get_object(Bucket=bucket, Key=key)
+        except s3.exceptions.NoSuchKey:  # the distribution's custom error response: the app
+            found = s3.get_object(Bucket=bucket, Key="index.html")
+        body = found["Body"].read()
+        event = origin_response_event(path, 200, found["ContentType"], len(body))
+        response = event["Records"][0]["cf"]["response"]
+        response["headers"]["cache-control"] = [{"key": "Cache-Control", "value": found["CacheControl"]}]
+        response = self.edge.handler(event, None)
+        served = [(e["key"], e["value"]) for entries in response["headers"].values() for e in entries]
+        return 200, served, body
+
+
+def handler_class(endpoints: Endpoints) -> type:
+    cfg = endpoints.env.cfg
+
+    class StandIn(http.server.BaseHTTPRequestHandler):
+        """The load balancer (API domain) and CloudFront (site domain) on one HTTPS port."""
+
+        def do_GET(self) -> None:  # noqa: N802
+            host, path = self.headers["Host"].split(":")[0], self.path.split("?")[0]
+            endpoints.log.append(f"{host}{path}")
+            if host == cfg.api.domain:
+                status = endpoints.health_status if path == cfg.api.health_check.path else 404
+                headers, body = [("Content-Type", "application/json")], b'{"status": "ok"}'
+            else:
+                status, headers, body = endpoints.site(path)
+            self.send_response(status)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    return StandIn
+
+
+class RedirectToHttps(http.server.BaseHTTPRequestHandler):
+    """Port 80 of both: the listener's and the viewer protocol policy's redirect."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(301)
+        self.send_header("Location", f"https://{self.headers['Host'].split(':')[0]}{self.path}")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+
+@dataclass
+class StandIns:
+    endpoints: Endpoints
+    ca: Path
+    connect_to: dict[tuple[str, int], tuple[str, int]]
+
+    def arguments(self) -> list[str]:
+        return [f"--ca-file={self.ca}", *(f"--connect-to={h}:{p}:{a}:{ap}"
+                                          for (h, p), (a, ap) in self.connect_to.items())]
+
+    def verifier(self, env: FakeEnvironment, **changes: Any) -> Verifier:
+        settings = {"warm_up": datetime.timedelta(minutes=30),
+                    "restore_window": datetime.timedelta(minutes=15), **changes}
+        return Verifier(connect(env.cfg, env.session), Network(self.connect_to, self.ca, 5.0), **settings)
+
+
+def start_stand_ins(env: FakeEnvironment, tmp_path: Path, headers_file: Path = HEADERS_FILE,
+                    oldest_tls: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2) -> Iterator[StandIns]:
+    cfg = env.cfg
+    tmp_path.mkdir()
+    ca, cert, key = local_ca(tmp_path, (cfg.api.domain, cfg.frontend.domain))
+    endpoints = Endpoints(env, edge_handler(tmp_path / "edge", headers_file))
+    https = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_class(endpoints))
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    if oldest_tls < ssl.TLSVersion.TLSv1_2:
+        tls.set_ciphers("DEFAULT:@SECLEVEL=0")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # the weak server, on purpose
+            tls.minimum_version = oldest_tls
+    https.socket = tls.wrap_socket(https.socket, server_side=True)
+    plain = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RedirectToHttps)
+    serve(https)
+    serve(plain)
+    connect_to = {(host, port): ("127.0.0.1", server.server_address[1])
+                  for host in (cfg.api.domain, cfg.frontend.domain)
+                  for port, server in ((443, https), (80, plain))}
+    try:
+        yield StandIns(endpoints, ca, connect_to)
+    finally:
+        for server in (https, plain):
+            server.shutdown()
+            server.server_close()
+
+
+@pytest.fixture
+def dev(moto: Moto, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeEnvironment:
+    """The fake dev environment with a small Vite-shaped site published by publish-site."""
+    moto.reset()
+    env = deploy_fake_environment(moto, config("dev"))
+    moto.use(monkeypatch, tmp_path, {"default": env.cfg.account})
+    site = tmp_path / "dist"
+    (site / "assets").mkdir(parents=True)
+    (site / "index.html").write_bytes(INDEX)
+    (site / "assets" / "index-AbCdEf12.js").write_text("export {}\n")
+    (site / "assets" / "index-GhIjKl34.css").write_text("body{}\n")
+    assert main(["publish-site", "--env", "dev", str(site)]) == 0
+    return env
+
+
+@pytest.fixture
+def stand_ins(dev: FakeEnvironment, tmp_path: Path) -> Iterator[StandIns]:
+    yield from start_stand_ins(dev, tmp_path / "stand-ins")
+
+
+def failing(rows: list[Row]) -> dict[str, str]:
+    return {r.check: r.detail for r in rows if not r.ok}
+
+
+def test_verify_passes_on_a_healthy_environment(stand_ins: StandIns,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    started = time.perf_counter()
+    code = main(["verify", "--env", "dev", *stand_ins.arguments()])
+    elapsed = time.perf_counter() - started
+    out = capsys.readouterr().out
+
+    assert code == 0, out
+    rows = [line for line in out.splitlines() if "  PASS  " in line or "  FAIL  " in line]
+    assert len(rows) == 21 and all("  PASS  " in r for r in rows), out
+    assert "dev: 21 passed, 0 failed" in out
+    # What the stand-ins were asked: the health check, both domains' pages, the client-side
+    # route and the hashed asset the page references.
+    cfg = stand_ins.endpoints.env.cfg
+    assert {f"{cfg.api.domain}/health", f"{cfg.frontend.domain}/",
+            f"{cfg.frontend.domain}/verify/client-side-route",
+            f"{cfg.frontend.domain}/assets/index-AbCdEf12.js"} <= set(stand_ins.endpoints.log)
+    print(f"verify against the stand-ins: {elapsed:.2f} s")
+
+
+def test_verify_exits_4_and_names_the_failure(stand_ins: StandIns,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    stand_ins.endpoints.health_status = 500
+
+    assert main(["verify", "--env", "dev", *stand_ins.arguments()]) == 8
+
+    out = capsys.readouterr().out
+    assert [line.split("  FAIL  ")[0].strip() for line in out.splitlines() if "  FAIL  " in line] == [
+        "api /health over https"]
+    assert "dev: 20 passed, 1 failed" in out
+
+
+def test_a_500_from_health_fails_its_row(stand_ins: StandIns, dev: FakeEnvironment) -> None:
+    stand_ins.endpoints.health_status = 500
+    assert failing(stand_ins.verifier(dev).rows()) == {
+        "api /health over https": "https://api.dev.communitytracker.example.com/health answered 500"}
+
+
+def test_a_missing_security_header_fails_its_row(dev: FakeEnvironment, tmp_path: Path) -> None:
+    headers = json.loads(HEADERS_FILE.read_text())["headers"]
+    del headers["X-Frame-Options"]
+    weak = tmp_path / "weak.json"
+    weak.write_text(json.dumps({"headers": headers}))
+    for stand_ins in start_stand_ins(dev, tmp_path / "stand-ins", headers_file=weak):
+        assert failing(stand_ins.verifier(dev).rows()) == {"site security headers": "X-Frame-Options missing"}
+
+
+def test_an_alarm_in_alarm_fails_its_row(stand_ins: StandIns, dev: FakeEnvironment) -> None:
+    name = f"{dev.cfg.stack_name}-api-error-rate"
+    dev.client("cloudwatch").set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
+    assert failing(stand_ins.verifier(dev).rows()) == {"alarms none in ALARM": f"in ALARM: {name}"}
+
+
+def test_an_alarm_without_data_past_the_warm_up_fails_its_row(stand_ins: StandIns,
+                                                              dev: FakeEnvironment) -> None:
+    name = f"{dev.cfg.edge_stack_name}-edge-function-errors"
+    dev.client("cloudwatch", EDGE_REGION).set_alarm_state(AlarmName=name, StateValue="INSUFFICIENT_DATA",
+                                                          StateReason="test")
+    assert failing(stand_ins.verifier(dev).rows()) == {}  # within the warm-up
+    rows = stand_ins.verifier(dev, warm_up=datetime.timedelta(0)).rows()
+    assert list(failing(rows)) == ["alarms reporting data"]
+    assert name in failing(rows)["alarms reporting data"]
+
+
+def test_a_pending_subscription_fails_its_row(stand_ins: StandIns, dev: FakeEnvironment) -> None:
+    verifier = stand_ins.verifier(dev)
+    sns = dev.session.client("sns", region_name="us-east-1")
+    topics = [dev.outputs[dev.cfg.stack_name]["AlarmWarningTopicArn"],
+              dev.outputs[dev.cfg.edge_stack_name]["AlarmWarningTopicArn"]]
+    with Stubber(sns) as stub:
+        confirmed = f"{topics[1]}:6b0e71bd-7e97-4d97-80ce-4a0994e55286"
+        for topic, arn in zip(topics, ["PendingConfirmation", confirmed], strict=True):
+            stub.add_response("list_subscriptions_by_topic", {"Subscriptions": [{
+                "SubscriptionArn": arn, "Owner": dev.cfg.account, "Protocol": "email",
+                "Endpoint": "devops-team@communitytracker.example.com", "TopicArn": topic}]},
+                {"TopicArn": topic})
+        verifier.aws._clients[("sns", "us-east-1")] = sns
+        rows = verifier.rows()
+        stub.assert_no_pending_responses()
+    assert failing(rows) == {"alarm subscriptions confirmed":
+                             "tracker-dev-warning: pending devops-team@communitytracker.example.com"}
+
+
+def test_a_stack_in_update_rollback_complete_fails_its_row(stand_ins: StandIns, dev: FakeEnvironment) -> None:
+    verifier = stand_ins.verifier(dev)
+    cloudformation = dev.session.client("cloudformation", region_name="us-east-1")
+    with Stubber(cloudformation) as stub:
+        for name in (dev.cfg.stack_name, dev.cfg.edge_stack_name):
+            answer = dev.client("cloudformation").describe_stacks(StackName=name)
+            del answer["ResponseMetadata"]
+            if name == dev.cfg.stack_name:
+                answer["Stacks"][0]["StackStatus"] = "UPDATE_ROLLBACK_COMPLETE"
+            stub.add_response("describe_stacks", answer, {"StackName": name})
+        verifier.aws._clients[("cloudformation", "us-east-1")] = cloudformation
+        rows = verifier.rows()
+        stub.assert_no_pending_responses()
+    assert failing(rows) == {"stack tracker-dev": "UPDATE_ROLLBACK_COMPLETE"}
+
+
+def test_tls_1_1_accepted_fails_the_tls_rows(dev: FakeEnvironment, tmp_path: Path) -> None:
+    for stand_ins in start_stand_ins(dev, tmp_path / "stand-ins", oldest_tls=ssl.TLSVersion.TLSv1_1):
+        assert failing(stand_ins.verifier(dev).rows()) == {
+            "api tls 1.2+ only": "accepts TLSv1.1", "site tls 1.2+ only": "accepts TLSv1.1"}

@@ -1,0 +1,53 @@
+"""Promote the API image one environment runs to another: the same digest, nothing rebuilt.
+
+  python render.py promote --from staging --to production \\
+      --from-profile tracker-staging --to-profile tracker-production
+
+Reads the digest the source's regional stack runs (its ApiImageDigest), checks that exactly that
+digest is in the target's own repository, and releases it there as release-image does. The
+environments live in different accounts, so the image must be copied into the target's
+repository first, unchanged (its digest kept):
+
+  crane copy <staging ApiRepositoryUri>@sha256:<digest> <production ApiRepositoryUri>:<tag>
+
+Each side is reached with its own AWS profile (--from-profile, --to-profile; default: the
+ordinary credential chain), checked against its vars account and region before any other call.
+
+Exit codes: as release-image; 2 also when the source runs no image yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import UserError
+from .aws import add_vars_argument, load
+from .release import release, running_digest
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="source", required=True, metavar="ENV",
+                        help="the environment whose image is promoted (e.g. staging)")
+    parser.add_argument("--to", dest="target", required=True, metavar="ENV",
+                        help="the environment that gets it (e.g. production)")
+    parser.add_argument("--from-profile", metavar="PROFILE", help="AWS profile of the source")
+    parser.add_argument("--to-profile", metavar="PROFILE", help="AWS profile of the target")
+    add_vars_argument(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import boto3
+
+    from .aws import connect
+
+    if args.source == args.target:
+        raise UserError("--to", "", f"is the same environment as --from ({args.source}) "
+                        "(allowed: another environment)")
+    source, target = load(args.vars, args.source), load(args.vars, args.target)
+    source_aws = connect(source, boto3.Session(profile_name=args.from_profile))
+    digest = running_digest(source_aws)
+    if not digest:
+        raise UserError(f"stack {source.stack_name}", "Parameters.ApiImageDigest", "is empty: "
+                        f"{source.environment} runs no image yet (allowed: a released environment)")
+    print(f"{source.environment} runs {digest}")
+    return release(connect(target, boto3.Session(profile_name=args.to_profile)), digest)

@@ -1,0 +1,414 @@
+"""Check that a deployed environment works: the post-deployment checklist, as a pass/fail table.
+
+  python render.py verify --env staging
+
+Stacks complete and every output present; the API's health check answers 200 over HTTPS on the
+API domain, TLS 1.1 refused, plain HTTP redirected; the site answers 200 on `/` and on a
+client-side route, with every security header the environment configures (graded by the rule
+the edge function's tests use, tracker_infra/header_grading.py), a content-hashed asset with the
+long cache time; alarm subscriptions confirmed, no alarm in ALARM, none stuck without data past a
+warm-up; the database available with backups and a recent restorable time; the service running
+at least its minimum tasks, every target healthy.
+
+For stand-ins, --connect-to HOST:PORT:ADDRESS:PORT sends a host's traffic elsewhere (TLS name
+and Host header unchanged, like curl's option) and --ca-file trusts a private CA.
+
+Exit codes: 0 every check passed; 4 at least one failed (the table names it); 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import http.client
+import re
+import socket
+import ssl
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import UserError
+from ..header_grading import header_problems
+from ..schema import Config
+from .aws import Aws
+from ..cli import EXIT_VERIFY_FAILED
+from .aws import add_env_arguments, load, required_outputs
+from .publish import HASHED_ASSET
+
+COMPLETE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
+REDIRECTS = {301, 302, 307, 308}
+CLIENT_ROUTE = "/verify/client-side-route"
+ASSET_REFERENCE = re.compile(r'(?:src|href)="/(assets/[^"?#]+)"')
+MAX_BODY = 4 * 1024 * 1024
+
+
+class Failed(Exception):
+    """A check did not pass; the message says what was found."""
+
+
+@dataclass(frozen=True)
+class Row:
+    check: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), "")
+
+
+@dataclass
+class Network:
+    """HTTP(S) to the environment's domains, optionally redirected to stand-ins."""
+
+    connect_to: dict[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
+    ca_file: Path | None = None
+    timeout: float = 10.0
+
+    def _socket(self, host: str, port: int) -> socket.socket:
+        return socket.create_connection(self.connect_to.get((host, port), (host, port)), self.timeout)
+
+    def _context(self, version: ssl.TLSVersion | None = None) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        context.minimum_version = version or ssl.TLSVersion.TLSv1_2
+        if version:
+            context.maximum_version = version
+        return context
+
+    def get(self, url: str) -> Response:
+        parts = urlsplit(url)
+        host, https = parts.hostname or "", parts.scheme == "https"
+        port = parts.port or (443 if https else 80)
+        conn = (http.client.HTTPSConnection if https else http.client.HTTPConnection)(
+            host, port, timeout=self.timeout)
+        raw = self._socket(host, port)
+        conn.sock = self._context().wrap_socket(raw, server_hostname=host) if https else raw
+        try:
+            conn.request("GET", parts.path or "/", headers={"User-Agent": "tracker-infra-verify"})
+            response = conn.getresponse()
+            return Response(response.status, response.getheaders(), response.read(MAX_BODY))
+        finally:
+            conn.close()
+
+    def handshake(self, host: str, version: ssl.TLSVersion) -> str:
+        """The TLS version the host's HTTPS endpoint agrees to when offered only ``version``."""
+        context = self._context(version)
+        if version < ssl.TLSVersion.TLSv1_2:
+            context.set_ciphers("DEFAULT:@SECLEVEL=0")  # let this machine offer what it probes
+        with self._socket(host, 443) as raw, context.wrap_socket(raw, server_hostname=host) as tls:
+            return str(tls.version())
+
+
+def tls_detail(net: Network, host: str) -> str:
+    """TLS 1.2 accepted and TLS 1.1 refused by the server, or Failed."""
+    accepted = net.handshake(host, ssl.TLSVersion.TLSv1_2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLSv1_1: probed on purpose
+        try:
+            old = net.handshake(host, ssl.TLSVersion.TLSv1_1)
+        except ssl.SSLError as exc:
+            if exc.reason == "NO_PROTOCOLS_AVAILABLE":
+                raise Failed("not proven: this machine's OpenSSL cannot offer TLS 1.1") from None
+            return f"{accepted} accepted; TLS 1.1 refused ({exc.reason})"
+        except (ConnectionError, TimeoutError):
+            return f"{accepted} accepted; TLS 1.1 refused (connection closed)"
+    raise Failed(f"accepts {old}")
+
+
+def redirect_detail(net: Network, host: str, path: str) -> str:
+    response = net.get(f"http://{host}{path}")
+    location = response.header("Location")
+    if response.status not in REDIRECTS or not location.startswith(f"https://{host}"):
+        raise Failed(f"http://{host}{path} answered {response.status} {location}".strip())
+    return f"{response.status} -> {location}"
+
+
+def ok_response(net: Network, url: str) -> Response:
+    response = net.get(url)
+    if response.status != 200:
+        raise Failed(f"{url} answered {response.status}")
+    return response
+
+
+def template_outputs_and_alarms(cfg: Config) -> dict[str, tuple[str, list[str], list[str]]]:
+    """Stack name -> (region, output keys, alarm names), from the templates the vars render."""
+    from ..output import check_template
+    from ..rendering import render_stack, stacks
+
+    found = {}
+    for stack in stacks(cfg):
+        template = check_template(render_stack(cfg, stack), f"{cfg.environment}/{stack.output}")
+        alarms = [r["Properties"]["AlarmName"] for r in template["Resources"].values()
+                  if r["Type"] == "AWS::CloudWatch::Alarm"]
+        found[stack.name] = (stack.region, list(template.get("Outputs", {})), alarms)
+    return found
+
+
+@dataclass
+class Verifier:
+    aws: Aws
+    net: Network
+    warm_up: datetime.timedelta
+    restore_window: datetime.timedelta
+    now: datetime.datetime = field(default_factory=lambda: datetime.datetime.now(datetime.UTC))
+
+    @property
+    def cfg(self) -> Config:
+        return self.aws.cfg
+
+    @cached_property
+    def expected(self) -> dict[str, tuple[str, list[str], list[str]]]:
+        return template_outputs_and_alarms(self.cfg)
+
+    @cached_property
+    def deployed(self) -> dict[str, dict[str, Any] | None]:
+        return {name: self.aws.describe_stack(name, region)
+                for name, (region, _, _) in self.expected.items()}
+
+    def outputs(self, name: str) -> dict[str, str]:
+        return {o["OutputKey"]: o["OutputValue"] for o in (self.deployed[name] or {}).get("Outputs", [])}
+
+    @cached_property
+    def headers(self) -> dict[str, str]:
+        from ..rendering import edge_headers
+
+        return edge_headers(self.cfg)
+
+    @cached_property
+    def site_root(self) -> Response:
+        return ok_response(self.net, f"https://{self.cfg.frontend.domain}/")
+
+    # --- the checks: each returns the detail of a pass or raises Failed --------------------
+
+    def stack_status(self, name: str) -> str:
+        stack = self.deployed[name]
+        if stack is None:
+            raise Failed("does not exist")
+        if stack["StackStatus"] not in COMPLETE:
+            raise Failed(stack["StackStatus"])
+        return stack["StackStatus"]
+
+    def stack_outputs(self, name: str) -> str:
+        present = {k for k, v in self.outputs(name).items() if v}
+        missing = [key for key in self.expected[name][1] if key not in present]
+        if missing:
+            raise Failed(f"missing or empty: {', '.join(missing)}")
+        return f"{len(self.expected[name][1])} present"
+
+    def api_health(self) -> str:
+        url = f"https://{self.cfg.api.domain}{self.cfg.api.health_check.path}"
+        return f"{ok_response(self.net, url).status} from {url}"
+
+    def site_headers(self) -> str:
+        problems = header_problems(self.site_root.headers, self.headers)
+        if problems:
+            raise Failed("; ".join(problems))
+        return f"{len(self.headers)} configured headers as configured"
+
+    def site_route(self) -> str:
+        response = ok_response(self.net, f"https://{self.cfg.frontend.domain}{CLIENT_ROUTE}")
+        if not response.header("Content-Type").startswith("text/html"):
+            raise Failed(f"{CLIENT_ROUTE} is {response.header('Content-Type')}, not the app's HTML")
+        return f"200 text/html on {CLIENT_ROUTE}"
+
+    def site_asset(self) -> str:
+        page = self.site_root.body.decode("utf-8", "replace")
+        asset = next((a for a in ASSET_REFERENCE.findall(page) if HASHED_ASSET.match(a)), None)
+        if asset is None:
+            raise Failed("index.html references no content-hashed asset (assets/<name>-<hash>.<ext>)")
+        response = ok_response(self.net, f"https://{self.cfg.frontend.domain}/{asset}")
+        cache = response.header("Cache-Control")
+        if f"max-age={self.cfg.frontend.cache.assets_seconds}" not in cache:
+            raise Failed(f"/{asset} has Cache-Control {cache!r}")
+        return f"/{asset}: {cache}"
+
+    def subscriptions(self) -> str:
+        topics, count, problems = 0, 0, []
+        for name, (region, _, _) in self.expected.items():
+            for key, arn in sorted(self.outputs(name).items()):
+                if not key.endswith("TopicArn"):
+                    continue
+                topics += 1
+                pages = self.aws.client("sns", region).get_paginator("list_subscriptions_by_topic")
+                subs = [s for page in pages.paginate(TopicArn=arn) for s in page["Subscriptions"]]
+                count += len(subs)
+                pending = [s["Endpoint"] for s in subs if s["SubscriptionArn"] == "PendingConfirmation"]
+                if pending:
+                    problems.append(f"{arn.rsplit(':', 1)[-1]}: pending {', '.join(pending)}")
+                elif not subs:
+                    problems.append(f"{arn.rsplit(':', 1)[-1]}: no subscription")
+        if problems:
+            raise Failed("; ".join(problems))
+        return f"{count} confirmed on {topics} topics"
+
+    @cached_property
+    def alarms(self) -> tuple[list[dict[str, Any]], list[str]]:
+        """(the environment's alarms as DescribeAlarms returns them, names not found)."""
+        found, missing = [], []
+        for region, _, names in self.expected.values():
+            if not names:
+                continue
+            answer = self.aws.client("cloudwatch", region).describe_alarms(AlarmNames=names)
+            alarms = answer["MetricAlarms"] + answer["CompositeAlarms"]
+            found += alarms
+            missing += sorted(set(names) - {a["AlarmName"] for a in alarms})
+        return found, missing
+
+    def alarms_quiet(self) -> str:
+        alarms, missing = self.alarms
+        firing = [a["AlarmName"] for a in alarms if a["StateValue"] == "ALARM"]
+        problems = [f"{what}: {', '.join(names)}" for what, names in (("in ALARM", firing),
+                                                                        ("missing", missing)) if names]
+        if problems:
+            raise Failed("; ".join(problems))
+        return f"{len(alarms)} alarms, none in ALARM"
+
+    def alarms_reporting(self) -> str:
+        alarms, _ = self.alarms
+        waiting = [a for a in alarms if a["StateValue"] == "INSUFFICIENT_DATA"]
+        stuck = [a["AlarmName"] for a in waiting
+                 if self.now - a["AlarmConfigurationUpdatedTimestamp"] > self.warm_up]
+        if stuck:
+            raise Failed(f"INSUFFICIENT_DATA past the {self.warm_up} warm-up: {', '.join(stuck)}")
+        return f"{len(alarms) - len(waiting)} with data, {len(waiting)} still warming up"
+
+    @cached_property
+    def cluster(self) -> dict[str, Any]:
+        rds = self.aws.client("rds")
+        return rds.describe_db_clusters(DBClusterIdentifier=self.cfg.stack_name)["DBClusters"][0]
+
+    def database_available(self) -> str:
+        members = len(self.cluster.get("DBClusterMembers", []))
+        if self.cluster["Status"] != "available" or members < self.cfg.database.instances:
+            raise Failed(f"{self.cluster['Status']}, {members} instances "
+                         f"(expected available, {self.cfg.database.instances})")
+        return f"available, {members} instances"
+
+    def database_backups(self) -> str:
+        days, wanted = self.cluster["BackupRetentionPeriod"], self.cfg.database.backup_retention_days
+        if days < wanted:
+            raise Failed(f"backups kept {days} days (vars: {wanted})")
+        return f"backups kept {days} days"
+
+    def database_restorable(self) -> str:
+        latest = self.cluster.get("LatestRestorableTime")
+        if latest is None or self.now - latest > self.restore_window:
+            raise Failed(f"latest restorable time {latest} is older than {self.restore_window}")
+        return f"restorable from {self.cluster.get('EarliestRestorableTime')} to {latest}"
+
+    @cached_property
+    def service(self) -> dict[str, Any]:
+        cluster, service = required_outputs(self.outputs(self.cfg.stack_name), self.cfg.stack_name,
+                                            ("EcsClusterName", "ApiServiceName"))
+        return self.aws.client("ecs").describe_services(cluster=cluster, services=[service])["services"][0]
+
+    def service_tasks(self) -> str:
+        running = self.service["runningCount"]
+        if running < self.cfg.api.min_tasks:
+            raise Failed(f"{running} running (minimum {self.cfg.api.min_tasks})")
+        return f"{running} running (minimum {self.cfg.api.min_tasks})"
+
+    def targets(self) -> str:
+        elbv2 = self.aws.client("elbv2")
+        states = [t["TargetHealth"]["State"]
+                  for lb in self.service.get("loadBalancers", [])
+                  for t in elbv2.describe_target_health(
+                      TargetGroupArn=lb["targetGroupArn"])["TargetHealthDescriptions"]]
+        if not states or any(state != "healthy" for state in states):
+            raise Failed(f"target states: {', '.join(states) or 'no target'}")
+        return f"{len(states)} healthy"
+
+    def checks(self) -> Iterator[tuple[str, Callable[[], str]]]:
+        api, site = self.cfg.api.domain, self.cfg.frontend.domain
+        for name in self.expected:
+            yield f"stack {name}", lambda name=name: self.stack_status(name)
+            yield f"stack {name} outputs", lambda name=name: self.stack_outputs(name)
+        yield "api /health over https", self.api_health
+        yield "api tls 1.2+ only", lambda: tls_detail(self.net, api)
+        yield "api http redirects to https", lambda: redirect_detail(
+            self.net, api, self.cfg.api.health_check.path)
+        yield "site / answers 200", lambda: f"{self.site_root.status} from https://{site}/"
+        yield "site security headers", self.site_headers
+        yield "site client-side route", self.site_route
+        yield "site hashed asset cached long", self.site_asset
+        yield "site tls 1.2+ only", lambda: tls_detail(self.net, site)
+        yield "site http redirects to https", lambda: redirect_detail(self.net, site, "/")
+        yield "alarm subscriptions confirmed", self.subscriptions
+        yield "alarms none in ALARM", self.alarms_quiet
+        yield "alarms reporting data", self.alarms_reporting
+        yield "database available", self.database_available
+        yield "database backups", self.database_backups
+        yield "database point-in-time recovery", self.database_restorable
+        yield "api service running tasks", self.service_tasks
+        yield "api targets healthy", self.targets
+
+    def rows(self) -> list[Row]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        rows = []
+        for name, check in self.checks():
+            try:
+                rows.append(Row(name, True, check()))
+            except Failed as exc:
+                rows.append(Row(name, False, str(exc)))
+            except (ClientError, BotoCoreError, OSError, http.client.HTTPException, UserError) as exc:
+                rows.append(Row(name, False, f"{type(exc).__name__}: {exc}"))
+        return rows
+
+
+def print_table(rows: list[Row]) -> None:
+    width = max(len(r.check) for r in rows)
+    for r in rows:
+        print(f"{r.check:<{width}}  {'PASS' if r.ok else 'FAIL'}  {r.detail}")
+
+
+def parse_connect_to(value: str) -> tuple[tuple[str, int], tuple[str, int]]:
+    host, port, address, address_port = (value.split(":") + ["", "", "", ""])[:4]
+    if not (host and port.isdigit() and address and address_port.isdigit()):
+        raise argparse.ArgumentTypeError(f"{value!r} is not HOST:PORT:ADDRESS:PORT")
+    return (host, int(port)), (address, int(address_port))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_env_arguments(parser)
+    parser.add_argument("--connect-to", type=parse_connect_to, action="append", default=[],
+                        metavar="HOST:PORT:ADDRESS:PORT",
+                        help="connect to ADDRESS:PORT for HOST:PORT (repeatable; for stand-ins)")
+    parser.add_argument("--ca-file", type=Path, metavar="PEM",
+                        help="trust this CA for HTTPS (default: the system's)")
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="per HTTP request (default: 10)")
+    parser.add_argument("--warm-up-minutes", type=int, default=30, metavar="N",
+                        help="alarms younger than this may lack data (default: 30)")
+    parser.add_argument("--restore-window-minutes", type=int, default=15, metavar="N",
+                        help="the latest restorable time must be this recent (default: 15)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .aws import connect
+
+    cfg = load(args.vars, args.env)
+    if args.ca_file and not args.ca_file.is_file():
+        raise UserError(str(args.ca_file), "--ca-file", "no such file (allowed: a PEM CA file)")
+    started = time.perf_counter()
+    verifier = Verifier(connect(cfg), Network(dict(args.connect_to), args.ca_file, args.timeout),
+                        datetime.timedelta(minutes=args.warm_up_minutes),
+                        datetime.timedelta(minutes=args.restore_window_minutes))
+    rows = verifier.rows()
+    print_table(rows)
+    failed = sum(not r.ok for r in rows)
+    print(f"{cfg.environment}: {len(rows) - failed} passed, {failed} failed "
+          f"in {time.perf_counter() - started:.1f} s")
+    return EXIT_VERIFY_FAILED if failed else 0
