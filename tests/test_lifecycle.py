@@ -364,11 +364,13 @@ def test_a_privileged_port_is_refused_by_the_schema() -> None:
 def test_no_template_decides_from_the_environment_name() -> None:
     """Disposable or protected comes from vars `lifecycle` alone: a new throwaway environment is
     one vars file. No partial or template compares the environment's name."""
-    pattern = re.compile(r"""(env|environment)\s*(==|!=|in)\s*|["']dev["']""")
-    found = [f"{path.name}:{n}: {line.strip()}"
+    pattern = re.compile(r"""\b(env|environment)\s*(==|!=|\bin\b)|["'](dev|staging|production)["']""")
+    found = [f"{path.name}: {jinja.strip()}"
              for path in sorted((ROOT / "partials").glob("*.j2")) + sorted((ROOT / "templates").glob("*.j2"))
-             for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+             for jinja in re.findall(r"\{[{%](.*?)[}%]\}", path.read_text(), re.S)  # Jinja code only
+             if pattern.search(jinja)]
     assert found == []
+    assert pattern.search(' if env == "dev" ') and pattern.search(" cfg.environment in envs ")
 
 
 def test_a_new_disposable_environment_is_declared_by_vars_alone() -> None:

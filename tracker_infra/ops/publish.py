@@ -24,10 +24,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cli import EXIT_AWS
 from ..errors import UserError
 from ..rendering import EDGE_REGION
 from ..schema import Config
-from ..cli import EXIT_AWS
 from .aws import add_env_arguments, load, required_outputs
 
 # Vite writes content-hashed files into assets/ as <name>-<hash>.<ext>, the hash 8 or more

@@ -19,10 +19,9 @@ import re
 import time
 from typing import Any
 
-from ..errors import UserError
-from .aws import Aws
 from ..cli import EXIT_AWS
-from .aws import add_env_arguments, load, required_outputs
+from ..errors import UserError
+from .aws import Aws, add_env_arguments, load, required_outputs
 
 IMAGE = re.compile(r"^(?P<repository>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
 PARAMETER = "ApiImageDigest"

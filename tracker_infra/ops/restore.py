@@ -20,10 +20,9 @@ import argparse
 import datetime
 from typing import Any
 
-from ..errors import UserError
-from .aws import Aws
 from ..cli import EXIT_AWS
-from .aws import add_env_arguments, load
+from ..errors import UserError
+from .aws import Aws, add_env_arguments, load
 
 DELAY_SECONDS, ATTEMPTS = 30, 120  # up to an hour each: a restore copies the cluster's volume
 

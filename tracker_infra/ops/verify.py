@@ -33,12 +33,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..cli import EXIT_VERIFY_FAILED
 from ..errors import UserError
 from ..header_grading import header_problems
 from ..schema import Config
-from .aws import Aws
-from ..cli import EXIT_VERIFY_FAILED
-from .aws import add_env_arguments, load, required_outputs
+from .aws import Aws, add_env_arguments, load, required_outputs
 from .publish import HASHED_ASSET
 
 COMPLETE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
