@@ -22,12 +22,14 @@ def load(name: str) -> dict[str, Any]:
 
 def test_main_deploys_every_environment_in_order_one_at_a_time() -> None:
     workflow = load("deploy.yml")
-    assert workflow[True] == {"push": {"branches": ["main"]}}  # YAML 1.1 reads the key `on` as true
+    on = workflow[True]  # YAML 1.1 reads the key `on` as true
+    assert on["push"] == {"branches": ["main"]}
+    assert set(on["workflow_dispatch"]["inputs"]) == {"site-dist-url"}  # a site release by hand
     jobs = workflow["jobs"]
     assert list(jobs) == list(ENVS)  # dev, staging, production
     for previous, (env, job) in zip([None, *ENVS], jobs.items(), strict=False):
         assert job["uses"] == "./.github/workflows/deploy-environment.yml"
-        assert job["with"] == {"environment": env}
+        assert job["with"] == {"environment": env, "site-dist-url": "${{ inputs.site-dist-url || '' }}"}
         assert job["permissions"] == {"contents": "read", "id-token": "write"}
         assert job["concurrency"] == {"group": f"deploy-{env}", "cancel-in-progress": False}
         assert job.get("needs") == previous
@@ -45,6 +47,12 @@ def test_the_approved_job_runs_the_plan_its_reviewer_saw() -> None:
     executed = "\n".join(step.get("run", "") for step in deploy["steps"])
     assert 'render.py plan --env "$ENVIRONMENT" --execute plan.json' in executed
     assert deploy["env"]["PLAN"] == "${{ needs.plan.outputs.plan }}"
+    # ...then the site (when a build is given) and the post-deployment checklist, in that order
+    names = [step.get("name") for step in deploy["steps"]]
+    assert names[-3:] == ["Execute the reviewed change sets", "Publish the site", "Verify the environment"]
+    assert deploy["steps"][-2]["if"] == "${{ inputs.site-dist-url != '' }}"
+    assert 'make publish ENV="$ENVIRONMENT" DIST=site-dist' in deploy["steps"][-2]["run"]
+    assert deploy["steps"][-1]["run"] == 'make verify ENV="$ENVIRONMENT"'
     for job in (plan, deploy):
         (credentials,) = [s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/")]
         assert set(credentials["with"]) == {"role-to-assume", "aws-region", "role-session-name"}
