@@ -45,3 +45,37 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
         yield Moto(server)
     finally:
         server.stop()
+
+
+# --- test tiers ------------------------------------------------------------------------------
+# `make check` (the fast loop) runs every test not marked slow; `make test` (CI) runs them all, on
+# two workers (pytest-xdist, --dist loadgroup). The slow modules, and why:
+SLOW = {
+    "test_properties.py": "hypothesis: hundreds of generated environments rendered, cfn-lint on 12",
+    "test_deploy_rehearsal.py": "the real sam deploy against a moto server",
+    "test_ops_moto.py": "the ops commands and the SAM CLI against a moto server",
+    "test_release.py": "a Vite build published to a moto server",
+    "test_verify.py": "local HTTPS stand-ins and a moto server",
+    "test_restore.py": "point-in-time restores in a moto server",
+    "test_csp_browser.py": "a Vite build in headless Chromium, the HTTP Observatory",
+    "test_review_table.py": "render.py diff in temporary git repositories, two installs",
+    "test_sam_validate.py": "the SAM CLI, one process per template",
+    "test_aws_validators.py": "cloudformation-validate and parliament on every template",
+    "test_database_user_setup.py": "a PostgreSQL server",
+    "test_graph.py": "Mermaid's parser under Node",
+    "test_ops_bootstrap.py": "the deploy roles' permissions checked against every resource schema",
+}
+# One worker per module keeps module-scoped servers and builds to one start each; the property
+# tests are spread one by one. The Vite build (session fixture `dist`) is shared by two modules,
+# which therefore share a worker.
+SPREAD = {"test_properties.py"}
+SHARED_GROUPS = {"test_release.py": "vite", "test_csp_browser.py": "vite"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.path.name
+        if module in SLOW:
+            item.add_marker(pytest.mark.slow)
+        if module not in SPREAD:
+            item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(module, module)))
