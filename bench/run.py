@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Benchmarks: print tables, assert nothing about time.
 
-    python bench/run.py            # render, edge, checks (about a minute)
-    python bench/run.py suite      # also time the whole test suite (several minutes)
-    python bench/run.py render     # one section: render | edge | checks | suite
+    python bench/run.py            # render, edge, checks, review, install, ops (a minute or two)
+    python bench/run.py suite      # the test tiers: make check and make test (several minutes)
+    python bench/run.py render     # one section: render | edge | checks | review | install | ops | suite
 
 Goals (README "Performance"): `render.py --all` under 0.5 s as a cold process on a 2-core machine;
 render time per environment flat from 1 to 50 environments; the edge handler within 5x of a no-op
@@ -187,18 +187,79 @@ def bench_checks() -> None:
     table("Checks per template: cfn-lint / checkov (cold process each)", rows)
 
 
+def bench_review() -> None:
+    """render.py diff as a reviewer runs it: a cold process in a git repository (baseline HEAD)."""
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        for name in ("render.py", "tracker_infra", "templates", "partials", "vars", "edge", "rendered",
+                     "docs", "bootstrap", "samconfig.toml"):
+            source = ROOT / name
+            (shutil.copytree if source.is_dir() else shutil.copy2)(source, tmp / name)
+        git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
+        for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "base"]):
+            subprocess.run([*git, *args], cwd=tmp, check=True, capture_output=True)
+        vars_file = tmp / "vars" / "staging.yaml"
+        vars_file.write_text(vars_file.read_text().replace("max_tasks: 6", "max_tasks: 8"))
+        rows = []
+        for label, args in (("diff --env staging (one environment changed)", ["--env", "staging"]),
+                            ("diff (every environment)", []),
+                            ("diff staging production", ["staging", "production"])):
+            secs = median_seconds(lambda a=args: subprocess.run(  # noqa: S603
+                [PY, "render.py", "diff", *a], cwd=tmp, capture_output=True, check=False), 5)
+            rows.append((f"cold process: render.py {label} (median of 5)", f"{secs * 1000:.0f} ms"))
+        table("Review (goal: diff of one environment under 1 s)", rows)
+    finally:
+        shutil.rmtree(tmp)
+
+
+def bench_install() -> None:
+    """The runtime install: requirements.txt in a venv without pip, as `make render` builds it."""
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        venv = tmp / "venv"
+        run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+        started = time.perf_counter()
+        done = run(["python3", "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
+                    "--quiet", "-r", str(ROOT / "requirements.txt")])
+        secs = time.perf_counter() - started
+        size = sum(f.stat().st_size for f in venv.rglob("*") if f.is_file() and not f.is_symlink())
+        table("Runtime install (goal: under 30 MB)", [
+            ("pip install -r requirements.txt", f"{secs:.1f} s" if done.returncode == 0 else "failed"),
+            ("the venv on disk", f"{size / 1e6:.1f} MB")])
+    finally:
+        shutil.rmtree(tmp)
+
+
+def bench_ops() -> None:
+    """plan and verify against the local stand-ins (moto, local HTTPS servers), with the time each
+    spends waiting for AWS and the SAM CLI apart from its own (TRACKER_TIMINGS, ops/timing.py)."""
+    timings = Path(tempfile.mkdtemp()) / "timings.txt"
+    tests = ["tests/test_ops_moto.py::test_plan_on_the_rendered_templates_packages_and_creates_"
+             "both_change_sets", "tests/test_verify.py::test_verify_passes_on_a_healthy_environment"]
+    run([PY, "-m", "pytest", "-q", "-p", "no:xdist", *tests],
+        env={**os.environ, "TRACKER_TIMINGS": str(timings)})
+    lines = timings.read_text().splitlines() if timings.exists() else ["(no timings: the tests failed)"]
+    table("Operational commands against the stand-ins", [tuple(line.split(": ", 1)) if ": " in line
+                                                          else (line, "") for line in lines])
+    shutil.rmtree(timings.parent)
+
+
 def bench_suite() -> None:
-    start = time.perf_counter()
-    result = run([PY, "-m", "pytest", "-q", "-p", "no:randomly"])
-    secs = time.perf_counter() - start
-    last = result.stdout.decode().strip().splitlines()[-1:] or ["?"]
-    table("Test suite", [("pytest (whole suite)", f"{secs:.0f} s"), ("result", last[0][:14])])
+    rows = []
+    for label, args in (("make check (the fast loop)", ["make", "--no-print-directory", "check"]),
+                        ("make test (the whole suite and lint)", ["make", "--no-print-directory", "test"])):
+        start = time.perf_counter()
+        result = run(args)
+        rows.append((label, f"{time.perf_counter() - start:.0f} s" +
+                     ("" if result.returncode == 0 else " (failed)")))
+    table("Test tiers, 2 workers (goals: check under 60 s, test under 3 min)", rows)
 
 
-SECTIONS = {"render": bench_render, "edge": bench_edge, "checks": bench_checks, "suite": bench_suite}
+SECTIONS = {"render": bench_render, "edge": bench_edge, "checks": bench_checks, "review": bench_review,
+            "install": bench_install, "ops": bench_ops, "suite": bench_suite}
 
 if __name__ == "__main__":
-    chosen = sys.argv[1:] or ["render", "edge", "checks"]
+    chosen = sys.argv[1:] or ["render", "edge", "checks", "review", "install", "ops"]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     for name in chosen:
         SECTIONS[name]()

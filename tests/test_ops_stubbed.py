@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 from typing import Any
 
 import boto3
@@ -310,3 +311,24 @@ def test_executing_without_a_saved_plan_asks_in_a_protected_environment_only() -
     assert _confirm(args("dev"), config("dev")) is None
     with pytest.raises(UserError, match=r"vars/defaults.yaml: lifecycle: is protected"):
         _confirm(args("staging"), config("staging"))
+
+
+def test_timings_count_each_aws_call_and_the_sam_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TRACKER_TIMINGS=1: every API call through a watched session is counted with its time."""
+    from tracker_infra.ops import timing
+
+    monkeypatch.setenv("TRACKER_TIMINGS", "1")
+    monkeypatch.setattr(timing, "SPENT", {"aws": 0.0, "calls": 0, "sam": 0.0})
+    session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+    timing.watch(session)
+    client = session.client("cloudformation")
+    with Stubber(client) as stub:
+        stub.add_response("describe_stacks", {"Stacks": []})
+        stub.add_response("describe_stacks", {"Stacks": []})
+        client.describe_stacks()
+        client.describe_stacks()
+    timing.sam_ran(1.5)
+    assert timing.SPENT["calls"] == 2 and timing.SPENT["aws"] > 0 and timing.SPENT["sam"] == 1.5
+    line = timing.summary()
+    assert re.fullmatch(r"timings: [\d.]+ s in all; AWS requests [\d.]+ s \(2 calls\); SAM CLI 1\.50 s; "
+                        r"the rest -?[\d.]+ s", line), line

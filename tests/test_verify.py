@@ -201,7 +201,7 @@ def test_verify_passes_on_a_healthy_environment(stand_ins: StandIns,
     print(f"verify against the stand-ins: {elapsed:.2f} s")
 
 
-def test_verify_exits_4_and_names_the_failure(stand_ins: StandIns,
+def test_verify_exits_8_and_names_the_failure(stand_ins: StandIns,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     stand_ins.endpoints.health_status = 500
 

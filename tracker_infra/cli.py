@@ -154,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args = _parser().parse_args(argv)
         command = run_render
+    if os.environ.get("TRACKER_TIMINGS"):
+        from .ops import timing
+        timing.start()
     try:
         return command(args)
     except UserError as exc:
@@ -175,3 +178,6 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("TRACKER_DEBUG"):
             raise
         return EXIT_INTERNAL
+    finally:
+        if "tracker_infra.ops.timing" in sys.modules and os.environ.get("TRACKER_TIMINGS"):
+            sys.modules["tracker_infra.ops.timing"].report(argv[0] if argv else "render")

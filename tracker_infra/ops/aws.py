@@ -145,7 +145,10 @@ def connect(cfg: Config, session: Any = None) -> Aws:
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     vars_file = f"vars/{cfg.environment}.yaml"
+    from . import timing
+
     session = session or boto3.Session()
+    timing.watch(session)
     region = configured_region(session)
     if region and region != cfg.region:
         raise UserError(vars_file, "region", f"the AWS session is configured for {region} "

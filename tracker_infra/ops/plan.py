@@ -31,6 +31,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,8 +115,12 @@ def _change_set(config_env: str, template_file: Path, overrides: list[str]) -> s
                "--template-file", str(template_file.resolve()), "--no-execute-changeset"]
     if overrides:
         command += ["--parameter-overrides", *overrides]
+    from . import timing
+
+    started = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,  # noqa: S603
                           stdin=subprocess.DEVNULL, check=False)
+    timing.sam_ran(time.perf_counter() - started)
     found = CHANGE_SET_ARN.search(done.stdout)
     if done.returncode == 0 and found:
         return found.group()
