@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,17 +66,23 @@ SLOW = {
     "test_graph.py": "Mermaid's parser under Node",
     "test_ops_bootstrap.py": "the deploy roles' permissions checked against every resource schema",
 }
-# One worker per module keeps module-scoped servers and builds to one start each; the property
-# tests are spread one by one. The Vite build (session fixture `dist`) is shared by two modules,
-# which therefore share a worker.
-SPREAD = {"test_properties.py"}
+# A group runs whole on one worker, in one go: each module is a group, so its module-scoped
+# servers and builds start once. The property tests, the longest module, are two groups (odd and
+# even properties) so that both workers share them. The Vite build (session fixture `dist`) is
+# shared by two modules, which therefore share a group.
 SHARED_GROUPS = {"test_release.py": "vite", "test_csp_browser.py": "vite"}
+
+
+def _group(item: pytest.Item) -> str:
+    module = item.path.name
+    number = re.match(r"test_property_(\d+)", item.name)
+    if module == "test_properties.py" and number:
+        return f"properties-{int(number[1]) % 2}"
+    return SHARED_GROUPS.get(module, module)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        module = item.path.name
-        if module in SLOW:
+        if item.path.name in SLOW:
             item.add_marker(pytest.mark.slow)
-        if module not in SPREAD:
-            item.add_marker(pytest.mark.xdist_group(SHARED_GROUPS.get(module, module)))
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
