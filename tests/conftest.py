@@ -81,6 +81,7 @@ def _group(item: pytest.Item) -> str:
     return SHARED_GROUPS.get(module, module)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.name in SLOW:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +95,15 @@ def assert_rejected(tmp_path: Path, capsys: Any, edits: dict[str, dict[str, Any]
     assert "Traceback" not in captured.err and captured.out == ""
     assert snapshot(out) == before
     return lines[0]
+
+
+def copy_sources(names: Iterable[str], target: Path) -> Path:
+    """A copy of these files and folders of the repository (no __pycache__) in ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target / name)
+    return target

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.helpers import walk
 from tests.moto_server import MotoServer
+from tests.transforms import declared_transforms, sam_transform
 
 MANAGED_STACK = "aws-sam-cli-managed-default"  # the stack the SAM CLI's `resolve_s3` looks up
 
@@ -132,19 +132,9 @@ MOTO_GAPS: list[tuple[str, Callable[[Template], list[str]]]] = [
 
 # --- the transforms CloudFormation would run --------------------------------------------------
 
-def declared_transforms(template: Template) -> list[str]:
-    value = template.get("Transform", [])
-    return [value] if isinstance(value, str) else list(value)
-
-
-def sam_transform(template: Template, region: str) -> Template:
-    from samtranslator.parser.parser import Parser
-    from samtranslator.translator.translator import Translator
-
-    translator = Translator(managed_policy_map=None, sam_parser=Parser(),
-                            boto_session=boto3.session.Session(region_name=region))
-    # An empty policy map keeps the translator offline (it would ask IAM for managed policies).
-    return translator.translate(template, parameter_values={}, get_managed_policy_map=lambda: {})
+# declared_transforms and sam_transform: tests/transforms.py. The SecretsManager transform's
+# hosted rotations are left out of what moto deploys (moto runs no transform, and the nested
+# stack's template comes from AWS): drop_hosted_rotation.
 
 
 def drop_hosted_rotation(template: Template) -> list[str]:

@@ -242,25 +242,24 @@ def test_destroy_reports_the_edge_function_its_deletion_policy_kept(
     """The usual path: the edge stack's DeletionPolicy keeps the function, so the deletion
     completes; GetFunction (documented ResourceNotFoundException when absent) tells what is left."""
     aws, stubs = stubbed
-    cf = stubs["cloudformation"]
-    cf.add_response("list_stack_resources", {"StackResourceSummaries": [
-        {"LogicalResourceId": "SecurityHeadersFunction", "PhysicalResourceId": "tracker-dev-security-headers",
-         "ResourceType": "AWS::Lambda::Function", "LastUpdatedTimestamp": NOW,
-         "ResourceStatus": "CREATE_COMPLETE"}]}, {"StackName": EDGE})
-    cf.add_response("delete_stack", {}, {"StackName": EDGE})
-    describe(stubs, EDGE, None)
-    stubs["lambda"].add_response("get_function", {"Configuration": {
-        "FunctionName": "tracker-dev-security-headers"}}, {"FunctionName": "tracker-dev-security-headers"})
-    assert destroy.delete_stack(aws, EDGE, "us-east-1") == ["tracker-dev-security-headers"]
+    cf, function = stubs["cloudformation"], "tracker-dev-security-headers"
+
+    def deleted_stack_with_the_function() -> None:
+        cf.add_response("list_stack_resources", {"StackResourceSummaries": [
+            {"LogicalResourceId": "SecurityHeadersFunction", "PhysicalResourceId": function,
+             "ResourceType": "AWS::Lambda::Function", "LastUpdatedTimestamp": NOW,
+             "ResourceStatus": "CREATE_COMPLETE"}]}, {"StackName": EDGE})
+        cf.add_response("delete_stack", {}, {"StackName": EDGE})
+        describe(stubs, EDGE, None)
+
+    deleted_stack_with_the_function()
+    stubs["lambda"].add_response("get_function", {"Configuration": {"FunctionName": function}},
+                                 {"FunctionName": function})
+    assert destroy.delete_stack(aws, EDGE, "us-east-1") == [function]
     # ...and nothing is reported once the function is really gone
-    cf.add_response("list_stack_resources", {"StackResourceSummaries": [
-        {"LogicalResourceId": "SecurityHeadersFunction", "PhysicalResourceId": "tracker-dev-security-headers",
-         "ResourceType": "AWS::Lambda::Function", "LastUpdatedTimestamp": NOW,
-         "ResourceStatus": "CREATE_COMPLETE"}]}, {"StackName": EDGE})
-    cf.add_response("delete_stack", {}, {"StackName": EDGE})
-    describe(stubs, EDGE, None)
+    deleted_stack_with_the_function()
     stubs["lambda"].add_client_error("get_function", "ResourceNotFoundException", "Function not found",
-                                     expected_params={"FunctionName": "tracker-dev-security-headers"})
+                                     expected_params={"FunctionName": function})
     assert destroy.delete_stack(aws, EDGE, "us-east-1") == []
     cf.assert_no_pending_responses()
     stubs["lambda"].assert_no_pending_responses()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import copy_sources
 from tracker_infra.rendering import ROOT
 
 COPIED = ("vars", "templates", "partials", "tracker_infra", "edge", "render.py")
@@ -57,13 +58,7 @@ def _git(repo: Path, *args: str) -> None:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("repo")
-    for name in COPIED:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, root / name)
+    root = copy_sources(COPIED, tmp_path_factory.mktemp("repo"))
     assert _run(sys.executable, "render.py", "--all", cwd=root).returncode == 0
     _git(root, "init", "-q", "-b", "main")
     _git(root, "add", "-A")

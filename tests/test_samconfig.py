@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import VARS, config, copy_vars
+from tests.helpers import VARS, config, copy_sources, copy_vars
 from tracker_infra.cfn_yaml import load_template
 from tracker_infra.config import environments
 from tracker_infra.output import render_files
@@ -158,18 +158,10 @@ exec "$REAL_PYTHON" "$@"
 def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The files deploy.sh needs, committed in a throwaway git repository (tests that change it
     put it back)."""
-    import shutil
     import subprocess
 
     tmp_path = tmp_path_factory.mktemp("deploy-script")
-    root = tmp_path / "repo"
-    root.mkdir()
-    for name in DEPLOY_COPY:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, root / name)
+    root = copy_sources(DEPLOY_COPY, tmp_path / "repo")
     # the copy is rendered from its own sources, so it starts fresh and clean
     subprocess.run([sys.executable, "render.py", "--all"], cwd=root, check=True, capture_output=True)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
