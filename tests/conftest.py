@@ -52,7 +52,7 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
 # `make check` (the fast loop) runs every test not marked slow; `make test` (CI) runs them all, on
 # two workers (pytest-xdist, --dist loadgroup). The slow modules, and why:
 SLOW = {
-    "test_properties.py": "hypothesis: hundreds of generated environments rendered, cfn-lint on 12",
+    "test_properties.py": "hypothesis: 100 generated environments per property, cfn-lint on 20",
     "test_deploy_rehearsal.py": "the real sam deploy against a moto server",
     "test_ops_moto.py": "the ops commands and the SAM CLI against a moto server",
     "test_release.py": "a Vite build published to a moto server",

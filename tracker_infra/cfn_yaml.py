@@ -21,9 +21,24 @@ class DuplicateKeyError(yaml.constructor.ConstructorError):
     pass
 
 
+_MERGE = "tag:yaml.org,2002:merge"
+
+
 class _StrictLoader(_Base):  # type: ignore[misc, valid-type]
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, yaml.Node] = {}
+        # Fast path: a mapping without merge keys holds a duplicate exactly when it comes out
+        # with fewer entries than the node has pairs; only then are the keys looked at one by one.
+        pairs = len(node.value)
+        if any(key.tag == _MERGE for key, _ in node.value):
+            self._refuse_duplicates(node, deep)
+            return super().construct_mapping(node, deep=deep)
+        mapping = super().construct_mapping(node, deep=deep)
+        if len(mapping) != pairs:
+            self._refuse_duplicates(node, deep)
+        return mapping
+
+    def _refuse_duplicates(self, node: yaml.MappingNode, deep: bool) -> None:
+        seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
@@ -31,8 +46,7 @@ class _StrictLoader(_Base):  # type: ignore[misc, valid-type]
                     "while constructing a mapping", node.start_mark,
                     f"found duplicate key {key!r}", key_node.start_mark,
                 )
-            seen[key] = key_node
-        return super().construct_mapping(node, deep=deep)
+            seen.add(key)
 
 
 class VarsLoader(_StrictLoader):
