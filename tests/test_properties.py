@@ -1,9 +1,9 @@
 """The design's ten correctness properties, over randomly generated valid environments.
 
 Each property renders both stacks of a generated environment (tests/strategies.py; property 1,
-isolation, two to four of them) and checks the parsed result. 100 examples per property (the design's minimum); the
-cfn-lint property 20 (cfn-lint takes one to two seconds per stack; `make lint` lints the shipped
-environments' templates too).
+isolation, two to four of them) and checks the parsed result. 100 examples per property (the
+design's minimum); the cfn-lint property 20 (cfn-lint takes one to two seconds per stack;
+`make lint` lints the shipped environments' templates too).
 """
 
 from __future__ import annotations
