@@ -224,3 +224,20 @@ def test_rendering_one_environment_refreshes_its_architecture_page(
     assert main(["--env", "staging", *args]) == 0
     assert page.read_text().startswith("# Architecture: staging")
     assert main(["--all", "--check", *args]) == 0
+
+
+def test_a_reader_that_goes_away_is_not_an_internal_error(tmp_path: Path) -> None:
+    """render.py ... | head: the pipe closes early; no traceback, no "internal error"."""
+    import subprocess
+    import sys
+
+    from tracker_infra.rendering import ROOT
+
+    vars_dir = copy_vars(tmp_path)
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, str(ROOT / "render.py"), "diff", "staging", "production", "--vars", str(vars_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # the reader goes away before the report is written
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 0 and "internal error" not in err, err

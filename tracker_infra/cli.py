@@ -168,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_AWS
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (render.py ... | head): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - the last line of defence prints one line, not a trace
         if type(exc).__module__.startswith("botocore"):  # AWS said no (denied, throttled): no bug
             print(f"error: AWS: {exc}", file=sys.stderr)
