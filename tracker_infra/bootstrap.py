@@ -20,11 +20,11 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from .cfn_yaml import load_vars
 from .errors import UserError
 from .output import StackSummary, check_template
 from .rendering import EDGE_REGION, jinja_environment
@@ -104,8 +104,15 @@ def resource_types(docs: Iterable[dict[str, Any]]) -> set[str]:
     return found
 
 
+@lru_cache(maxsize=1)
+def _permission_table() -> dict[str, list[str]]:
+    """deploy_permissions.yaml, read once (libyaml): resource type -> handler permissions."""
+    table: dict[str, list[str]] = load_vars(PERMISSIONS.read_text())["types"]
+    return table
+
+
 def handler_actions(types: Iterable[str]) -> set[str]:
-    table = yaml.safe_load(PERMISSIONS.read_text())["types"]
+    table = _permission_table()
     missing = sorted(set(types) - set(table))
     if missing:
         raise UserError(f"tracker_infra/{PERMISSIONS.name}", "types", f"lacks {', '.join(missing)}, "
