@@ -189,12 +189,12 @@ def bench_checks() -> None:
 
 def bench_review() -> None:
     """render.py diff as a reviewer runs it: a cold process in a git repository (baseline HEAD)."""
+    from tests.helpers import copy_sources
+
     tmp = Path(tempfile.mkdtemp())
     try:
-        for name in ("render.py", "tracker_infra", "templates", "partials", "vars", "edge", "rendered",
-                     "docs", "bootstrap", "samconfig.toml"):
-            source = ROOT / name
-            (shutil.copytree if source.is_dir() else shutil.copy2)(source, tmp / name)
+        copy_sources(("render.py", "tracker_infra", "templates", "partials", "vars", "edge", "rendered",
+                      "docs", "bootstrap", "samconfig.toml"), tmp)
         git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com"]
         for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "base"]):
             subprocess.run([*git, *args], cwd=tmp, check=True, capture_output=True)

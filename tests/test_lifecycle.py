@@ -31,6 +31,7 @@ from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 from tests.helpers import ENVS, config, config_with, render, resources
 from tracker_infra.cfn_yaml import references
 from tracker_infra.rendering import ROOT
+from tracker_infra.review.template import Template, ref_target
 
 Doc = dict[str, Any]
 ATTACHMENT_KEYS = {"host", "port", "engine", "dbClusterIdentifier"}  # SecretTargetAttachment writes
@@ -43,37 +44,29 @@ def docs() -> dict[str, Doc]:
     return {f"{env}/{key}": render(config(env), key) for env in ENVS for key in ("app", "edge")}
 
 
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def depends_on(doc: Doc, logical_id: str) -> set[str]:
-    """Every resource ``logical_id`` waits for: Ref, GetAtt, Sub and DependsOn, transitively."""
-    res = doc["Resources"]
+    """Every resource ``logical_id`` waits for: Ref, GetAtt, Sub and DependsOn, transitively
+    (the direct edges are the review's reference graph, tracker_infra/review/template.py)."""
+    graph = Template(doc)
     seen: set[str] = set()
     todo = [logical_id]
     while todo:
-        resource = res[todo.pop()]
-        direct = set(references(resource.get("Properties", {}))) | set(_list(resource.get("DependsOn", [])))
-        for found in direct & set(res) - seen:
+        current = todo.pop()
+        for found in (graph.refs[current] | graph.depends[current]) - seen:
             seen.add(found)
             todo.append(found)
     return seen
-
-
-def _ref(value: Any) -> str | None:
-    return value.get("Ref") if isinstance(value, dict) else None
 
 
 def _egress_of_subnet(doc: Doc, subnet: str) -> set[str]:
     """The association of ``subnet`` to its route table and that table's default route."""
     needed = set()
     for lid, assoc in resources(doc, "AWS::EC2::SubnetRouteTableAssociation").items():
-        if _ref(assoc["Properties"]["SubnetId"]) == subnet:
+        if ref_target(assoc["Properties"]["SubnetId"]) == subnet:
             needed.add(lid)
-            table = _ref(assoc["Properties"]["RouteTableId"])
+            table = ref_target(assoc["Properties"]["RouteTableId"])
             needed |= {r for r, route in resources(doc, "AWS::EC2::Route").items()
-                       if _ref(route["Properties"]["RouteTableId"]) == table
+                       if ref_target(route["Properties"]["RouteTableId"]) == table
                        and route["Properties"].get("DestinationCidrBlock") == "0.0.0.0/0"}
     return needed
 
@@ -85,11 +78,11 @@ def _filled_later(doc: Doc, secret: str, keys: set[str]) -> set[str]:
         return set()
     needed = set()
     for lid, attachment in resources(doc, "AWS::SecretsManager::SecretTargetAttachment").items():
-        if _ref(attachment["Properties"]["SecretId"]) == secret:
+        if ref_target(attachment["Properties"]["SecretId"]) == secret:
             needed.add(lid)
-            cluster = _ref(attachment["Properties"]["TargetId"])
+            cluster = ref_target(attachment["Properties"]["TargetId"])
             instances = {i: r for i, r in resources(doc, "AWS::RDS::DBInstance").items()
-                         if _ref(r["Properties"]["DBClusterIdentifier"]) == cluster}
+                         if ref_target(r["Properties"]["DBClusterIdentifier"]) == cluster}
             needed |= {i for i, r in instances.items() if r["Properties"].get("PromotionTier", 0) == 0}
     if not needed:
         needed.add(f"<an attachment writing {sorted(keys & ATTACHMENT_KEYS)} into {secret}>")
@@ -112,7 +105,7 @@ def create_order_problems(doc: Doc) -> list[str]:
     readers: dict[str, set[str]] = {}
     for lid, service in resources(doc, "AWS::ECS::Service").items():
         need: set[str] = set()
-        task = doc["Resources"][_ref(service["Properties"]["TaskDefinition"])]
+        task = doc["Resources"][ref_target(service["Properties"]["TaskDefinition"])]
         by_secret: dict[str, set[str]] = {}
         for secret, key in _secret_keys(task):
             by_secret.setdefault(secret, set()).add(key)
@@ -120,15 +113,15 @@ def create_order_problems(doc: Doc) -> list[str]:
             need |= _filled_later(doc, secret, keys)
         vpc = service["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
         for subnet in vpc["Subnets"]:
-            need |= _egress_of_subnet(doc, _ref(subnet))
+            need |= _egress_of_subnet(doc, ref_target(subnet))
         readers[lid] = need
     for lid, rotation in resources(doc, "AWS::SecretsManager::RotationSchedule").items():
         hosted = rotation["Properties"].get("HostedRotationLambda")
         if not hosted:
             continue
-        secret = _ref(rotation["Properties"]["SecretId"])
+        secret = ref_target(rotation["Properties"]["SecretId"])
         if doc["Resources"][secret]["Type"] == "AWS::SecretsManager::SecretTargetAttachment":
-            secret = _ref(doc["Resources"][secret]["Properties"]["SecretId"])
+            secret = ref_target(doc["Resources"][secret]["Properties"]["SecretId"])
         need = _filled_later(doc, secret, {"host"})  # rotation logs in to the database
         for subnet in set(references(hosted.get("VpcSubnetIds", []))):
             need |= _egress_of_subnet(doc, subnet)
@@ -142,7 +135,10 @@ def create_order_problems(doc: Doc) -> list[str]:
 
 def _fixed_names(resource: dict[str, Any], region: str) -> list[str]:
     """Create-only name or identifier properties the template sets to a value of its own (not a
-    reference to another resource): the resource's name is fixed."""
+    reference to another resource): the resource's name is fixed. Wider on purpose than the
+    review's ``names`` (replacement.create_only): any primary identifier counts, because a
+    leftover collides with a retry by its identity (a record set's Name, HostedZoneId, Type),
+    whether or not a change of it would replace the resource."""
     try:
         schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(region, resource["Type"]).schema
     except Exception:  # noqa: BLE001 - SAM and custom types have no provider schema

@@ -112,19 +112,13 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
                     staging.account, ACCOUNT)}}})
             swaps = {}
             for env in ("dev", "staging"):
-                cfg = config("dev") if env == "dev" else _load(vars_dir, env)
+                cfg = config("dev") if env == "dev" else aws_module.load(vars_dir, env)
                 for arn, domain in ((cfg.api.certificate_arn, cfg.api.domain),
                                     (cfg.frontend.certificate_arn, cfg.frontend.domain)):
                     swaps[arn] = acm.request_certificate(DomainName=domain)["CertificateArn"]
             yield Moto(server, workdir, recording, vars_dir, swaps, bucket)
     finally:
         server.stop()
-
-
-def _load(vars_dir: Path, env: str) -> Any:
-    from tracker_infra.config import load_all
-
-    return load_all(vars_dir, [env])[0]
 
 
 def moto_copies(moto: Moto, env: str, vars_dir: Path = VARS) -> Path:

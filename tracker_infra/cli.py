@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args = _parser().parse_args(argv)
         command = run_render
+    timing = None
     if os.environ.get("TRACKER_TIMINGS"):
         from .ops import timing
         timing.start()
@@ -182,5 +183,5 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return EXIT_INTERNAL
     finally:
-        if "tracker_infra.ops.timing" in sys.modules and os.environ.get("TRACKER_TIMINGS"):
-            sys.modules["tracker_infra.ops.timing"].report(argv[0] if argv else "render")
+        if timing is not None:
+            timing.report(argv[0] if argv else "render")
