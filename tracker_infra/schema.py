@@ -451,12 +451,12 @@ class Config(_Model):
     @property
     def deploy_role_arn(self) -> str:
         """The role the deploy workflow assumes (created by the account's bootstrap stack)."""
-        return f"arn:aws:iam::{self.account}:role/{self.project}-{self.environment}-deploy"
+        return f"arn:aws:iam::{self.account}:role/{self.stack_name}-deploy"
 
     @property
     def api_repository(self) -> str:
         """Name of the API's ECR repository (created by the regional stack)."""
-        return f"{self.project}-{self.environment}-api"
+        return f"{self.stack_name}-api"
 
 
 def cross_checks(cfg: Config) -> list[tuple[str, str]]:
