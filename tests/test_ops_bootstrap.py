@@ -168,6 +168,38 @@ def test_each_policy_fits_iam_s_limits(env: str) -> None:
         assert len(json.dumps(policy["PolicyDocument"], separators=(",", ":"))) <= bootstrap.POLICY_LIMIT
 
 
+
+@pytest.mark.parametrize("limit", [260, 400, 1000])
+def test_packing_fills_each_policy_to_the_limit_and_keeps_every_action(
+        limit: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bootstrap, "POLICY_LIMIT", limit)
+    found = [bootstrap.Statement(sid, [f"svc{i}:Action{n:03d}" for n in range(count)],
+                                 [f"arn:aws:svc{i}:::thing-{i}/*"],
+                                 {"StringEquals": {"aws:RequestedRegion": ["eu-west-1"]}} if i % 2 else {})
+               for i, (sid, count) in enumerate((("Stacks", 3), ("Roles", 40), ("Functions", 1),
+                                                 ("Buckets", 25)))]
+    packed = bootstrap.policies(found)
+    assert len(packed) > 1  # the limits above force splitting
+    for policy in packed:
+        assert bootstrap._size(policy) <= limit
+    # every action kept, once, in order, each in a part of its own statement
+    for statement in found:
+        parts = [p for policy in packed for p in policy if p.sid.rstrip("0123456789") == statement.sid]
+        assert [a for p in parts for a in p.actions] == statement.actions
+        assert all(p.resources == statement.resources and p.condition == statement.condition
+                   for p in parts)
+    # tight: the first action of the next policy would not have fitted in the one before
+    for before, after in zip(packed, packed[1:]):
+        last, first = before[-1], after[0]
+        grown = bootstrap.Statement(first.sid, [first.actions[0]], first.resources, first.condition)
+        if first.sid.rstrip("0123456789") == last.sid.rstrip("0123456789"):
+            grown = bootstrap.Statement(last.sid, [*last.actions, first.actions[0]], last.resources,
+                                        last.condition)
+            assert bootstrap._size([*before[:-1], grown]) > limit
+        else:
+            assert bootstrap._size([*before, grown]) > limit
+
+
 if __name__ == "__main__":
     bootstrap.PERMISSIONS.write_text(table_text())
     print(f"wrote {bootstrap.PERMISSIONS}")

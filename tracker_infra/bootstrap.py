@@ -176,19 +176,23 @@ def _size(statements_: list[Statement]) -> int:
 
 def policies(found: list[Statement]) -> list[list[Statement]]:
     """The statements packed into managed policies within IAM's size limit (a statement too big
-    for one is split by actions)."""
+    for one is split by actions). Sizes grow by each action's JSON, so packing stays linear."""
     packed: list[list[Statement]] = [[]]
     for statement in found:
         part = Statement(statement.sid, [], statement.resources, statement.condition)
+        size = _size([*packed[-1], part])
         for action in statement.actions:
-            part.actions.append(action)
-            if _size([*packed[-1], part]) > POLICY_LIMIT:
-                part.actions.pop()
-                if part.actions:
-                    packed[-1].append(part)
-                packed.append([])
-                part = Statement(f"{statement.sid}{len(packed)}", [action], statement.resources,
-                                 statement.condition)
+            grow = len(json.dumps(action)) + (1 if part.actions else 0)  # "a" or ,"a"
+            if size + grow <= POLICY_LIMIT:
+                part.actions.append(action)
+                size += grow
+                continue
+            if part.actions:
+                packed[-1].append(part)
+            packed.append([])
+            part = Statement(f"{statement.sid}{len(packed)}", [action], statement.resources,
+                             statement.condition)
+            size = _size([part])
         packed[-1].append(part)
     return packed
 
