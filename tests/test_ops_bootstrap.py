@@ -189,7 +189,7 @@ def test_packing_fills_each_policy_to_the_limit_and_keeps_every_action(
         assert all(p.resources == statement.resources and p.condition == statement.condition
                    for p in parts)
     # tight: the first action of the next policy would not have fitted in the one before
-    for before, after in zip(packed, packed[1:]):
+    for before, after in zip(packed, packed[1:], strict=False):
         last, first = before[-1], after[0]
         grown = bootstrap.Statement(first.sid, [first.actions[0]], first.resources, first.condition)
         if first.sid.rstrip("0123456789") == last.sid.rstrip("0123456789"):
