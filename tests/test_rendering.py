@@ -104,6 +104,17 @@ def test_limits_are_enforced() -> None:
         check_template(big, "x.yaml")
 
 
+def test_the_yaml_filter_escapes_exactly_what_pyyaml_would_not_read_raw() -> None:
+    # PyYAML's reader refuses its NON_PRINTABLE class in a document; inside a double-quoted
+    # scalar it would also fold the line breaks (tab, LF, CR, NEL, LS, PS): those are escaped too.
+    from tracker_infra.rendering import _NOT_PRINTABLE
+    refused = yaml.reader.Reader.NON_PRINTABLE
+    differ = [hex(code) for code in range(0x110000)
+              if bool(_NOT_PRINTABLE.match(chr(code)))
+              != bool(refused.match(chr(code)) or chr(code) in "\t\n\r\x85\u2028\u2029")]
+    assert differ == []
+
+
 def test_resolve_references_would_survive_jinja() -> None:
     # CloudFormation's dynamic references use {{ }} too; they must sit in {% raw %}.
     out = jinja_environment().from_string("{% raw %}{{resolve:ssm:/x}}{% endraw %}").render()

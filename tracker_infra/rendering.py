@@ -29,8 +29,10 @@ EDGE_SOURCE = ROOT / "edge" / "handler.py"
 EDGE_REGION = "us-east-1"  # Lambda@Edge functions and CloudFront certificates live here
 
 # Characters written as escapes rather than raw: those PyYAML refuses to read in a document, and
-# the line breaks it would fold inside a quoted scalar (NEL, LINE/PARAGRAPH SEPARATOR).
-_NOT_PRINTABLE = re.compile("[^\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# the line breaks it would fold inside a quoted scalar (NEL, LINE/PARAGRAPH SEPARATOR). That is
+# everything outside x20-x7e, xa0-u2027, u202a-ud7ff, ue000-ufffd and the astral planes, written
+# as the short list it is (a negated class over all of Unicode takes milliseconds to compile).
+_NOT_PRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -5,8 +5,6 @@ so editors show the same text). Every check raises ValueError with a message tha
 wrong and what is allowed; ``config`` adds the file and key path.
 """
 
-from __future__ import annotations
-
 import ipaddress
 import json
 import re
