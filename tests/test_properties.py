@@ -4,18 +4,25 @@ Each property renders both stacks of a generated environment (tests/strategies.p
 isolation, two to four of them) and checks the parsed result. 100 examples per property (the
 design's minimum); the cfn-lint property 20 (cfn-lint takes one to two seconds per stack;
 `make lint` lints the shipped environments' templates too).
+
+The single-environment properties share one random seed per run (TRACKER_PROPERTY_SEED=N replays
+a run; a failure notes its seed), so they draw the same environments, and each environment is
+rendered and parsed once for all of them (``rendered`` keeps them): each property still checks
+100 environments, new ones every run.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
+import random
 import re
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, currently_in_test_context, given, note, seed, settings
 from pydantic import ValidationError
 
 from tests.helpers import config, config_with, resources, walk
@@ -27,6 +34,8 @@ from tracker_infra.schema import Config
 
 PROPERTY = settings(max_examples=100, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SEED = int(os.environ.get("TRACKER_PROPERTY_SEED") or random.SystemRandom().randrange(2**32))
+SHARED = seed(SEED)  # the single-environment properties: the same environments for each
 
 
 @dataclass(frozen=True)
@@ -37,14 +46,23 @@ class Rendered:
     text: str  # the stacks' YAML, for searching names
 
 
-def rendered(cfgs: list[Config], keys: tuple[str, ...] = ("app", "edge")) -> list[Rendered]:
-    """Render (once) and parse the named stacks of each environment; others stay empty."""
+_RENDERED: dict[str, Rendered] = {}  # the environment's JSON -> both stacks, parsed
+
+
+def rendered(cfgs: list[Config]) -> list[Rendered]:
+    """Render and parse both stacks of each environment, once per environment per run."""
+    if currently_in_test_context():
+        note(f"TRACKER_PROPERTY_SEED={SEED}")
     out = []
     for cfg in cfgs:
-        texts = {s.key: render_stack(cfg, s) for s in stacks(cfg) if s.key in keys}
-        docs = {key: check_template(text, key) for key, text in texts.items()}
-        out.append(Rendered(cfg, docs.get("app", {}), docs.get("edge", {}),
-                            "\n".join(texts.values())))
+        key = cfg.model_dump_json()
+        if key not in _RENDERED:
+            if len(_RENDERED) >= 200:  # more than any one property draws
+                _RENDERED.clear()
+            texts = {s.key: render_stack(cfg, s) for s in stacks(cfg)}
+            docs = {key: check_template(text, key) for key, text in texts.items()}
+            _RENDERED[key] = Rendered(cfg, docs["app"], docs["edge"], "\n".join(texts.values()))
+        out.append(_RENDERED[key])
     return out
 
 
@@ -99,10 +117,11 @@ def test_property_1_environment_isolation(cfgs: list[Config]) -> None:
 
 
 # 2 ------------------------------------------------------------------------------------------
+@SHARED
 @PROPERTY
 @given(environments(max_size=1))
 def test_property_2_database_network_isolation(cfgs: list[Config]) -> None:
-    for env in rendered(cfgs, ("app",)):
+    for env in rendered(cfgs):
         doc = env.app
         for inst in resources(doc, "AWS::RDS::DBInstance").values():
             assert inst["Properties"]["PubliclyAccessible"] is False
@@ -124,6 +143,7 @@ def test_property_2_database_network_isolation(cfgs: list[Config]) -> None:
 
 
 # 3 ------------------------------------------------------------------------------------------
+@SHARED
 @PROPERTY
 @given(environments(max_size=1))
 def test_property_3_secret_encryption_and_access(cfgs: list[Config]) -> None:
@@ -158,6 +178,7 @@ def test_property_3_secret_encryption_and_access(cfgs: list[Config]) -> None:
 
 
 # 4 ------------------------------------------------------------------------------------------
+@SHARED
 @PROPERTY
 @given(environments(max_size=1))
 def test_property_4_tag_completeness(cfgs: list[Config]) -> None:
@@ -167,10 +188,11 @@ def test_property_4_tag_completeness(cfgs: list[Config]) -> None:
 
 
 # 5 ------------------------------------------------------------------------------------------
+@SHARED
 @PROPERTY
 @given(environments(max_size=1))
 def test_property_5_multi_az(cfgs: list[Config]) -> None:
-    for env in rendered(cfgs, ("app",)):
+    for env in rendered(cfgs):
         doc = env.app
         group = next(iter(resources(doc, "AWS::RDS::DBSubnetGroup").values()))
         assert len({_az_of(doc, s) for s in group["Properties"]["SubnetIds"]}) >= 2
@@ -200,6 +222,7 @@ TLS12_ALB = re.compile(r"^ELBSecurityPolicy-(TLS13-1-[23]-|TLS-1-2-|FS-1-2-)")
 TLS12_CLOUDFRONT = ("TLSv1.2_2018", "TLSv1.2_2019", "TLSv1.2_2021", "TLSv1.3_2025")
 
 
+@SHARED
 @PROPERTY
 @given(environments(max_size=1))
 def test_property_6_https_enforcement(cfgs: list[Config]) -> None:
@@ -232,6 +255,7 @@ def test_property_6_https_enforcement(cfgs: list[Config]) -> None:
 
 
 # 7 ------------------------------------------------------------------------------------------
+@SHARED
 @PROPERTY
 @given(environments(max_size=1))
 def test_property_7_backups_and_data_keeping_policies(cfgs: list[Config]) -> None:
@@ -253,10 +277,11 @@ def test_property_7_backups_and_data_keeping_policies(cfgs: list[Config]) -> Non
 
 
 # 8 ------------------------------------------------------------------------------------------
+@SHARED
 @PROPERTY
 @given(environments(max_size=1))
 def test_property_8_security_group_least_privilege(cfgs: list[Config]) -> None:
-    for env in rendered(cfgs, ("app",)):
+    for env in rendered(cfgs):
         for gid, rule in _ingress(env.app):
             if rule.get("CidrIp") == "0.0.0.0/0" or rule.get("CidrIpv6") == "::/0":
                 assert gid == "AlbSecurityGroup" and rule["FromPort"] == rule["ToPort"]
@@ -279,10 +304,11 @@ def _metrics_of(alarm: dict[str, Any]) -> list[tuple[str, str]]:
             for m in props.get("Metrics", []) if "MetricStat" in m]
 
 
+@SHARED
 @PROPERTY
 @given(environments(max_size=1))
 def test_property_9_alarm_coverage(cfgs: list[Config]) -> None:
-    for env in rendered(cfgs, ("app",)):
+    for env in rendered(cfgs):
         alarms = resources(env.app, "AWS::CloudWatch::Alarm")
         topics = set(resources(env.app, "AWS::SNS::Topic"))
         metrics = {lid: _metrics_of(a) for lid, a in alarms.items()}
@@ -317,6 +343,7 @@ REQUIRED = [
 ]
 
 
+@SHARED
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(environments(max_size=1))
 def test_property_10_valid_templates_with_every_required_resource(cfgs: list[Config]) -> None:
