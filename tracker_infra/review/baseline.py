@@ -25,6 +25,7 @@ class Side:
 
     files: dict[str, dict[str, bytes]] = field(default_factory=dict)
     commit: str = ""  # the abbreviated commit, when read from git
+    parsed: dict[bytes, dict[str, Any]] = field(default_factory=dict)  # templates parsed already
 
 
 def fresh(cfgs: list[Any], out_dir: Path) -> Side:
@@ -32,7 +33,8 @@ def fresh(cfgs: list[Any], out_dir: Path) -> Side:
 
     side = Side()
     for cfg in cfgs:
-        files, _ = render_files(cfg, out_dir)
+        files, summaries = render_files(cfg, out_dir)
+        side.parsed.update((files[s.path], s.doc) for s in summaries)
         env_dir = out_dir / cfg.environment
         side.files[cfg.environment] = {p.relative_to(env_dir).as_posix(): b for p, b in files.items()
                                        if p.is_relative_to(env_dir)}
@@ -50,10 +52,10 @@ def on_disk(out_dir: Path, envs: list[str]) -> Side:
     return side
 
 
-def _git(cwd: Path, *args: str) -> bytes:
+def _git(cwd: Path, *args: str, stdin: bytes | None = None) -> bytes:
     try:
         done = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, check=False,  # noqa: S603, S607
-                              timeout=60)
+                              timeout=60, input=stdin)
     except FileNotFoundError:
         raise UserError("--base", "", "git is not installed (allowed: run inside a git checkout "
                         "with git on PATH)") from None
@@ -86,12 +88,23 @@ def at_revision(out_dir: Path, rev: str, envs: list[str] | None) -> Side:
                         "branch, tag or commit; in CI fetch the base branch with full history)") from None
     listing = _git(cwd, "ls-tree", "-r", "--name-only", rev, "--", prefix).decode("utf-8")
     side = Side(commit=commit.decode().strip())
+    wanted = []
     for line in listing.splitlines():
         rel = line.removeprefix(f"{out_dir.name}/") if cwd != out_dir else line
         env, _, name = rel.partition("/")
-        if not name or (envs is not None and env not in envs):
-            continue
-        side.files.setdefault(env, {})[name] = _git(cwd, "show", f"{rev}:{prefix}{rel}")
+        if name and (envs is None or env in envs):
+            wanted.append((env, name, f"{rev}:{prefix}{rel}"))
+    # every file in one git process: "<object> blob <size>\n<content>\n" each
+    batch = _git(cwd, "cat-file", "--batch", stdin="".join(f"{o}\n" for _, _, o in wanted).encode())
+    at = 0
+    for env, name, obj in wanted:
+        header_end = batch.index(b"\n", at)
+        header = batch[at:header_end].split()
+        if len(header) != 3 or header[1] != b"blob":
+            raise UserError("--base", "", f"git cat-file: {obj} is not a file at {rev}")
+        size = int(header[2])
+        side.files.setdefault(env, {})[name] = batch[header_end + 1:header_end + 1 + size]
+        at = header_end + 1 + size + 1
     return side
 
 

@@ -93,17 +93,29 @@ def _file_changes(name: str, old: bytes | None, new: bytes | None) -> list[Chang
     return [Change(name, f"{removed} line(s) removed", f"{added} line(s) added")]
 
 
+# Parsed templates by their bytes: a report reads each template up to three times (the render's
+# parse-back, the comparison, the cost), and unchanged ones are the same bytes on both sides.
+# Nothing here changes a parsed template.
+_PARSED: dict[bytes, dict[str, Any]] = {}
+
+
 def _load(content: bytes | None, name: str) -> dict[str, Any]:
     import yaml
 
     from ..cfn_yaml import load_template
 
-    try:
-        doc = load_template(content.decode("utf-8")) if content is not None else {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UserError(name, "", f"is not a readable template ({str(exc).splitlines()[0]}); "
-                        "allowed: YAML as render.py writes it") from None
-    return doc if isinstance(doc, dict) else {}
+    if content is None:
+        return {}
+    if content not in _PARSED:
+        try:
+            doc = load_template(content.decode("utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise UserError(name, "", f"is not a readable template ({str(exc).splitlines()[0]}); "
+                            "allowed: YAML as render.py writes it") from None
+        if len(_PARSED) >= 256:
+            _PARSED.clear()
+        _PARSED[content] = doc if isinstance(doc, dict) else {}
+    return _PARSED[content]
 
 
 def _package_owner(templates: dict[str, dict[str, Any]]) -> dict[str, tuple[str, str]]:
@@ -170,10 +182,10 @@ def compare(old: Side, new: Side, labels: dict[tuple[str, str], tuple[str, str]]
             stack, region = labels.get((env_b, fname)) or labels.get((env_a, fname)) or ("", "")
             label = f"{stack}, {region}" if stack else ""
             a, b = files_a.get(fname), files_b.get(fname)
-            doc_a, doc_b = _load(a, f"{env_a}/{fname}"), _load(b, f"{env_b}/{fname}")
-            parsed_b[fname] = doc_b
+            parsed_b[fname] = doc_b = _load(b, f"{env_b}/{fname}")
             if a == b and not transform:
                 continue
+            doc_a = _load(a, f"{env_a}/{fname}")
             if transform:
                 doc_a, doc_b = transform[env_a](doc_a), transform[env_b](doc_b)
             stacks[fname] = diff_templates(doc_a, doc_b, f"{shown_env}/{fname}", label)
@@ -256,6 +268,7 @@ def build_report(args: argparse.Namespace) -> Report:
                             "environments)")
         cfgs = load_all(args.vars, envs)
         side = fresh(cfgs, args.out)
+        _PARSED.update(side.parsed)
         labels = _stack_labels(cfgs)
         pair = (envs[0], envs[1])
         report = Report(f"Template review: {envs[0]} -> {envs[1]} (names, CIDRs, account ids "
@@ -266,6 +279,7 @@ def build_report(args: argparse.Namespace) -> Report:
     known = environments(args.vars)
     cfgs = load_all(args.vars, args.env)
     new = fresh(cfgs, args.out)
+    _PARSED.update(new.parsed)
     labels = _stack_labels(cfgs)
     if args.base or in_git(args.out):
         rev = args.base or "HEAD"
