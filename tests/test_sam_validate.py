@@ -1,8 +1,10 @@
-"""`sam validate --lint` on every rendered template, as CI runs it: the venv's SAM CLI, offline.
+"""`sam validate` on every rendered template, as a developer runs it: the venv's SAM CLI, offline.
 
-With --lint the SAM CLI runs cfn-lint (its SAM transform included) and fails on any match,
-warnings too; it needs a region and no credentials. The runs go in parallel (each is about 2.5 s
-of CPU, mostly the SAM CLI starting), one test per template reports the result.
+`sam validate` runs AWS's SAM translator on the template (the transform CloudFormation applies)
+and fails on a template it cannot translate; it needs a region and no credentials. cfn-lint, which
+`sam validate --lint` would run instead, runs once on every rendered template in `make lint`, in
+the region each template names in its Metadata (checked below). The runs go in parallel (each
+is about 1.5 s of CPU, mostly the SAM CLI starting); one test per template reports the result.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import VARS, config
+from tracker_infra.cfn_yaml import load_template
 from tracker_infra.config import environments
 from tracker_infra.rendering import ROOT, stacks
 
 SAM = Path(sys.executable).parent / "sam"
 TEMPLATES = [(f"rendered/{env}/{stack.output}", stack.region)
              for env in environments(VARS) for stack in stacks(config(env))]
-BROKEN = "broken.yaml"  # a copy with a dangling Ref: the check must reject it
+BROKEN = "broken.yaml"  # an edge stack with an event source SAM does not know: must be rejected
 Results = dict[str, subprocess.CompletedProcess[str]]
 
 
@@ -38,15 +41,17 @@ def offline_env(home: Path) -> dict[str, str]:
 def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Results]:
     work = tmp_path_factory.mktemp("sam-validate")
     broken = work / BROKEN
-    text = (ROOT / TEMPLATES[0][0]).read_text()
-    broken.write_text(text.replace("\nResources:\n", "\nResources:\n  DanglingRef:\n"
-                                   "    Type: AWS::SNS::Topic\n    Properties:\n"
-                                   "      TopicName: !Ref NoSuchResource\n", 1))
+    text = (ROOT / next(p for p, _ in TEMPLATES if p.endswith("edge.yaml"))).read_text()
+    broken.write_text(text.replace("\nResources:\n", "\nResources:\n  BrokenFunction:\n"
+                                   "    Type: AWS::Serverless::Function\n    Properties:\n"
+                                   "      Runtime: python3.12\n      Handler: handler.handler\n"
+                                   "      InlineCode: x\n      Events:\n        Nightly:\n"
+                                   "          Type: NoSuchEventSource\n", 1))
     runs = [(path, str(ROOT / path), region) for path, region in TEMPLATES]
     runs.append((BROKEN, str(broken), "us-east-1"))
     env = offline_env(work)
     started = {
-        label: subprocess.Popen([str(SAM), "validate", "--lint", "--template-file", path, "--region", region],
+        label: subprocess.Popen([str(SAM), "validate", "--template-file", path, "--region", region],
                                 cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, text=True)
         for label, path, region in runs
@@ -70,13 +75,24 @@ def test_every_stack_of_every_environment_is_checked() -> None:
 
 
 @pytest.mark.parametrize(("path", "region"), TEMPLATES)
-def test_sam_validate_lint_passes(results: Results, path: str, region: str) -> None:
+def test_sam_validate_passes(results: Results, path: str, region: str) -> None:
     run = results[path]
     assert run.returncode == 0, run.stdout
     assert "is a valid SAM Template" in run.stdout
 
 
-def test_sam_validate_lint_rejects_a_dangling_ref(results: Results) -> None:
+def test_sam_validate_rejects_an_unknown_event_source(results: Results) -> None:
     run = results[BROKEN]
     assert run.returncode != 0
-    assert "NoSuchResource" in run.stdout
+    assert "NoSuchEventSource" in run.stdout
+
+
+@pytest.mark.parametrize(("path", "region"), TEMPLATES)
+def test_cfn_lint_checks_each_template_in_its_stack_s_region(path: str, region: str) -> None:
+    from cfnlint.config import ConfigMixIn
+
+    doc = load_template((ROOT / path).read_text())
+    assert doc["Metadata"]["cfn-lint"]["config"] == {"regions": [region]}
+    config = ConfigMixIn([])
+    config.set_template_args(doc)  # as cfn-lint's runner does for each template
+    assert config.regions == [region]
