@@ -17,7 +17,7 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ Parse = Callable[[dict[str, str]], dict[str, Parsed]]
 
 
 @pytest.fixture(scope="session")
-def mermaid() -> Parse:
+def mermaid() -> Iterator[Parse]:
     """Mermaid's parser under Node: name -> diagram text in, name -> parsed database out."""
     missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
     if missing:
@@ -51,14 +51,28 @@ def mermaid() -> Parse:
         assert proc.returncode == 0, f"npm ci failed:\n{proc.stdout}\n{proc.stderr}"
         stamp.write_text(lock, encoding="utf-8")
 
+    # One Node process for the session: a line of JSON in, a line of JSON out.
+    node = subprocess.Popen(["node", "check.mjs"], cwd=CHECKER, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert node.stdin and node.stdout
+
     def parse(diagrams: dict[str, str]) -> dict[str, Parsed]:
-        proc = subprocess.run(["node", "check.mjs"], cwd=CHECKER, input=json.dumps(diagrams),
-                              capture_output=True, text=True, timeout=120, check=False)
-        assert proc.returncode == 0, proc.stderr
-        result: dict[str, Parsed] = json.loads(proc.stdout)
+        node.stdin.write(json.dumps(diagrams) + "\n")
+        node.stdin.flush()
+        line = node.stdout.readline()
+        assert line, node.stderr.read() if node.poll() is not None else "no answer from check.mjs"
+        result: dict[str, Parsed] = json.loads(line)
         return result
 
-    return parse
+    try:
+        yield parse
+    finally:
+        node.stdin.close()
+        try:
+            node.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            node.kill()
+            node.wait()
 
 
 def _parsed_stacks(cfg: Config, edits: Callable[[dict[str, Any]], None] | None = None,
