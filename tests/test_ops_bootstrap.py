@@ -12,6 +12,7 @@ cfn-lint is upgraded: `python -m tests.test_ops_bootstrap`.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,10 @@ def table_text() -> str:
     return HEADER + yaml.safe_dump({"types": schema_table(used_types())}, sort_keys=True, width=100)
 
 
+@functools.lru_cache
 def role_of(env: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The environment's role and the documents of its managed policies."""
+    """The environment's role and the documents of its managed policies (read once; not to be
+    changed by a test)."""
     cfg = config(env)
     doc = load_template((ROOT / "bootstrap" / f"{cfg.account}.yaml").read_text())
     role_id = f"{env.capitalize()}DeployRole"
@@ -127,7 +130,7 @@ def test_every_handler_permission_of_the_stacks_is_granted(env: str) -> None:
     cfg = config(env)
     types = bootstrap.resource_types([render(cfg, "app"), render(cfg, "edge")])
     services = {bootstrap.service_of(t) for t in types}
-    table = yaml.safe_load(bootstrap.PERMISSIONS.read_text())["types"]
+    table = yaml.load(bootstrap.PERMISSIONS.read_text(), Loader=yaml.CSafeLoader)["types"]  # noqa: S506
     wanted = {a for t in types for a in table[t] if bootstrap.ACTION.match(a) and a.split(":")[0] in services}
     missing = sorted(a for a in wanted | set(bootstrap.PLUMBING) if not granted(env, a))
     assert not missing
