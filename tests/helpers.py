@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -75,6 +78,17 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
+@functools.lru_cache(maxsize=1)
+def _good_render() -> Path:
+    """rendered/ from a copy of vars/, made once per test process (removed at exit)."""
+    from tracker_infra.cli import main
+
+    work = Path(tempfile.mkdtemp(prefix="good-render-"))
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
+    assert main(["--all", "--vars", str(copy_vars(work)), "--out", str(work / "rendered")]) == 0
+    return work / "rendered"
+
+
 def assert_rejected(tmp_path: Path, capsys: Any, edits: dict[str, dict[str, Any]],
                     blamed: str, key: str, words: str) -> str:
     """Render good vars, then vars with ``edits``: exit 2, one line "error: <blamed>: <key>: ..."
@@ -82,7 +96,7 @@ def assert_rejected(tmp_path: Path, capsys: Any, edits: dict[str, dict[str, Any]
     from tracker_infra.cli import main
 
     out = tmp_path / "rendered"
-    assert main(["--all", "--vars", str(copy_vars(tmp_path / "good")), "--out", str(out)]) == 0
+    shutil.copytree(_good_render(), out)
     before = snapshot(out)
     capsys.readouterr()
     bad = copy_vars(tmp_path / "bad", edits)
