@@ -115,6 +115,28 @@ def test_the_yaml_filter_escapes_exactly_what_pyyaml_would_not_read_raw() -> Non
     assert differ == []
 
 
+def test_the_template_cache_keeps_its_newest_entries_only(tmp_path: Path) -> None:
+    import os
+
+    from tracker_infra.rendering import _BytecodeCache
+
+    cache = _BytecodeCache(str(tmp_path))
+    for i in range(cache.KEEP + 20):  # older entries, e.g. of temporary checkouts
+        old = tmp_path / f"__jinja2_old{i:03d}.cache"
+        old.write_bytes(b"x")
+        os.utime(old, (1_000_000 + i, 1_000_000 + i))
+    (tmp_path / "unrelated.txt").write_text("kept")
+    env = jinja2.Environment(autoescape=False)  # noqa: S701 - compiles a test string only
+    bucket = jinja2.bccache.Bucket(env, "new", "checksum")
+    bucket.code = compile("x = 1", "t", "exec")
+    cache.dump_bytecode(bucket)
+    left = sorted(p.name for p in tmp_path.glob("*.cache"))
+    assert len(left) == cache.KEEP
+    assert "__jinja2_new.cache" in left  # the entry just written, and the newest old ones
+    assert "__jinja2_old020.cache" not in left and "__jinja2_old021.cache" in left
+    assert (tmp_path / "unrelated.txt").is_file()
+
+
 def test_resolve_references_would_survive_jinja() -> None:
     # CloudFormation's dynamic references use {{ }} too; they must sit in {% raw %}.
     out = jinja_environment().from_string("{% raw %}{{resolve:ssm:/x}}{% endraw %}").render()

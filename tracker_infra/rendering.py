@@ -70,9 +70,13 @@ def logical_id(value: str) -> str:
 
 
 class _BytecodeCache(jinja2.FileSystemBytecodeCache):
-    """Compiled templates kept between processes (keyed by the template's source checksum, so a
-    changed template is recompiled). Compiling is most of a cold render; a cache that cannot be
-    read or written is simply not used."""
+    """Compiled templates kept between processes (keyed by the template's path and name; its
+    source checksum decides whether an entry is still good). Compiling is most of a cold render;
+    a cache that cannot be read or written is simply not used. Each checkout (tests make many
+    in temporary folders) adds entries, so a write that leaves more than KEEP entries removes the
+    oldest."""
+
+    KEEP = 256
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         try:
@@ -83,6 +87,12 @@ class _BytecodeCache(jinja2.FileSystemBytecodeCache):
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         try:
             super().dump_bytecode(bucket)
+            with os.scandir(self.directory) as found:
+                entries = [e for e in found if e.name.endswith(".cache")]
+            if len(entries) > self.KEEP:
+                entries.sort(key=lambda e: e.stat().st_mtime)
+                for entry in entries[:len(entries) - self.KEEP]:
+                    os.unlink(entry.path)
         except OSError:
             pass
 
