@@ -124,6 +124,12 @@ class FakeEnvironment:
                                                          endpoint_url=self.endpoint)
             return self._clients[key]
 
+    def with_session(self, session: boto3.Session) -> FakeEnvironment:
+        """The same deployed environment reached through another session (its own clients and
+        event handlers): what a test gets from a module-scoped deployment."""
+        return FakeEnvironment(self.cfg, session, self.endpoint,
+                               {name: dict(outputs) for name, outputs in self.outputs.items()})
+
     def parameters(self) -> dict[str, str]:
         stack = self.client("cloudformation").describe_stacks(StackName=self.cfg.stack_name)["Stacks"][0]
         return {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
