@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,27 +111,52 @@ class FakeEnvironment:
     session: boto3.Session
     endpoint: str
     outputs: dict[str, dict[str, str]] = field(default_factory=dict)  # stack name -> outputs
+    # One client per service and region (making a client costs ~50 ms of CPU; the stand-in HTTP
+    # servers ask for one from their threads, hence the lock). Clients hold no state of a test.
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def client(self, service: str, region: str | None = None) -> Any:
-        return self.session.client(service, region_name=region or self.cfg.region,
-                                   endpoint_url=self.endpoint)
+        key = (service, region or self.cfg.region)
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self.session.client(service, region_name=key[1],
+                                                         endpoint_url=self.endpoint)
+            return self._clients[key]
+
+    def with_session(self, session: boto3.Session) -> FakeEnvironment:
+        """The same deployed environment reached through another session (its own clients and
+        event handlers): what a test gets from a module-scoped deployment."""
+        return FakeEnvironment(self.cfg, session, self.endpoint,
+                               {name: dict(outputs) for name, outputs in self.outputs.items()})
 
     def parameters(self) -> dict[str, str]:
         stack = self.client("cloudformation").describe_stacks(StackName=self.cfg.stack_name)["Stacks"][0]
         return {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
 
 
+_RENDERED: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def rendered(cfg: Config, key: str) -> dict[str, Any]:
+    """``render(cfg, key)``, once per process for each configuration (the stand-ins only read it)."""
+    cache_key = (cfg.model_dump_json(), key)
+    if cache_key not in _RENDERED:
+        _RENDERED[cache_key] = render(cfg, key)
+    return _RENDERED[cache_key]
+
+
 def stand_in_stack(env: FakeEnvironment, key: str, name: str, region: str, values: dict[str, str],
                    given: dict[str, str] | None = None) -> None:
     """A stack with the rendered template's parameters (``given`` values) and outputs (an output
     named like a parameter returns it; the others are ``values`` or a placeholder)."""
-    rendered = render(env.cfg, key)
-    parameters = rendered.get("Parameters", {})
+    rendered_stack = rendered(env.cfg, key)
+    parameters = rendered_stack.get("Parameters", {})
     template = {
         "Parameters": parameters,
         "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
         "Outputs": {k: {"Value": {"Ref": k} if k in parameters else values.get(k, f"fake-{k}")}
-                    for k in rendered["Outputs"]},
+                    for k in rendered_stack["Outputs"]},
     }
     env.client("cloudformation", region).create_stack(
         StackName=name, TemplateBody=json.dumps(template),
@@ -140,7 +166,7 @@ def stand_in_stack(env: FakeEnvironment, key: str, name: str, region: str, value
 
 
 def alarm_names(cfg: Config, key: str) -> list[str]:
-    return [r["Properties"]["AlarmName"] for r in render(cfg, key)["Resources"].values()
+    return [r["Properties"]["AlarmName"] for r in rendered(cfg, key)["Resources"].values()
             if r["Type"] == "AWS::CloudWatch::Alarm"]
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,10 +29,55 @@ TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=u
          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
 
 
+def state_of(env: FakeEnvironment) -> tuple[Any, ...]:
+    """What the commands under test could change in the dev environment: both stacks (status,
+    parameters, last update), the site bucket's objects, the invalidations, the images."""
+    stacks = tuple(
+        (stack["StackId"], stack["StackStatus"], str(stack.get("LastUpdatedTime")),
+         tuple(sorted((p["ParameterKey"], p["ParameterValue"]) for p in stack.get("Parameters", []))))
+        for name, region in ((env.cfg.stack_name, env.cfg.region), (env.cfg.edge_stack_name, EDGE_REGION))
+        for stack in env.client("cloudformation", region).describe_stacks(StackName=name)["Stacks"])
+    edge = env.outputs[env.cfg.edge_stack_name]
+    objects = tuple((o["Key"], o["ETag"]) for o in env.client("s3", EDGE_REGION).list_objects_v2(
+        Bucket=edge["FrontendBucketName"]).get("Contents", []))
+    invalidations = env.client("cloudfront", EDGE_REGION).list_invalidations(
+        DistributionId=edge["DistributionId"])["InvalidationList"]["Quantity"]
+    images = tuple(sorted(str(i) for i in env.client("ecr").list_images(
+        repositoryName=env.cfg.api_repository)["imageIds"]))
+    return stacks, objects, invalidations, images
+
+
+@dataclass
+class Reused:
+    env: FakeEnvironment | None = None
+    state: tuple[Any, ...] = ()
+
+
+@pytest.fixture(scope="module")
+def reused_dev() -> Reused:
+    return Reused()
+
+
 @pytest.fixture
-def dev(moto: Moto, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeEnvironment]:
-    moto.reset()
-    env = deploy_fake_environment(moto, config("dev"))
+def dev(moto: Moto, reused_dev: Reused, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> Iterator[FakeEnvironment]:
+    """The fake dev environment as deploy_fake_environment makes it. Made again (after a reset of
+    the server) only when the last one changed, or another test reset the server: most tests
+    here must change nothing, and prove it."""
+    from botocore.exceptions import ClientError
+
+    if reused_dev.env is not None:
+        try:
+            pristine = state_of(reused_dev.env) == reused_dev.state
+        except ClientError:  # gone: the server was reset since
+            pristine = False
+        if not pristine:
+            reused_dev.env = None
+    if reused_dev.env is None:
+        moto.reset()
+        reused_dev.env = deploy_fake_environment(moto, config("dev"))
+        reused_dev.state = state_of(reused_dev.env)
+    env = reused_dev.env.with_session(moto.session(reused_dev.env.cfg.account))
     moto.use(monkeypatch, tmp_path, {"default": env.cfg.account})
     yield env
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,33 @@ from tracker_infra.ops.aws import connect
 from tracker_infra.ops.restore import restore
 
 
-@pytest.fixture
-def staging(moto: Moto, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeEnvironment:
+@pytest.fixture(scope="module")
+def deployed_staging(moto: Moto) -> FakeEnvironment:
+    """The fake staging environment, made once for the module (``staging`` undoes each restore)."""
     moto.reset()
-    env = deploy_fake_environment(moto, config("staging"))
+    return deploy_fake_environment(moto, config("staging"))
+
+
+@pytest.fixture
+def staging(deployed_staging: FakeEnvironment, moto: Moto, monkeypatch: pytest.MonkeyPatch,
+            tmp_path: Path) -> Iterator[FakeEnvironment]:
+    """The module's environment through a session of this test (the recorders the tests register
+    on it go with it); the clusters and instances a test's restore made are deleted after it."""
+    env = deployed_staging.with_session(moto.session(deployed_staging.cfg.account))
+    rds = env.client("rds")
+    live_clusters = set(clusters(env))
+    live_instances = {i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]}
     moto.use(monkeypatch, tmp_path, {"default": env.cfg.account})
-    return env
+    try:
+        yield env
+    finally:
+        for instance in rds.describe_db_instances()["DBInstances"]:
+            if instance["DBInstanceIdentifier"] not in live_instances:
+                rds.delete_db_instance(DBInstanceIdentifier=instance["DBInstanceIdentifier"],
+                                       SkipFinalSnapshot=True)
+        for cluster in set(clusters(env)) - live_clusters:
+            rds.delete_db_cluster(DBClusterIdentifier=cluster, SkipFinalSnapshot=True)
+        assert set(clusters(env)) == live_clusters
 
 
 def recorded_restore(env: FakeEnvironment,

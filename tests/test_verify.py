@@ -157,19 +157,44 @@ def start_stand_ins(env: FakeEnvironment, tmp_path: Path, headers_file: Path = H
             server.server_close()
 
 
-@pytest.fixture
-def dev(moto: Moto, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeEnvironment:
-    """The fake dev environment with a small Vite-shaped site published by publish-site."""
+@pytest.fixture(scope="module")
+def deployed_dev(moto: Moto, tmp_path_factory: pytest.TempPathFactory) -> FakeEnvironment:
+    """The fake dev environment with a small Vite-shaped site published by publish-site, made
+    once for the module: verify only reads it, and ``dev`` undoes what the tests change."""
     moto.reset()
     env = deploy_fake_environment(moto, config("dev"))
-    moto.use(monkeypatch, tmp_path, {"default": env.cfg.account})
+    tmp_path = tmp_path_factory.mktemp("dev")
     site = tmp_path / "dist"
     (site / "assets").mkdir(parents=True)
     (site / "index.html").write_bytes(INDEX)
     (site / "assets" / "index-AbCdEf12.js").write_text("export {}\n")
     (site / "assets" / "index-GhIjKl34.css").write_text("body{}\n")
-    assert main(["publish-site", "--env", "dev", str(site)]) == 0
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        moto.use(monkeypatch, tmp_path, {"default": env.cfg.account})
+        assert main(["publish-site", "--env", "dev", str(site)]) == 0
     return env
+
+
+def healthy_alarms(env: FakeEnvironment) -> None:
+    """Every alarm back to OK, as deploy_fake_environment leaves them (tests set other states)."""
+    for region in {env.cfg.region, EDGE_REGION}:
+        cloudwatch = env.client("cloudwatch", region)
+        for alarm in cloudwatch.describe_alarms()["MetricAlarms"]:
+            if alarm["StateValue"] != "OK":
+                cloudwatch.set_alarm_state(AlarmName=alarm["AlarmName"], StateValue="OK",
+                                           StateReason="healthy")
+
+
+@pytest.fixture
+def dev(deployed_dev: FakeEnvironment, moto: Moto, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> Iterator[FakeEnvironment]:
+    """The module's fake dev environment through a session of this test, healthy again after it."""
+    env = deployed_dev.with_session(moto.session(deployed_dev.cfg.account))
+    moto.use(monkeypatch, tmp_path, {"default": env.cfg.account})
+    try:
+        yield env
+    finally:
+        healthy_alarms(env)
 
 
 @pytest.fixture
