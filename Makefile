@@ -4,7 +4,7 @@ PY  := .venv/bin/python
 # The venv holds no pip of its own: the machine's pip installs into it (pip >= 22.3), which keeps
 # the runtime install (requirements.txt, what `make render` needs) at about 15 MB.
 PIP := python3 -m pip --python $(PY)
-PYTEST := PATH="$(CURDIR)/.venv/bin:$$PATH" $(PY) -m pytest -n 2 --dist loadgroup
+PYTEST := PATH="$(CURDIR)/.venv/bin:$$PATH" $(PY) -m pytest -n 2 --dist loadgroup --no-loadscope-reorder
 
 .PHONY: render render-all check test lint lint-cfn lint-checkov lint-workflows deploy bench clean publish verify
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,17 +66,23 @@ SLOW = {
     "test_ops_bootstrap.py": "the deploy roles' permissions checked against every resource schema",
 }
 # A group runs whole on one worker, in one go: each module is a group, so its module-scoped
-# servers and builds start once. The property tests, the longest module, are two groups (odd and
-# even properties) so that both workers share them. The Vite build (session fixture `dist`) is
-# shared by two modules, which therefore share a group.
+# servers and builds start once. The property tests are two groups: property 10 (cfn-lint on
+# generated environments, the longest single test) alone, so that it starts first on one worker
+# while the other takes the rest, and properties 1 to 9 together, which share their rendered
+# environments. The Vite build (session fixture `dist`) is shared by two modules, which therefore
+# share a group.
 SHARED_GROUPS = {"test_release.py": "vite", "test_csp_browser.py": "vite"}
+# The scheduler (--no-loadscope-reorder) hands out groups in collection order; the longest go
+# first (measured with --durations), so that no worker is left alone with a long one at the end.
+LONGEST_FIRST = ("properties-lint", "test_ops_moto.py", "test_deploy_rehearsal.py", "vite",
+                 "properties", "test_review_table.py", "test_graph.py", "test_verify.py",
+                 "test_sam_validate.py", "test_restore.py")
 
 
 def _group(item: pytest.Item) -> str:
     module = item.path.name
-    number = re.match(r"test_property_(\d+)", item.name)
-    if module == "test_properties.py" and number:
-        return f"properties-{int(number[1]) % 2}"
+    if module == "test_properties.py":
+        return "properties-lint" if item.name.startswith("test_property_10_") else "properties"
     return SHARED_GROUPS.get(module, module)
 
 
@@ -87,3 +92,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if item.path.name in SLOW:
             item.add_marker(pytest.mark.slow)
         item.add_marker(pytest.mark.xdist_group(_group(item)))
+    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_group(item), len(rank)))  # stable: the rest keep their order
