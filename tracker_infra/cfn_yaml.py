@@ -53,17 +53,21 @@ class _StrictLoader(_Base):  # type: ignore[misc, valid-type]
             mapping: dict[Any, Any] = {}
             built[id(node)] = mapping
             for key_node, value_node in node.value:
-                if key_node.tag == _MERGE or not isinstance(key_node, yaml.ScalarNode):
+                if key_node.tag == _STR:  # strings inline: most keys and values are
+                    key = key_node.value
+                elif key_node.tag == _MERGE or not isinstance(key_node, yaml.ScalarNode):
                     del built[id(node)]  # merge keys, complex keys: PyYAML's own way
                     return self._construct(node)
-                mapping[self._build(key_node)] = self._build(value_node)
+                else:
+                    key = self._build(key_node)
+                mapping[key] = value_node.value if value_node.tag == _STR else self._build(value_node)
             if len(mapping) != len(node.value):
                 self._refuse_duplicates(node, True)
             return mapping
         if tag == _SEQ:
             sequence: list[Any] = []
             built[id(node)] = sequence
-            sequence.extend([self._build(item) for item in node.value])
+            sequence.extend([item.value if item.tag == _STR else self._build(item) for item in node.value])
             return sequence
         return self._construct(node)  # numbers, booleans, null, short forms...
 
