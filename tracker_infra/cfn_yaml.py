@@ -181,30 +181,31 @@ _SUB_VAR = re.compile(r"\$\{([^!}][^}]*)\}")
 
 def references(node: Any) -> Iterator[str]:
     """Logical IDs (and pseudo parameters such as AWS::Region) named by Ref, Fn::GetAtt and
-    Fn::Sub anywhere under ``node``; Fn::Sub's own variables are not references."""
-    if isinstance(node, dict):
-        if len(node) == 1:
-            (key, value), = node.items()
-            if key == "Ref" and isinstance(value, str):
-                yield value.split(".", 1)[0]  # SAM: !Ref Function.Version
-                return
-            if key == "Fn::GetAtt":
-                target = value[0] if isinstance(value, list) and value else value
-                if isinstance(target, str):
-                    yield target.split(".", 1)[0]
-                return
-            if key == "Fn::Sub":
-                text, local = (value[0], value[1]) if isinstance(value, list) else (value, {})
-                local_names = set(local) if isinstance(local, dict) else set()
-                if isinstance(text, str):
-                    for var in _SUB_VAR.findall(text):
-                        name = var.split(".", 1)[0].strip()
-                        if name not in local_names:
-                            yield name
-                yield from references(local)
-                return
-        for value in node.values():
-            yield from references(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from references(value)
+    Fn::Sub anywhere under ``node``, depth first; Fn::Sub's own variables are not references."""
+    stack = [node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if len(node) == 1:
+                (key, value), = node.items()
+                if key == "Ref" and isinstance(value, str):
+                    yield value.split(".", 1)[0]  # SAM: !Ref Function.Version
+                    continue
+                if key == "Fn::GetAtt":
+                    target = value[0] if isinstance(value, list) and value else value
+                    if isinstance(target, str):
+                        yield target.split(".", 1)[0]
+                    continue
+                if key == "Fn::Sub":
+                    text, local = (value[0], value[1]) if isinstance(value, list) else (value, {})
+                    local_names = set(local) if isinstance(local, dict) else set()
+                    if isinstance(text, str):
+                        for var in _SUB_VAR.findall(text):
+                            name = var.split(".", 1)[0].strip()
+                            if name not in local_names:
+                                yield name
+                    stack.append(local)
+                    continue
+            stack.extend(reversed(node.values()))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))

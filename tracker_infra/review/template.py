@@ -42,13 +42,17 @@ class Template:
         ids = set(self.resources)
         return {rid: {d for d in _depends_on(res) if d in ids} for rid, res in self.resources.items()}
 
-    @property
+    @cached_property
     def resources(self) -> dict[str, dict[str, Any]]:
         found = self.doc.get("Resources") if isinstance(self.doc, dict) else None
         return found if isinstance(found, dict) else {}
 
+    @cached_property
+    def _types(self) -> dict[str, str]:
+        return {rid: str(res.get("Type", "")) for rid, res in self.resources.items()}
+
     def type(self, rid: str) -> str:
-        return str(self.resources[rid].get("Type", ""))
+        return self._types[rid]
 
     def props(self, rid: str) -> dict[str, Any]:
         props = self.resources[rid].get("Properties")
