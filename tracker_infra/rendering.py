@@ -58,6 +58,8 @@ def yaml_scalar(value: Any) -> str:
             raise ValueError(f"float {value!r} cannot be written as a plain YAML number")
         return text
     if isinstance(value, str):
+        if value.isascii() and value.isprintable():  # most values: nothing to escape on top
+            return json.dumps(value)
         return _NOT_PRINTABLE.sub(_escape, json.dumps(value, ensure_ascii=False))
     raise TypeError(f"the yaml filter takes str, int, float or bool, not {type(value).__name__}")
 
