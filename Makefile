@@ -6,7 +6,7 @@ PY  := .venv/bin/python
 PIP := python3 -m pip --python $(PY)
 PYTEST := PATH="$(CURDIR)/.venv/bin:$$PATH" $(PY) -m pytest -n 2 --dist loadgroup --no-loadscope-reorder
 
-.PHONY: render render-all check test lint lint-cfn lint-checkov lint-workflows deploy bench clean publish verify
+.PHONY: render render-all check test pytest lint lint-quick lint-cfn lint-checkov lint-workflows deploy bench clean publish verify
 
 .venv/.runtime: requirements.txt
 	python3 -m venv --without-pip .venv
@@ -23,22 +23,24 @@ render: .venv/.runtime        ## render one environment: make render ENV=staging
 render-all: .venv/.runtime    ## render every environment in vars/
 	$(PY) render.py --all
 
-check: .venv/.dev             ## the fast loop (< 60 s): freshness, ruff, tests not marked slow, cfn-lint of changed templates
-	$(PY) render.py --all --check
-	.venv/bin/ruff check .
+check: lint-quick             ## the fast loop (< 60 s): ruff, freshness, tests not marked slow, cfn-lint of changed templates
 	$(PYTEST) -m "not slow"
 	@changed="$$(git status --porcelain --untracked-files=all -- rendered bootstrap | awk '{print $$NF}' | grep '\.yaml$$' || true)"; \
 	if [ -n "$$changed" ]; then echo "cfn-lint $$changed"; .venv/bin/cfn-lint $$changed; \
 	else echo "cfn-lint: no rendered template changed"; fi
 
-test: .venv/.dev              ## the whole suite (CI, < 3 min): every test, then make lint
-	$(PYTEST)
-	$(MAKE) --no-print-directory lint
+test: lint-quick               ## the whole suite (CI, < 3 min): every test and, side by side, the linters
+	$(MAKE) --no-print-directory -j4 --output-sync=line pytest lint-cfn lint-checkov lint-workflows
 
-lint: .venv/.dev               ## ruff, freshness, then cfn-lint, checkov and the workflow lint side by side
+pytest: .venv/.dev             ## every test, on two workers, the longest groups first
+	$(PYTEST)
+
+lint: lint-quick               ## ruff, freshness, then cfn-lint, checkov and the workflow lint side by side
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint-cfn lint-checkov lint-workflows
+
+lint-quick: .venv/.dev
 	.venv/bin/ruff check .
 	$(PY) render.py --all --check
-	$(MAKE) --no-print-directory -j3 --output-sync=target lint-cfn lint-checkov lint-workflows
 
 lint-cfn: .venv/.dev           ## cfn-lint on every rendered and bootstrap template (each names its region)
 	.venv/bin/cfn-lint rendered/*/*.yaml bootstrap/*.yaml
