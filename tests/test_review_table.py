@@ -38,10 +38,12 @@ def runtime_python() -> Path:
     marker = RUNTIME / "requirements.sha256"
     if not marker.is_file() or marker.read_text() != digest:
         shutil.rmtree(RUNTIME, ignore_errors=True)
-        made = _run(sys.executable, "-m", "venv", RUNTIME)
+        # as the Makefile does: a venv without pip, filled by the base interpreter's pip
+        base = Path(sys.base_prefix) / "bin" / "python3"
+        made = _run(base, "-m", "venv", "--without-pip", RUNTIME)
         if made.returncode == 0:
-            made = _run(RUNTIME / "bin" / "python", "-m", "pip", "install", "--quiet", "-r",
-                        ROOT / "requirements.txt")
+            made = _run(base, "-m", "pip", "--python", RUNTIME / "bin" / "python", "install",
+                        "--quiet", "-r", ROOT / "requirements.txt")
         if made.returncode != 0:
             shutil.rmtree(RUNTIME, ignore_errors=True)
             pytest.skip(f"cannot build the runtime environment here: {made.stderr.strip()[-300:]}")
