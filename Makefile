@@ -29,8 +29,9 @@ check: lint-quick             ## the fast loop (< 60 s): ruff, freshness, tests 
 	if [ -n "$$changed" ]; then echo "cfn-lint $$changed"; .venv/bin/cfn-lint $$changed; \
 	else echo "cfn-lint: no rendered template changed"; fi
 
-test: lint-quick               ## the whole suite (CI, < 3 min): every test and, side by side, the linters
-	$(MAKE) --no-print-directory -j4 --output-sync=line pytest lint-cfn lint-checkov lint-workflows
+test: lint-quick               ## the whole suite (CI, < 3 min): every test, then the linters side by side
+	$(MAKE) --no-print-directory pytest
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint-cfn lint-checkov lint-workflows
 
 pytest: .venv/.dev             ## every test, on two workers, the longest groups first
 	$(PYTEST)
