@@ -35,15 +35,6 @@ BIN = Path(PY).parent
 EVENT = ROOT / "tests" / "fixtures" / "cloudfront" / "origin-response.json"
 
 
-def timings(fn: Callable[[], object], runs: int) -> list[float]:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def cpu_timings(fn: Callable[[], object], runs: int) -> tuple[list[float], list[float]]:
     """Wall and CPU (user + system of the child processes) seconds of each run. On a shared
     machine the CPU time moves much less than the wall time: it does not count waiting for a core."""
@@ -58,8 +49,23 @@ def cpu_timings(fn: Callable[[], object], runs: int) -> tuple[list[float], list[
     return walls, cpus
 
 
+def timings(fn: Callable[[], object], runs: int) -> list[float]:
+    return cpu_timings(fn, runs)[0]
+
+
 def median_seconds(fn: Callable[[], object], runs: int) -> float:
     return statistics.median(timings(fn, runs))
+
+
+def median_min(secs: list[float]) -> str:
+    """Shared machines are noisy: the median says what to expect, the minimum what the code costs
+    when nothing else runs."""
+    return f"{statistics.median(secs) * 1000:.0f} / {min(secs) * 1000:.0f} ms"
+
+
+# A first run compiles Python's bytecode (written even where PYTHONDONTWRITEBYTECODE is set, as on
+# any machine without it) and Jinja's template cache; every later run is cold, not compiling.
+COMPILING = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[bytes]:
@@ -100,22 +106,15 @@ def bench_render() -> None:
     try:
         out = tmp / "out"
         rows = []
-        # A first run compiles: Python's bytecode (written even where PYTHONDONTWRITEBYTECODE is
-        # set, as on any machine without it) and Jinja's template cache. Every later run is cold.
-        run([PY, "render.py", "--all", "--out", str(out)],
-            env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
+        run([PY, "render.py", "--all", "--out", str(out)], env=COMPILING)
         for label, args in (("--env staging", ["--env", "staging"]), ("--all", ["--all"]),
                             ("--all --check", ["--all", "--check", "--out", str(ROOT / "rendered")])):
             full = args if "--out" in args else [*args, "--out", str(out)]
-            # Shared machines are noisy: the median says what to expect, the minimum what the
-            # code costs when nothing else runs.
             secs, cpu = cpu_timings(lambda a=full: run([PY, "render.py", *a]), 21)
             rows.append((f"cold process: render.py {label}, wall median / min; CPU median (of 21)",
-                         f"{statistics.median(secs) * 1000:.0f} / {min(secs) * 1000:.0f} ms; "
-                         f"{statistics.median(cpu) * 1000:.0f} ms"))
+                         f"{median_min(secs)}; {statistics.median(cpu) * 1000:.0f} ms"))
         startup = timings(lambda: run([PY, "-c", "pass"]), 21)
-        rows.append(("cold process: python -c pass (interpreter floor)",
-                     f"{statistics.median(startup) * 1000:.0f} / {min(startup) * 1000:.0f} ms"))
+        rows.append(("cold process: python -c pass (interpreter floor)", median_min(startup)))
         quiet = io.StringIO()
         sys.stdout, saved = quiet, sys.stdout
         try:
@@ -229,16 +228,14 @@ def bench_review() -> None:
         vars_file = tmp / "vars" / "staging.yaml"
         vars_file.write_text(vars_file.read_text().replace("max_tasks: 6", "max_tasks: 8"))
         rows = []
-        # a first run compiles the copy's bytecode (see bench_render)
         subprocess.run([PY, "render.py", "diff"], cwd=tmp, capture_output=True, check=False,  # noqa: S603
-                       env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
+                       env=COMPILING)
         for label, args in (("diff --env staging (one environment changed)", ["--env", "staging"]),
                             ("diff (every environment)", []),
                             ("diff staging production", ["staging", "production"])):
             secs = timings(lambda a=args: subprocess.run(  # noqa: S603
                 [PY, "render.py", "diff", *a], cwd=tmp, capture_output=True, check=False), 11)
-            rows.append((f"cold process: render.py {label} (median / min of 11)",
-                         f"{statistics.median(secs) * 1000:.0f} / {min(secs) * 1000:.0f} ms"))
+            rows.append((f"cold process: render.py {label} (median / min of 11)", median_min(secs)))
         table("Review (goal: diff of one environment under 1 s)", rows)
     finally:
         shutil.rmtree(tmp)
