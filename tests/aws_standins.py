@@ -34,14 +34,32 @@ def _documented_invalidation_status(parsed: dict[str, Any], **_: Any) -> None:
         parsed["Invalidation"]["Status"] = "Completed"
 
 
-class DocumentedInvalidationStatus(boto3.Session):
-    """moto answers GetInvalidation with Status "COMPLETED"; CloudFront's API reference gives
-    "InProgress" or "Completed", and botocore's invalidation_completed waiter matches "Completed".
-    Sessions the commands make in the tests translate moto's word, nothing else."""
+class ReservedTagKey(AssertionError):
+    """A request set a tag whose key AWS reserves; moto accepts it, AWS refuses it."""
+
+
+def _no_reserved_tag_keys(params: dict[str, Any], event_name: str, **_: Any) -> None:
+    """AWS refuses tag keys with the prefix aws: in every tagging API ("The aws: prefix is
+    reserved for AWS use", Tagging AWS resources, Tag naming limits and requirements); RDS also
+    refuses rds: ("can't be prefixed with aws: or rds:", RDS API Reference, Tag)."""
+    reserved = ("aws:", "rds:") if ".rds." in event_name else ("aws:",)
+    for tag in params.get("Tags") or []:
+        key = tag.get("Key", "") if isinstance(tag, dict) else ""
+        if key.lower().startswith(reserved):
+            raise ReservedTagKey(f"{event_name}: tag key {key!r} is reserved by AWS")
+
+
+class DocumentedRules(boto3.Session):
+    """Sessions the commands make in the tests follow two documented rules moto does not:
+    - moto answers GetInvalidation with Status "COMPLETED"; CloudFront's API reference gives
+      "InProgress" or "Completed", and botocore's invalidation_completed waiter matches
+      "Completed": moto's word is translated;
+    - a request that sets a reserved tag key (aws:, and rds: for RDS) fails, as AWS fails it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.events.register("after-call.cloudfront.GetInvalidation", _documented_invalidation_status)
+        self.events.register("provide-client-params", _no_reserved_tag_keys)
 
 
 @dataclass
@@ -58,6 +76,11 @@ class Moto:
                 "aws_session_token": found["SessionToken"]}
 
     def session(self, account: str) -> boto3.Session:
+        """A session as the commands get it: moto's answers held to AWS's documented rules."""
+        return DocumentedRules(**self.credentials(account))
+
+    def service_session(self, account: str) -> boto3.Session:
+        """A session that acts as AWS itself (CloudFormation setting its reserved tags)."""
         return boto3.Session(**self.credentials(account))
 
     def use(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, profiles: dict[str, str]) -> None:
@@ -77,7 +100,7 @@ class Moto:
         monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
         monkeypatch.setenv("AWS_ENDPOINT_URL", self.server.endpoint)
         monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        monkeypatch.setattr(boto3, "Session", DocumentedInvalidationStatus)
+        monkeypatch.setattr(boto3, "Session", DocumentedRules)
 
 
     def reset(self) -> None:
@@ -85,6 +108,12 @@ class Moto:
                                          method="POST")
         with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - the local server
             pass
+
+
+def cloudformation_tags(stack: str, logical_id: str) -> list[dict[str, str]]:
+    """The tags CloudFormation itself puts on what a stack creates (reserved aws: keys)."""
+    return [{"Key": "aws:cloudformation:stack-name", "Value": stack},
+            {"Key": "aws:cloudformation:logical-id", "Value": logical_id}]
 
 
 def image_manifest(label: str) -> str:
@@ -179,7 +208,7 @@ def topic_with_subscription(env: FakeEnvironment, name: str, region: str) -> str
 
 def deploy_fake_environment(moto: Moto, cfg: Config) -> FakeEnvironment:
     """Every resource verify, publish-site, release-image and restore-database read, healthy."""
-    env = FakeEnvironment(cfg, moto.session(cfg.account), moto.server.endpoint)
+    env = FakeEnvironment(cfg, moto.service_session(cfg.account), moto.server.endpoint)
     ecr = env.client("ecr")
     repository_uri = ecr.create_repository(repositoryName=cfg.api_repository)["repository"]["repositoryUri"]
     digest = push_image(ecr, cfg.api_repository, "first")
@@ -223,7 +252,8 @@ def deploy_fake_environment(moto: Moto, cfg: Config) -> FakeEnvironment:
                           EnableCloudwatchLogsExports=["postgresql"],
                           DBSubnetGroupName=f"{cfg.stack_name}-database",
                           VpcSecurityGroupIds=[database_group],
-                          Tags=[{"Key": "Environment", "Value": cfg.environment}])
+                          Tags=[{"Key": "Environment", "Value": cfg.environment},
+                                *cloudformation_tags(cfg.stack_name, "DatabaseCluster")])
     for n in range(cfg.database.instances):
         rds.create_db_instance(DBInstanceIdentifier=f"{cfg.stack_name}-{n}",
                                DBClusterIdentifier=cfg.stack_name, DBInstanceClass="db.serverless",

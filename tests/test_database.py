@@ -242,3 +242,18 @@ def test_bad_capacity_is_one_line_exit_2_and_writes_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict[str, Any], key: str,
         words: str) -> None:
     assert_rejected(tmp_path, capsys, {"staging.yaml": change}, "staging.yaml", key, words)
+
+
+def test_the_recovery_runbooks_table_matches_each_environments_vars(configs: dict[str, Any]) -> None:
+    """docs/disaster-recovery.md's "What is kept" rows are read against vars, column by column."""
+    text = (Path(__file__).parents[1] / "docs" / "disaster-recovery.md").read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| | dev "))
+    columns = [c.strip() for c in header.strip("|").split("|")][1:]
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")][1:]
+            for line in text.splitlines() if line.startswith("| ") and not line.startswith("| |")}
+    for env, instances, lifecycle in zip(columns, rows["database instances (`database.instances`)"],
+                                         rows["`lifecycle`"], strict=True):
+        cfg = configs[env]
+        assert lifecycle == cfg.lifecycle, env
+        assert instances == ("writer + reader, 2 AZs" if cfg.database.instances == 2 else
+                             f"{cfg.database.instances} writer"), env

@@ -25,6 +25,9 @@ from ..errors import UserError
 from .aws import Aws, add_env_arguments, load
 
 DELAY_SECONDS, ATTEMPTS = 30, 120  # up to an hour each: a restore copies the cluster's volume
+# Tag key prefixes RDS refuses in a request: "The string can't be prefixed with aws: or rds:"
+# (RDS API Reference, Tag). CloudFormation puts aws:cloudformation:* on every cluster it creates.
+RESERVED_TAG_PREFIXES = ("aws:", "rds:")
 
 
 def parse_time(value: str) -> datetime.datetime | None:
@@ -39,6 +42,11 @@ def parse_time(value: str) -> datetime.datetime | None:
         raise UserError("--to", "", f"{value!r} is not a time (allowed: latest, or ISO 8601 with "
                         "a zone, e.g. 2026-12-01T02:55:00Z)")
     return when.astimezone(datetime.UTC)
+
+
+def settable_tags(tags: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The tags a request may set: those without a reserved prefix."""
+    return [t for t in tags if not t["Key"].lower().startswith(RESERVED_TAG_PREFIXES)]
 
 
 def restore_arguments(source: dict[str, Any], target: str, when: datetime.datetime | None) -> dict[str, Any]:
@@ -58,7 +66,8 @@ def restore_arguments(source: dict[str, Any], target: str, when: datetime.dateti
         "EnableIAMDatabaseAuthentication": source.get("IAMDatabaseAuthenticationEnabled", False),
         "DeletionProtection": source.get("DeletionProtection", False),
         "CopyTagsToSnapshot": True,
-        "Tags": [*source.get("TagList", []), {"Key": "RestoredFrom", "Value": source["DBClusterIdentifier"]}],
+        "Tags": [*settable_tags(source.get("TagList", [])),
+                 {"Key": "RestoredFrom", "Value": source["DBClusterIdentifier"]}],
     }
     if when is None:
         arguments["UseLatestRestorableTime"] = True
@@ -126,7 +135,8 @@ def restore(aws: Aws, when: datetime.datetime | None) -> int:
         rds.get_waiter("db_cluster_available").wait(DBClusterIdentifier=target, WaiterConfig=config)
         rds.create_db_instance(DBInstanceIdentifier=writer, DBClusterIdentifier=target,
                                DBInstanceClass="db.serverless", Engine=source["Engine"],
-                               PubliclyAccessible=False, Tags=source.get("TagList", []))
+                               PubliclyAccessible=False,
+                               Tags=settable_tags(source.get("TagList", [])))
         rds.get_waiter("db_instance_available").wait(DBInstanceIdentifier=writer, WaiterConfig=config)
     except WaiterError as exc:
         print(f"restore did not become available: {exc}; see the RDS console's events for {target}")
