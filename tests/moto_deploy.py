@@ -24,8 +24,6 @@ from tests.helpers import walk
 from tests.moto_server import MotoServer
 from tests.transforms import declared_transforms, sam_transform
 
-MANAGED_STACK = "aws-sam-cli-managed-default"  # the stack the SAM CLI's `resolve_s3` looks up
-
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 SECRETS_MANAGER_TRANSFORMS = {"AWS::SecretsManager-2020-07-23", "AWS::SecretsManager-2024-09-16"}
 
@@ -220,10 +218,8 @@ def sam_env(server: MotoServer, home: Path, region: str) -> dict[str, str]:
     })
     return env
 
-def create_managed_stack(client: Any) -> None:
-    """The SAM CLI's artifact stack, made with create_stack: moto leaves Outputs empty on stacks
-    made through a change set, which is how the SAM CLI would create it."""
-    from samcli.lib.bootstrap.bootstrap import _get_stack_template
-
-    client.create_stack(StackName=MANAGED_STACK, TemplateBody=_get_stack_template(),
-                        Tags=[{"Key": "ManagedStackSource", "Value": "AwsSamCli"}])
+def create_artifact_buckets(s3: Any, buckets: set[str]) -> None:
+    """The accounts' artifact buckets (samconfig.toml's s3_bucket), as their bootstrap stacks
+    create them."""
+    for bucket in sorted(buckets):
+        s3.create_bucket(Bucket=bucket)

@@ -6,7 +6,8 @@ How each stack goes out:
 1. ``sam deploy --config-env <ce> --no-execute-changeset``, from the repository root, exactly as
    a person types it: the SAM CLI reads samconfig.toml, takes the template named there, packages
    its local artifacts (the edge function's code from ``rendered/dev/edge/``) into the bucket it
-   resolves (``resolve_s3``) under the config-env's ``s3_prefix``, uploads the packaged template
+   names (``s3_bucket``, the account's artifact bucket from its bootstrap stack) under the
+   config-env's ``s3_prefix``, uploads the packaged template
    and creates a change set. moto would not run the template's transforms, so that change set is
    deleted unexecuted. The other four config-envs (staging, production and their -edge) go this
    far too, which proves that each resolves from the repository root.
@@ -65,10 +66,9 @@ import pytest
 
 from tests.helpers import config
 from tests.moto_deploy import (
-    MANAGED_STACK,
     Prepared,
     Template,
-    create_managed_stack,
+    create_artifact_buckets,
     prepare_for_moto,
     sam_env,
 )
@@ -151,16 +151,11 @@ class StackRun:
     redeployed: dict[str, Any] | None = None
 
 
-def managed_bucket(rehearsal: Rehearsal, region: str) -> str:
-    stack = rehearsal.client("cloudformation", region).describe_stacks(StackName=MANAGED_STACK)
-    return next(o["OutputValue"] for o in stack["Stacks"][0]["Outputs"] if o["OutputKey"] == "SourceBucket")
-
-
 def packaged_template(rehearsal: Rehearsal, config_env: str) -> Template:
     """The packaged template the SAM CLI uploaded for this config-env (its s3_prefix)."""
     s = settings(config_env)
     s3 = rehearsal.client("s3", s["region"])
-    bucket = managed_bucket(rehearsal, s["region"])
+    bucket = s["s3_bucket"]
     listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{s['s3_prefix']}/").get("Contents", [])
     keys = [o["Key"] for o in listed if o["Key"].endswith(".template")]
     assert len(keys) == 1, f"expected one packaged template under {s['s3_prefix']}/, found {keys}"
@@ -232,8 +227,8 @@ def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Result]:
         run = Rehearsal(server, sam_env(server, workdir / "home", config(ENV).region), workdir)
         run.timings["moto start"] = time.perf_counter() - started
         cfg = config(ENV)
-        for region in sorted({settings(ce)["region"] for ce in CONFIG_ENVS}):
-            create_managed_stack(run.client("cloudformation", region))
+        create_artifact_buckets(run.client("s3", "us-east-1"),
+                                {settings(ce)["s3_bucket"] for ce in CONFIG_ENVS + OTHER_CONFIG_ENVS})
         swaps = certificates_in_moto(run, cfg)
 
         def app() -> StackRun:

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tests.helpers import ENVS, config, render
+from tests.iam_policy import allows
 from tracker_infra import bootstrap
 from tracker_infra.cfn_yaml import load_template
 from tracker_infra.rendering import ROOT
@@ -75,11 +76,11 @@ def role_of(env: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     role_id = f"{env.capitalize()}DeployRole"
     policies = [r["Properties"] for r in doc["Resources"].values()
                 if r["Type"] == "AWS::IAM::ManagedPolicy" and r["Properties"]["Roles"] == [{"Ref": role_id}]]
-    return doc["Resources"][role_id]["Properties"], policies
+    return doc["Resources"][role_id]["Properties"], [p["PolicyDocument"] for p in policies]
 
 
 def statements(env: str) -> list[dict[str, Any]]:
-    return [s for p in role_of(env)[1] for s in p["PolicyDocument"]["Statement"]]
+    return [s for p in role_of(env)[1] for s in p["Statement"]]
 
 
 def granted(env: str, action: str) -> list[dict[str, Any]]:
@@ -151,14 +152,23 @@ def test_names_are_the_environment_s_or_limited_to_its_regions(env: str) -> None
             assert all(f"/{prefix}/" in r or f"/{prefix}-*" in r or f":{prefix}-*" in r
                        for r in statement["Resource"]), statement
         elif sid == "Buckets":
-            assert all(f":::{prefix}-*" in r or "samclisourcebucket" in r for r in statement["Resource"])
+            assert all(f":::{prefix}-*" in r for r in statement["Resource"]), statement
+        elif sid == "Artifacts":  # the account's artifact bucket, under this environment's prefixes
+            assert statement["Resource"] == [f"arn:aws:s3:::{cfg.artifact_bucket}/{prefix}/*",
+                                             f"arn:aws:s3:::{cfg.artifact_bucket}/{prefix}-*"]
+        elif sid == "ArtifactBucket":
+            assert statement["Resource"] == [f"arn:aws:s3:::{cfg.artifact_bucket}"]
+        elif sid == "RotationCode":  # AWS's buckets: read only
+            assert statement["Action"] == ["s3:GetObject"], statement
         elif sid == "Resources":
             assert statement["Condition"] == {"StringEquals": {"aws:RequestedRegion": regions}}
         else:
             assert sid in ("Transforms", "ServiceLinkedRoles", "Templates"), sid
-    # no action of another service than the stacks' own
-    services = {bootstrap.service_of(t) for t in
-                bootstrap.resource_types([render(cfg, "app"), render(cfg, "edge")])} | {"serverlessrepo"}
+    assert not allows(role_of(env)[1], "s3:CreateBucket", f"arn:aws:s3:::{cfg.artifact_bucket}",
+                      {"aws:RequestedRegion": "us-east-1"})
+    # no action of another service than the stacks' own (S3 for the artifacts: every stack's)
+    types = bootstrap.resource_types([render(cfg, "app"), render(cfg, "edge")])
+    services = {bootstrap.service_of(t) for t in types} | {"serverlessrepo", "s3"}
     assert {a.split(":")[0] for s in statements(env) for a in s["Action"]} <= services
     assert not granted(env, "iam:CreateUser") and not granted(env, "sts:AssumeRole")
 
@@ -168,7 +178,7 @@ def test_each_policy_fits_iam_s_limits(env: str) -> None:
     _, policies = role_of(env)
     assert 1 <= len(policies) <= 10  # managed policies per role (default quota)
     for policy in policies:
-        assert len(json.dumps(policy["PolicyDocument"], separators=(",", ":"))) <= bootstrap.POLICY_LIMIT
+        assert len(json.dumps(policy, separators=(",", ":"))) <= bootstrap.POLICY_LIMIT
 
 
 

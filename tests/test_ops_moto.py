@@ -32,7 +32,7 @@ import pytest
 import yaml
 
 from tests.helpers import VARS, config, copy_vars, walk
-from tests.moto_deploy import create_managed_stack, prepare_for_moto, sam_env
+from tests.moto_deploy import create_artifact_buckets, prepare_for_moto, sam_env
 from tests.moto_server import MotoServer
 from tracker_infra.cfn_yaml import load_template
 from tracker_infra.cli import main
@@ -96,10 +96,10 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
             for key, value in sam_env(server, workdir / "home", config("dev").region).items():
                 mp.setenv(key, value)
             mp.setattr(aws_module, "POLL_SECONDS", 0.05)
-            cloudformation = boto3.client("cloudformation", region_name="us-east-1")
-            create_managed_stack(cloudformation)
-            bucket = cloudformation.describe_stacks(StackName="aws-sam-cli-managed-default")[
-                "Stacks"][0]["Outputs"][0]["OutputValue"]
+            # the buckets samconfig.toml names (the staging copy's account differs from vars')
+            bucket = config("dev").artifact_bucket
+            create_artifact_buckets(boto3.client("s3", region_name="us-east-1"),
+                                    {bucket, config("staging").artifact_bucket})
             acm = boto3.client("acm", region_name="us-east-1")
             staging = config("staging")
             vars_dir = copy_vars(workdir, {"staging.yaml": {

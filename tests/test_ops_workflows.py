@@ -11,9 +11,15 @@ from typing import Any
 import yaml
 
 from tests.helpers import ENVS
+from tracker_infra.cfn_yaml import load_template
 from tracker_infra.rendering import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
+# The deploy roles' MaxSessionDuration, as the bootstrap stacks set it (the same for every role).
+MAX_SESSION = next(iter({
+    r["Properties"]["MaxSessionDuration"] for path in (ROOT / "bootstrap").glob("*.yaml")
+    for r in load_template(path.read_text())["Resources"].values()
+    if r["Type"] == "AWS::IAM::Role"}))
 
 
 def load(name: str) -> dict[str, Any]:
@@ -55,7 +61,12 @@ def test_the_approved_job_runs_the_plan_its_reviewer_saw() -> None:
     assert deploy["steps"][-1]["run"] == 'make verify ENV="$ENVIRONMENT"'
     for job in (plan, deploy):
         (credentials,) = [s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/")]
-        assert set(credentials["with"]) == {"role-to-assume", "aws-region", "role-session-name"}
+        assert set(credentials["with"]) == {"role-to-assume", "aws-region", "role-session-name",
+                                            "role-duration-seconds"}
+        # the role's whole session (configure-aws-credentials asks for 1 h unless told), at least
+        # as long as the job may run: the stack waits never outlive their credentials
+        assert credentials["with"]["role-duration-seconds"] == MAX_SESSION
+        assert job["timeout-minutes"] * 60 <= MAX_SESSION
 
 
 def test_every_action_is_pinned_by_a_full_commit_sha() -> None:

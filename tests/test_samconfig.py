@@ -30,7 +30,7 @@ from tracker_infra.samconfig import needed_capabilities
 from tracker_infra.schema import Config
 
 SAMCONFIG = ROOT / "samconfig.toml"
-KEYS = {"template_file", "stack_name", "region", "capabilities", "resolve_s3", "s3_prefix", "tags",
+KEYS = {"template_file", "stack_name", "region", "capabilities", "s3_bucket", "s3_prefix", "tags",
         "confirm_changeset", "fail_on_empty_changeset"}
 
 
@@ -77,7 +77,11 @@ def test_config_env_agrees_with_vars(env: str, key: str, tmp_path: Path) -> None
     assert settings["stack_name"] == stack.name == (cfg.edge_stack_name if key == "edge" else cfg.stack_name)
     assert settings["region"] == stack.region == (EDGE_REGION if key == "edge" else cfg.region)
     assert settings["s3_prefix"] == stack.name
-    assert settings["resolve_s3"] is True
+    # the account's artifact bucket, which its bootstrap stack creates: no SAM managed stack
+    assert settings["s3_bucket"] == cfg.artifact_bucket
+    bootstrap_doc = load_template((ROOT / "bootstrap" / f"{cfg.account}.yaml").read_text())
+    assert cfg.artifact_bucket in [r["Properties"].get("BucketName") for r in
+                                   bootstrap_doc["Resources"].values() if r["Type"] == "AWS::S3::Bucket"]
     assert settings["template_file"] == f"rendered/{env}/{stack.output}"
     rendered, _ = render_files(cfg, tmp_path / "rendered")
     assert tmp_path / settings["template_file"] in rendered

@@ -8,7 +8,8 @@ the repository's GitHub environments `<env>` and `<env>-plan`). Deployed once by
 The role's policy is what the environment's two stacks need, computed: for every resource type in
 them (and those their transforms create, EXPANDS), the permissions CloudFormation's resource
 schema lists for its create, read, update and delete handlers (deploy_permissions.yaml, taken from
-the schemas by tests/test_ops_bootstrap.py), plus what the commands themselves call (PLUMBING).
+the schemas by tests/test_ops_bootstrap.py), plus what the commands themselves call (PLUMBING),
+the account's artifact bucket under the environment's prefixes, and the hosted rotation's code.
 Names are limited to the environment's (`<project>-<env>-*`) where the service's ARNs carry them
 (stacks, roles, functions, buckets), to its regions elsewhere; read-only actions are granted as
 `service:Describe*`/`Get*`/`List*` to keep the policies within IAM's size limit.
@@ -51,6 +52,7 @@ PLUMBING = (
     "cloudformation:ValidateTemplate", "cloudwatch:DescribeAlarms", "sns:ListSubscriptionsByTopic",
     "s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation",
     "s3:DeleteObject", "s3:DeleteObjectVersion",
+    "cloudfront:CreateInvalidation", "cloudfront:GetInvalidation",
     "serverlessrepo:CreateCloudFormationTemplate", "serverlessrepo:GetCloudFormationTemplate",
     "serverlessrepo:GetApplication", "lambda:EnableReplication*", "lambda:DisableReplication",
 )
@@ -61,7 +63,17 @@ SERVICE_LINKED = ("ecs.amazonaws.com", "elasticloadbalancing.amazonaws.com", "rd
                   "logger.cloudfront.amazonaws.com")
 PASSED_TO = ("ecs-tasks.amazonaws.com", "lambda.amazonaws.com", "edgelambda.amazonaws.com",
              "vpc-flow-logs.amazonaws.com", "monitoring.rds.amazonaws.com")
-SAM_ARTIFACTS = "arn:aws:s3:::aws-sam-cli-managed-default-samclisourcebucket-*"
+# What `sam deploy` does with the account's artifact bucket (s3_bucket in samconfig.toml): it
+# looks for an object (HeadObject = s3:GetObject), uploads templates and code (PutObject) and
+# reads the bucket's region; only under the environment's own stack prefixes.
+ARTIFACT_ACTIONS = ("s3:GetObject", "s3:PutObject")
+ARTIFACT_BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:ListBucket")
+# Where the SecretsManager transform's hosted rotation code lies: the Serverless Application
+# Repository's change-set bucket and the rotation applications' bucket. CloudFormation reads them
+# with the caller's credentials; AWS's managed policy SecretsManagerReadWrite grants s3:GetObject
+# on exactly these for that reason (Secrets Manager User Guide, "Rotation by Lambda function:
+# permissions"; AWS managed policy SecretsManagerReadWrite).
+ROTATION_CODE = ("arn:aws:s3:::awsserverlessrepo-changesets*", "arn:aws:s3:::secrets-manager-rotation-apps-*")
 READ_VERBS = ("Describe", "Get", "List")
 SERVICE_OF = {"ElasticLoadBalancingV2": "elasticloadbalancing",
               "ApplicationAutoScaling": "application-autoscaling"}
@@ -149,8 +161,12 @@ def statements(cfg: Config, types: set[str]) -> list[Statement]:
                   for t in ("Serverless-2016-10-31", "SecretsManager-2024-09-16")]
     role = f"arn:aws:iam::{account}:role/{name}-*"
     functions = [f"arn:aws:lambda:{r}:{account}:function:{name}-*{q}" for r in regions for q in ("", ":*")]
-    buckets = [f"arn:aws:s3:::{name}-*", f"arn:aws:s3:::{name}-*/*", SAM_ARTIFACTS, f"{SAM_ARTIFACTS}/*"]
+    buckets = [f"arn:aws:s3:::{name}-*", f"arn:aws:s3:::{name}-*/*"]
+    artifacts = f"arn:aws:s3:::{cfg.artifact_bucket}"
     found = [
+        Statement("Artifacts", list(ARTIFACT_ACTIONS), [f"{artifacts}/{name}/*", f"{artifacts}/{name}-*"]),
+        Statement("ArtifactBucket", list(ARTIFACT_BUCKET_ACTIONS), [artifacts]),
+        Statement("RotationCode", ["s3:GetObject"], [f"{b}/*" for b in ROTATION_CODE]),
         Statement("Transforms", ["cloudformation:CreateChangeSet"], transforms),
         Statement("PassOwnRoles", take("iam:PassRole"), [role],
                   {"StringEquals": {"iam:PassedToService": list(PASSED_TO)}}),

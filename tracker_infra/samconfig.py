@@ -32,6 +32,8 @@ HEADER = """\
 #   sam deploy --config-env <env>        tracker-<env>, the environment's region
 #   sam deploy --config-env <env>-edge   tracker-<env>-edge, always us-east-1
 #
+# s3_bucket: the account's artifact bucket, created by its bootstrap stack (bootstrap/<account>.yaml);
+# the deploy role may use it and nothing of the SAM CLI's own managed stack.
 # capabilities: what each rendered template makes CloudFormation ask for: CAPABILITY_IAM for
 # roles without fixed names, CAPABILITY_NAMED_IAM for named ones, CAPABILITY_AUTO_EXPAND for
 # nested stacks (the AWS::SecretsManager transform's hosted rotation). confirm_changeset is true
@@ -86,7 +88,7 @@ def samconfig_text(configs: Iterable[Config], summaries: list[StackSummary]) -> 
                 "stack_name": stack.name,
                 "region": stack.region,
                 "capabilities": needed_capabilities(summary.doc),
-                "resolve_s3": True,
+                "s3_bucket": cfg.artifact_bucket,
                 "s3_prefix": stack.name,
                 "confirm_changeset": cfg.protected,
                 "fail_on_empty_changeset": False,

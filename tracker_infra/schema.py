@@ -452,6 +452,13 @@ class Config(_Model):
         return f"arn:aws:iam::{self.account}:role/{self.stack_name}-deploy"
 
     @property
+    def artifact_bucket(self) -> str:
+        """The bucket `sam deploy` uploads templates and code to (created by the account's
+        bootstrap stack in us-east-1, the edge stack's region: Lambda reads code only from its own
+        region, CloudFormation reads templates from any commercial region)."""
+        return f"{self.project}-artifacts-{self.account}"
+
+    @property
     def api_repository(self) -> str:
         """Name of the API's ECR repository (created by the regional stack)."""
         return f"{self.stack_name}-api"
