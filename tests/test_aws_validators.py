@@ -110,6 +110,7 @@ ARNS = {
     "AWS::SNS::Topic": "arn:aws:sns:{region}:{account}:{id}",
     "AWS::IAM::Role": "arn:aws:iam::{account}:role/{id}",
     "AWS::CloudFront::Distribution": "EDFDVBD6EXAMPLE",
+    "AWS::RDS::DBCluster": "arn:aws:rds:{region}:{account}:cluster:{id}",
     "AWS::SecretsManager::SecretTargetAttachment": SECRET_ARN,  # its Ref is the secret's ARN
 }
 
@@ -128,8 +129,9 @@ def _resolved(node: Any, template: dict[str, Any], region: str, account: str) ->
         return ARNS[kind].format(region=region, account=account, id=logical_id.lower())
 
     def attribute(logical_id: str, name: str) -> str:
-        # GetAtt Arn of a log group ends in ":*", as CloudFormation returns it
-        return arn(logical_id) if name == "Arn" else f"{logical_id.lower()}-{name.lower()}"
+        # GetAtt Arn of a log group ends in ":*", as CloudFormation returns it; an ARN attribute
+        # by another name (DBClusterArn) is the same ARN
+        return arn(logical_id) if name.endswith("Arn") else f"{logical_id.lower()}-{name.lower()}"
 
     def walk(value: Any) -> Any:
         if isinstance(value, dict) and len(value) == 1:
@@ -180,7 +182,7 @@ def test_parliament_finds_nothing_in_any_policy(env: str, key: str) -> None:
     cfg = config(env)
     template = _processed(env, key)
     roles = {where.split(".")[0] for where, _ in policies(template)}
-    expected = ({"FlowLogRole", "ApiTaskExecutionRole", "ApiTaskRole", "DatabaseUserSetupExecutionRole"}
+    expected = ({"FlowLogRole", "ApiTaskExecutionRole", "ApiTaskRole", "DatabaseUserFunctionRole"}
                 if key == "app" else {"SecurityHeadersFunctionRole"})
     assert roles == expected
     assert parliament_findings(template, cfg.region, cfg.account) == []

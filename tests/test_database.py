@@ -257,3 +257,23 @@ def test_the_recovery_runbooks_table_matches_each_environments_vars(configs: dic
         assert lifecycle == cfg.lifecycle, env
         assert instances == ("writer + reader, 2 AZs" if cfg.database.instances == 2 else
                              f"{cfg.database.instances} writer"), env
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_api_user_is_made_through_the_data_api_before_its_rotation(app: dict[str, Doc], env: str) -> None:
+    doc = app[env]
+    assert props(doc, "DatabaseCluster")["EnableHttpEndpoint"] is True
+    function = props(doc, "DatabaseUserFunction")
+    code = function["Code"]["ZipFile"]
+    # inline code is limited to 4,096 characters (AWS::Lambda::Function Code, ZipFile)
+    assert len(code) <= 4096
+    compile(code, "index.py", "exec")
+    assert function["LoggingConfig"] == {"LogGroup": {"Ref": "DatabaseUserLogGroup"}}
+    assert "LogGroupName" not in props(doc, "DatabaseUserLogGroup")  # nothing kept has a fixed name
+    assert "FunctionName" not in function
+    user = doc["Resources"]["DatabaseUser"]
+    assert user["Properties"]["ServiceToken"] == {"Fn::GetAtt": ["DatabaseUserFunction", "Arn"]}
+    assert "DatabaseUser" in doc["Resources"]["ApiDatabaseSecretRotation"]["DependsOn"]
+    statements = props(doc, "DatabaseUserFunctionRole")["Policies"][0]["PolicyDocument"]["Statement"]
+    sql = next(s for s in statements if s["Action"] == "rds-data:ExecuteStatement")
+    assert sql["Resource"] == {"Fn::GetAtt": ["DatabaseCluster", "DBClusterArn"]}

@@ -89,6 +89,19 @@ def _filled_later(doc: Doc, secret: str, keys: set[str]) -> set[str]:
     return needed
 
 
+def _user_made(doc: Doc, secret: str) -> set[str]:
+    """What makes the database user of ``secret``: the custom resources given the secret (or its
+    attachment). An alternating-users rotation logs in as that user when its schedule is created
+    (RotateSecret tests the configuration by running the function's testSecret step, Secrets
+    Manager User Guide, "Rotation by Lambda function")."""
+    attachments = resources(doc, "AWS::SecretsManager::SecretTargetAttachment")
+    names = {secret} | {lid for lid, a in attachments.items()
+                        if ref_target(a["Properties"]["SecretId"]) == secret}
+    makers = {lid for lid, r in doc["Resources"].items()
+              if r["Type"].startswith("Custom::") and names & set(references(r.get("Properties", {})))}
+    return makers or {f"<a resource that makes the database user of {secret}>"}
+
+
 def _secret_keys(task: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(secret logical id, JSON key) of every ECS secret of the form !Sub "${Secret}:key::"."""
     for container in task["Properties"]["ContainerDefinitions"]:
@@ -123,6 +136,8 @@ def create_order_problems(doc: Doc) -> list[str]:
         if doc["Resources"][secret]["Type"] == "AWS::SecretsManager::SecretTargetAttachment":
             secret = ref_target(doc["Resources"][secret]["Properties"]["SecretId"])
         need = _filled_later(doc, secret, {"host"})  # rotation logs in to the database
+        if hosted.get("RotationType", "").endswith("MultiUser"):  # ...as the secret's own user
+            need |= _user_made(doc, secret)
         for subnet in set(references(hosted.get("VpcSubnetIds", []))):
             need |= _egress_of_subnet(doc, subnet)
         readers[lid] = need
@@ -251,9 +266,21 @@ def test_create_order_rule_flags_a_service_that_does_not_wait(docs: dict[str, Do
                         "PrivateSubnet2RouteTableAssociation"]
 
     def drop_rotation_wait(res: Doc) -> None:
-        res["ApiDatabaseSecretRotation"]["DependsOn"].remove("DatabaseWriterInstance")
+        res["DatabaseSecretRotation"]["DependsOn"].remove("DatabaseWriterInstance")
     assert create_order_problems(_planted(doc, drop_rotation_wait)) == [
-        "ApiDatabaseSecretRotation does not wait for DatabaseWriterInstance"]
+        "DatabaseSecretRotation does not wait for DatabaseWriterInstance"]
+
+    def rotate_before_the_user_exists(res: Doc) -> None:
+        res["ApiDatabaseSecretRotation"]["DependsOn"].remove("DatabaseUser")
+    assert create_order_problems(_planted(doc, rotate_before_the_user_exists)) == [
+        "ApiDatabaseSecretRotation does not wait for DatabaseUser"]
+
+    def no_user_maker(res: Doc) -> None:
+        del res["DatabaseUser"]
+        res["ApiDatabaseSecretRotation"]["DependsOn"].remove("DatabaseUser")
+    assert create_order_problems(_planted(doc, no_user_maker)) == [
+        "ApiDatabaseSecretRotation does not wait for <a resource that makes the database user of "
+        "ApiDatabaseSecret>"]
 
 
 def test_rollback_rule_flags_retained_names_named_secrets_and_protection(docs: dict[str, Doc]) -> None:

@@ -437,8 +437,9 @@ def test_log_groups_keep_the_environments_retention_and_use_the_stack_key(
             p = props(doc, logical_id)
             assert p["RetentionInDays"] == RETENTION[env], logical_id
             assert p["KmsKeyId"] == {"Fn::GetAtt": ["StackKey", "Arn"]}, logical_id
-            names[p["LogGroupName"]] = key
+            names[p.get("LogGroupName", logical_id)] = key  # a generated name: its logical id
     assert names == {
+        "DatabaseUserLogGroup": "app",
         f"/aws/ecs/api-{env}": "app",
         f"/aws/rds/cluster/tracker-{env}/postgresql": "app",
         f"/aws/vpc/flowlogs-{env}": "app",

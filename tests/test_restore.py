@@ -48,6 +48,12 @@ def staging(deployed_staging: FakeEnvironment, moto: Moto, monkeypatch: pytest.M
                                        SkipFinalSnapshot=True)
         for cluster in set(clusters(env)) - live_clusters:
             rds.delete_db_cluster(DBClusterIdentifier=cluster, SkipFinalSnapshot=True)
+            # moto keeps the automated snapshot it named after the cluster and the minute; a
+            # second restore to the same time within that minute would collide with it
+            for snapshot in rds.describe_db_cluster_snapshots()["DBClusterSnapshots"]:
+                if snapshot["DBClusterIdentifier"] == cluster:
+                    rds.delete_db_cluster_snapshot(
+                        DBClusterSnapshotIdentifier=snapshot["DBClusterSnapshotIdentifier"])
         assert set(clusters(env)) == live_clusters
 
 

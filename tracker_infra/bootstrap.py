@@ -55,6 +55,8 @@ PLUMBING = (
     "cloudfront:CreateInvalidation", "cloudfront:GetInvalidation",
     "serverlessrepo:CreateCloudFormationTemplate", "serverlessrepo:GetCloudFormationTemplate",
     "serverlessrepo:GetApplication", "lambda:EnableReplication*", "lambda:DisableReplication",
+    # a custom resource: CloudFormation invokes its function with the caller's credentials
+    "lambda:InvokeFunction",
 )
 # The services that may create a service-linked role: those of the stacks' resources, Lambda@Edge's
 # replicator and CloudFront's standard-logging writer.
@@ -111,7 +113,7 @@ def resource_types(docs: Iterable[dict[str, Any]]) -> set[str]:
             if kind in EXPANDS and (kind.startswith("AWS::Serverless::")
                                     or "HostedRotationLambda" in resource.get("Properties", {})):
                 found.update(EXPANDS[kind])
-            if not kind.startswith("AWS::Serverless::"):
+            if not kind.startswith(("AWS::Serverless::", "Custom::")):  # custom: PLUMBING
                 found.add(kind)
     return found
 

@@ -124,7 +124,13 @@ def jinja_environment() -> jinja2.Environment:
     env.filters["yaml"] = yaml_scalar
     env.filters["logical_id"] = logical_id
     env.globals["dashboard_body"] = dashboard_body  # JSON for !Sub, see dashboards.py
+    env.globals["inline_code"] = inline_code
     return env
+
+
+def inline_code(name: str) -> str:
+    """A function's source from partials/, as it is (not a Jinja template), for a ZipFile."""
+    return (PARTIALS / name).read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
