@@ -17,9 +17,11 @@ UPDATE_ROLLBACK_COMPLETE (moto's stacks do not roll back; the rest of the answer
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import http.server
 import json
+import re
 import ssl
 import time
 import warnings
@@ -214,9 +216,9 @@ def test_verify_passes_on_a_healthy_environment(stand_ins: StandIns,
     out = capsys.readouterr().out
 
     assert code == 0, out
-    rows = [line for line in out.splitlines() if "  PASS  " in line or "  FAIL  " in line]
+    rows = [line for line in out.splitlines() if re.search(r"  (PASS|FAIL|SKIP|WAIT)  ", line)]
     assert len(rows) == 21 and all("  PASS  " in r for r in rows), out
-    assert "dev: 21 passed, 0 failed" in out
+    assert "dev: 21 passed, 0 failed, 0 skipped, 0 waiting" in out
     # What the stand-ins were asked: the health check, both domains' pages, the client-side
     # route and the hashed asset the page references.
     cfg = stand_ins.endpoints.env.cfg
@@ -235,7 +237,7 @@ def test_verify_exits_8_and_names_the_failure(stand_ins: StandIns,
     out = capsys.readouterr().out
     assert [line.split("  FAIL  ")[0].strip() for line in out.splitlines() if "  FAIL  " in line] == [
         "api /health over https"]
-    assert "dev: 20 passed, 1 failed" in out
+    assert "dev: 20 passed, 1 failed, 0 skipped, 0 waiting" in out
 
 
 def test_a_500_from_health_fails_its_row(stand_ins: StandIns, dev: FakeEnvironment) -> None:
@@ -309,3 +311,55 @@ def test_tls_1_1_accepted_fails_the_tls_rows(dev: FakeEnvironment, tmp_path: Pat
     for stand_ins in start_stand_ins(dev, tmp_path / "stand-ins", oldest_tls=ssl.TLSVersion.TLSv1_1):
         assert failing(stand_ins.verifier(dev).rows()) == {
             "api tls 1.2+ only": "accepts TLSv1.1", "site tls 1.2+ only": "accepts TLSv1.1"}
+
+
+@contextlib.contextmanager
+def unreleased(dev: FakeEnvironment) -> Iterator[None]:
+    """The regional stand-in stack as a first create leaves it: ApiImageDigest empty."""
+    cloudformation = dev.client("cloudformation")
+    stack = cloudformation.describe_stacks(StackName=dev.cfg.stack_name)["Stacks"][0]
+    given = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+
+    def update(values: dict[str, str]) -> None:
+        cloudformation.update_stack(StackName=dev.cfg.stack_name, UsePreviousTemplate=True, Parameters=[
+            {"ParameterKey": k, "ParameterValue": v} for k, v in values.items()])
+
+    update({**given, "ApiImageDigest": ""})
+    try:
+        yield
+    finally:
+        update(given)
+
+
+def test_an_unreleased_environment_skips_the_api_and_waits_for_its_alarms(
+        stand_ins: StandIns, dev: FakeEnvironment, capsys: pytest.CaptureFixture[str]) -> None:
+    """A first create: no image, so no task; /health answers 503 and the task and target alarms
+    are in ALARM (missing data is breaching). Nothing of that fails verify."""
+    stand_ins.endpoints.health_status = 503
+    cloudwatch = dev.client("cloudwatch")
+    for alarm in ("api-running-tasks", "api-no-healthy-targets"):
+        cloudwatch.set_alarm_state(AlarmName=f"{dev.cfg.stack_name}-{alarm}", StateValue="ALARM",
+                                   StateReason="no task yet")
+    with unreleased(dev):
+        code = main(["verify", "--env", "dev", *stand_ins.arguments()])
+        rows = {r.check: r for r in stand_ins.verifier(dev).rows()}
+        # an alarm that does not watch the API's tasks still fails before a release
+        cloudwatch.set_alarm_state(AlarmName=f"{dev.cfg.stack_name}-database-connection-failures",
+                                   StateValue="ALARM", StateReason="test")
+        broken = failing(stand_ins.verifier(dev).rows())
+    out = capsys.readouterr().out
+    assert code == 0, out
+    skipped = {name for name, r in rows.items() if r.state == "SKIP"}
+    assert skipped == {"api /health over https", "api service running tasks", "api targets healthy"}
+    assert all(rows[name].detail == "no image released yet (render.py release-image)" for name in skipped)
+    assert rows["alarms none in ALARM"].state == "WAIT"
+    assert "tracker-dev-api-running-tasks" in rows["alarms none in ALARM"].detail
+    assert "dev: 18 passed, 0 failed, 3 skipped, 0 waiting" not in out and ", 3 skipped, 1 waiting" in out
+    assert broken == {"alarms none in ALARM": "in ALARM: tracker-dev-database-connection-failures"}
+
+
+def test_a_released_environment_fails_on_the_task_alarm_it_forgave_before(
+        stand_ins: StandIns, dev: FakeEnvironment) -> None:
+    name = f"{dev.cfg.stack_name}-api-running-tasks"
+    dev.client("cloudwatch").set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
+    assert failing(stand_ins.verifier(dev).rows()) == {"alarms none in ALARM": f"in ALARM: {name}"}

@@ -13,7 +13,12 @@ at least its minimum tasks, every target healthy.
 For stand-ins, --connect-to HOST:PORT:ADDRESS:PORT sends a host's traffic elsewhere (TLS name
 and Host header unchanged, like curl's option) and --ca-file trusts a private CA.
 
-Exit codes: 0 every check passed; 4 at least one failed (the table names it); 2 bad input.
+Each row is PASS, FAIL, SKIP (nothing to check yet: before the first release the API's health,
+tasks and targets are skipped) or WAIT (the state a new environment is in: before the first
+release, the API's task and target alarms in ALARM, alarms without data, e-mail subscriptions
+not yet confirmed). Only FAIL fails; a check with nothing to check is never a PASS.
+
+Exit codes: 0 nothing failed; 8 at least one check failed (the table names it); 2 bad input.
 """
 
 from __future__ import annotations
@@ -51,11 +56,31 @@ class Failed(Exception):
     """A check did not pass; the message says what was found."""
 
 
+class Skipped(Exception):
+    """A check that has nothing to check yet (no image released): shown, never a pass."""
+
+
+class Waiting(Exception):
+    """Found in a state a new environment is expected to be in (alarms without data, e-mail
+    subscriptions not yet confirmed before the first release): shown, does not fail."""
+
+
+STATES = {Failed: "FAIL", Skipped: "SKIP", Waiting: "WAIT"}
+# What the alarms that may be in ALARM until the first release watch: the API's tasks and targets.
+API_TYPES = ("AWS::ECS::Service", "AWS::ElasticLoadBalancingV2::TargetGroup",
+             "AWS::ElasticLoadBalancingV2::LoadBalancer")
+NOT_RELEASED = "no image released yet (render.py release-image)"
+
+
 @dataclass(frozen=True)
 class Row:
     check: str
-    ok: bool
+    state: str  # PASS | FAIL | SKIP | WAIT
     detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.state != "FAIL"
 
 
 @dataclass(frozen=True)
@@ -141,17 +166,35 @@ def ok_response(net: Network, url: str) -> Response:
     return response
 
 
-def template_outputs_and_alarms(cfg: Config) -> dict[str, tuple[str, list[str], list[str]]]:
-    """Stack name -> (region, output keys, alarm names), from the templates the vars render."""
+@dataclass(frozen=True)
+class Expected:
+    """What a stack's rendered template says verify should find."""
+
+    region: str
+    outputs: list[str]
+    alarms: list[str]
+    api_alarms: set[str]  # those watching the API's service, target group or load balancer
+    parameter_outputs: set[str]  # outputs that return a parameter (may be empty, e.g. the image)
+
+
+def template_outputs_and_alarms(cfg: Config) -> dict[str, Expected]:
+    """Stack name -> what its template (rendered from the vars) says verify should find."""
+    from ..cfn_yaml import references
     from ..output import check_template
     from ..rendering import render_stack, stacks
 
     found = {}
     for stack in stacks(cfg):
         template = check_template(render_stack(cfg, stack), f"{cfg.environment}/{stack.output}")
-        alarms = [r["Properties"]["AlarmName"] for r in template["Resources"].values()
-                  if r["Type"] == "AWS::CloudWatch::Alarm"]
-        found[stack.name] = (stack.region, list(template.get("Outputs", {})), alarms)
+        resources = template["Resources"]
+        api = {lid for lid, r in resources.items() if r["Type"] in API_TYPES}
+        alarms = {r["Properties"]["AlarmName"]: set(references(r["Properties"])) for r in resources.values()
+                  if r["Type"] == "AWS::CloudWatch::Alarm"}
+        outputs = template.get("Outputs", {})
+        found[stack.name] = Expected(
+            stack.region, list(outputs), list(alarms), {a for a, refs in alarms.items() if refs & api},
+            {k for k, o in outputs.items() if isinstance(o["Value"], dict)
+             and o["Value"].get("Ref") in template.get("Parameters", {})})
     return found
 
 
@@ -168,16 +211,26 @@ class Verifier:
         return self.aws.cfg
 
     @cached_property
-    def expected(self) -> dict[str, tuple[str, list[str], list[str]]]:
+    def expected(self) -> dict[str, Expected]:
         return template_outputs_and_alarms(self.cfg)
 
     @cached_property
     def deployed(self) -> dict[str, dict[str, Any] | None]:
-        return {name: self.aws.describe_stack(name, region)
-                for name, (region, _, _) in self.expected.items()}
+        return {name: self.aws.describe_stack(name, e.region) for name, e in self.expected.items()}
 
     def outputs(self, name: str) -> dict[str, str]:
         return {o["OutputKey"]: o["OutputValue"] for o in (self.deployed[name] or {}).get("Outputs", [])}
+
+    @cached_property
+    def released(self) -> bool:
+        """Whether the regional stack runs an image (ApiImageDigest set by release-image)."""
+        from .aws import parameters
+
+        return bool(parameters(self.deployed.get(self.cfg.stack_name)).get("ApiImageDigest"))
+
+    def require_release(self) -> None:
+        if not self.released:
+            raise Skipped(NOT_RELEASED)
 
     @cached_property
     def headers(self) -> dict[str, str]:
@@ -200,13 +253,17 @@ class Verifier:
         return stack["StackStatus"]
 
     def stack_outputs(self, name: str) -> str:
-        present = {k for k, v in self.outputs(name).items() if v}
-        missing = [key for key in self.expected[name][1] if key not in present]
+        expected = self.expected[name]
+        given = self.outputs(name)
+        # an output returning a parameter may be empty by design (ApiImageDigest before a release)
+        present = {k for k, v in given.items() if v or k in expected.parameter_outputs}
+        missing = [key for key in expected.outputs if key not in present]
         if missing:
             raise Failed(f"missing or empty: {', '.join(missing)}")
-        return f"{len(self.expected[name][1])} present"
+        return f"{len(expected.outputs)} present"
 
     def api_health(self) -> str:
+        self.require_release()
         url = f"https://{self.cfg.api.domain}{self.cfg.api.health_check.path}"
         return f"{ok_response(self.net, url).status} from {url}"
 
@@ -235,7 +292,8 @@ class Verifier:
 
     def subscriptions(self) -> str:
         topics, count, problems = 0, 0, []
-        for name, (region, _, _) in self.expected.items():
+        for name, expected in self.expected.items():
+            region = expected.region
             for key, arn in sorted(self.outputs(name).items()):
                 if not key.endswith("TopicArn"):
                     continue
@@ -248,6 +306,10 @@ class Verifier:
                     problems.append(f"{arn.rsplit(':', 1)[-1]}: pending {', '.join(pending)}")
                 elif not subs:
                     problems.append(f"{arn.rsplit(':', 1)[-1]}: no subscription")
+        if not topics:
+            raise Failed("no alarm topic among the stacks' outputs (*TopicArn)")
+        if problems and not self.released and all(": pending " in p for p in problems):
+            raise Waiting("; ".join(problems) + " (confirm the e-mails; fails once an image is released)")
         if problems:
             raise Failed("; ".join(problems))
         return f"{count} confirmed on {topics} topics"
@@ -256,10 +318,11 @@ class Verifier:
     def alarms(self) -> tuple[list[dict[str, Any]], list[str]]:
         """(the environment's alarms as DescribeAlarms returns them, names not found)."""
         found, missing = [], []
-        for region, _, names in self.expected.values():
+        for expected in self.expected.values():
+            names = expected.alarms
             if not names:
                 continue
-            answer = self.aws.client("cloudwatch", region).describe_alarms(AlarmNames=names)
+            answer = self.aws.client("cloudwatch", expected.region).describe_alarms(AlarmNames=names)
             alarms = answer["MetricAlarms"] + answer["CompositeAlarms"]
             found += alarms
             missing += sorted(set(names) - {a["AlarmName"] for a in alarms})
@@ -267,18 +330,29 @@ class Verifier:
 
     def alarms_quiet(self) -> str:
         alarms, missing = self.alarms
-        firing = [a["AlarmName"] for a in alarms if a["StateValue"] == "ALARM"]
-        problems = [f"{what}: {', '.join(names)}" for what, names in (("in ALARM", firing),
+        if not alarms:
+            raise Failed("no alarm of the stacks found")
+        firing = [a for a in alarms if a["StateValue"] == "ALARM"]
+        api_alarms = {a for e in self.expected.values() for a in e.api_alarms}
+        expected = [a["AlarmName"] for a in firing if not self.released and a["AlarmName"] in api_alarms]
+        broken = [a["AlarmName"] for a in firing if a["AlarmName"] not in expected]
+        problems = [f"{what}: {', '.join(names)}" for what, names in (("in ALARM", broken),
                                                                         ("missing", missing)) if names]
         if problems:
             raise Failed("; ".join(problems))
+        if expected:
+            raise Waiting(f"in ALARM until the first release: {', '.join(expected)} ({NOT_RELEASED})")
         return f"{len(alarms)} alarms, none in ALARM"
 
     def alarms_reporting(self) -> str:
         alarms, _ = self.alarms
+        if not alarms:
+            raise Failed("no alarm of the stacks found")
         waiting = [a for a in alarms if a["StateValue"] == "INSUFFICIENT_DATA"]
         stuck = [a["AlarmName"] for a in waiting
                  if self.now - a["AlarmConfigurationUpdatedTimestamp"] > self.warm_up]
+        if stuck and not self.released:
+            raise Waiting(f"INSUFFICIENT_DATA on a new environment: {', '.join(stuck)} ({NOT_RELEASED})")
         if stuck:
             raise Failed(f"INSUFFICIENT_DATA past the {self.warm_up} warm-up: {', '.join(stuck)}")
         return f"{len(alarms) - len(waiting)} with data, {len(waiting)} still warming up"
@@ -314,12 +388,14 @@ class Verifier:
         return self.aws.client("ecs").describe_services(cluster=cluster, services=[service])["services"][0]
 
     def service_tasks(self) -> str:
+        self.require_release()
         running = self.service["runningCount"]
         if running < self.cfg.api.min_tasks:
             raise Failed(f"{running} running (minimum {self.cfg.api.min_tasks})")
         return f"{running} running (minimum {self.cfg.api.min_tasks})"
 
     def targets(self) -> str:
+        self.require_release()
         elbv2 = self.aws.client("elbv2")
         states = [t["TargetHealth"]["State"]
                   for lb in self.service.get("loadBalancers", [])
@@ -359,18 +435,24 @@ class Verifier:
         rows = []
         for name, check in self.checks():
             try:
-                rows.append(Row(name, True, check()))
-            except Failed as exc:
-                rows.append(Row(name, False, str(exc)))
+                rows.append(Row(name, "PASS", check()))
+            except (Failed, Skipped, Waiting) as exc:
+                rows.append(Row(name, STATES[type(exc)], str(exc)))
             except (ClientError, BotoCoreError, OSError, http.client.HTTPException, UserError) as exc:
-                rows.append(Row(name, False, f"{type(exc).__name__}: {exc}"))
+                rows.append(Row(name, "FAIL", f"{type(exc).__name__}: {exc}"))
         return rows
 
 
 def print_table(rows: list[Row]) -> None:
     width = max(len(r.check) for r in rows)
     for r in rows:
-        print(f"{r.check:<{width}}  {'PASS' if r.ok else 'FAIL'}  {r.detail}")
+        print(f"{r.check:<{width}}  {r.state}  {r.detail}")
+
+
+def summary(env: str, rows: list[Row], seconds: float) -> str:
+    counts = {state: sum(r.state == state for r in rows) for state in ("PASS", "FAIL", "SKIP", "WAIT")}
+    return (f"{env}: {counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped, "
+            f"{counts['WAIT']} waiting in {seconds:.1f} s")
 
 
 def parse_connect_to(value: str) -> tuple[tuple[str, int], tuple[str, int]]:
@@ -407,7 +489,5 @@ def run(args: argparse.Namespace) -> int:
                         datetime.timedelta(minutes=args.restore_window_minutes))
     rows = verifier.rows()
     print_table(rows)
-    failed = sum(not r.ok for r in rows)
-    print(f"{cfg.environment}: {len(rows) - failed} passed, {failed} failed "
-          f"in {time.perf_counter() - started:.1f} s")
-    return EXIT_VERIFY_FAILED if failed else 0
+    print(summary(cfg.environment, rows, time.perf_counter() - started))
+    return EXIT_VERIFY_FAILED if any(not r.ok for r in rows) else 0
