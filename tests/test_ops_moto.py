@@ -19,6 +19,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import zipfile
 from collections.abc import Iterator
@@ -230,6 +231,10 @@ def test_execute_runs_exactly_the_saved_change_sets(deployed: dict[str, Any]) ->
     assert [a for a in (c for c in deployed["calls"]) if a[1] == "ExecuteChangeSet"] == [
         ("cloudformation", "ExecuteChangeSet")] * 2
     assert ("cloudformation", "CreateChangeSet") not in deployed["calls"]  # nothing planned anew
+    # the stacks' events streamed while waiting (moto reports the stacks' own events only)
+    for stack_name in ("tracker-dev", "tracker-dev-edge"):
+        assert re.search(rf"^  \+\d\d:\d\d {stack_name} +CREATE_IN_PROGRESS +AWS::CloudFormation::Stack  "
+                         rf"User Initiated\n  \+\d\d:\d\d {stack_name} +CREATE_COMPLETE ", out, re.M), out
     cfg = config("dev")
     assert out.index(cfg.stack_name) < out.index(cfg.edge_stack_name)  # regional first
     for name in (cfg.stack_name, cfg.edge_stack_name):

@@ -57,6 +57,17 @@ def stack(name: str, status_: str, **extra: Any) -> dict[str, Any]:
     return {"StackName": name, "StackId": stack_id, "StackStatus": status_, "CreationTime": NOW, **extra}
 
 
+def no_new_events(stubs: dict[str, Stubber]) -> None:
+    """A poll of a stack's event stream that finds nothing new."""
+    stubs["cloudformation"].add_response("describe_stack_events", {"StackEvents": []}, {"StackName": ANY})
+
+
+def deleting(stubs: dict[str, Stubber], name: str) -> None:
+    """What destroy asks before it deletes a stack: the stack's ID, then its events so far."""
+    describe(stubs, name, stack(name, "CREATE_COMPLETE"))
+    no_new_events(stubs)
+
+
 def describe(stubs: dict[str, Stubber], name: str, found: dict[str, Any] | None) -> None:
     if found is None:
         stubs["cloudformation"].add_client_error(
@@ -226,11 +237,14 @@ def test_destroy_retains_the_replicated_edge_function_and_says_how_to_finish(
     stubs["s3"].add_response("delete_objects", {}, {"Bucket": "tracker-dev-edge-site", "Delete": {
         "Objects": [{"Key": "index.html", "VersionId": "v1"}, {"Key": "old.js", "VersionId": "m1"}],
         "Quiet": True}})
+    deleting(stubs, EDGE)
     cf.add_response("delete_stack", {}, {"StackName": EDGE})
     describe(stubs, EDGE, stack(EDGE, "DELETE_FAILED"))
+    no_new_events(stubs)
     cf.add_response("list_stack_resources", resources("DELETE_COMPLETE"), {"StackName": EDGE})
     cf.add_response("delete_stack", {}, {"StackName": EDGE, "RetainResources": ["SecurityHeadersFunction"]})
     describe(stubs, EDGE, None)
+    no_new_events(stubs)
     left = destroy.delete_stack(aws, EDGE, "us-east-1")
     assert left == ["tracker-dev-security-headers"]
     cf.assert_no_pending_responses()
@@ -249,8 +263,10 @@ def test_destroy_reports_the_edge_function_its_deletion_policy_kept(
             {"LogicalResourceId": "SecurityHeadersFunction", "PhysicalResourceId": function,
              "ResourceType": "AWS::Lambda::Function", "LastUpdatedTimestamp": NOW,
              "ResourceStatus": "CREATE_COMPLETE"}]}, {"StackName": EDGE})
+        deleting(stubs, EDGE)
         cf.add_response("delete_stack", {}, {"StackName": EDGE})
         describe(stubs, EDGE, None)
+        no_new_events(stubs)
 
     deleted_stack_with_the_function()
     stubs["lambda"].add_response("get_function", {"Configuration": {"FunctionName": function}},
@@ -269,8 +285,10 @@ def test_destroy_stops_when_something_else_fails(stubbed: tuple[Aws, dict[str, S
     aws, stubs = stubbed
     cf = stubs["cloudformation"]
     cf.add_response("list_stack_resources", {"StackResourceSummaries": []}, {"StackName": REGIONAL})
+    deleting(stubs, REGIONAL)
     cf.add_response("delete_stack", {}, {"StackName": REGIONAL})
     describe(stubs, REGIONAL, stack(REGIONAL, "DELETE_FAILED"))
+    no_new_events(stubs)
     cf.add_response("list_stack_resources", {"StackResourceSummaries": [{
         "LogicalResourceId": "Vpc", "PhysicalResourceId": "vpc-1", "ResourceType": "AWS::EC2::VPC",
         "LastUpdatedTimestamp": NOW, "ResourceStatus": "DELETE_FAILED"}]}, {"StackName": REGIONAL})

@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import UserError
 from ..rendering import EDGE_REGION, ROOT
 from ..schema import Config
+from .events import EventStream
 
 # Seconds between polls of a long AWS operation (stack create/update/delete, drift detection).
 POLL_SECONDS = float(os.environ.get("TRACKER_POLL_SECONDS", "10"))
@@ -110,10 +111,18 @@ class Aws:
         return [r for page in pages.paginate(StackName=name) for r in page["StackResourceSummaries"]
                 if type_ is None or r["ResourceType"] == type_]
 
-    def wait_for_stack(self, name: str, region: str) -> dict[str, Any] | None:
-        """Poll until the stack's status settles (…_COMPLETE or …_FAILED); None once it is gone."""
+    def events(self, name: str, region: str) -> EventStream:
+        """The stack's event stream from now on (call before starting the change)."""
+        return EventStream(lambda: self.client("cloudformation", region), name).prime()
+
+    def wait_for_stack(self, name: str, region: str,
+                       events: EventStream | None = None) -> dict[str, Any] | None:
+        """Poll until the stack's status settles (…_COMPLETE or …_FAILED), printing its events as
+        they arrive; None once it is gone."""
         while True:
             stack = self.describe_stack(name, region)
+            if events is not None:
+                events.poll()
             if stack is None or stack["StackStatus"].endswith(SETTLED):
                 return stack
             time.sleep(POLL_SECONDS)

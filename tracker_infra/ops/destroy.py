@@ -67,9 +67,11 @@ def delete_stack(aws: Aws, name: str, region: str) -> list[str]:
             count = empty_bucket(s3, bucket["PhysicalResourceId"])
             print(f"{name}: emptied {bucket['PhysicalResourceId']} ({count} versions and markers)")
     client = aws.client("cloudformation", region)
-    print(f"{name}: deleting", flush=True)
+    print(f"{name}: deleting (the stack's events follow)", flush=True)
+    stack_id = (aws.describe_stack(name, region) or {}).get("StackId", name)
+    events = aws.events(stack_id, region)
     client.delete_stack(StackName=name)
-    stack = aws.wait_for_stack(name, region)
+    stack = aws.wait_for_stack(name, region, events)
     if stack is None or stack["StackStatus"] == "DELETE_COMPLETE":  # kept by DeletionPolicy?
         return [f for f in functions if _still_there(aws, region, f)]
     failed = [r for r in aws.resources(name, region) if r["ResourceStatus"] == "DELETE_FAILED"]
@@ -80,7 +82,7 @@ def delete_stack(aws: Aws, name: str, region: str) -> list[str]:
         raise StackNotDeleted(f"{name} ended {stack['StackStatus']}")
     # Only the Lambda@Edge function (and its version) failed: keep them, delete the rest.
     client.delete_stack(StackName=name, RetainResources=[r["LogicalResourceId"] for r in replicas])
-    stack = aws.wait_for_stack(name, region)
+    stack = aws.wait_for_stack(name, region, events)
     if stack is not None and stack["StackStatus"] != "DELETE_COMPLETE":
         raise StackNotDeleted(f"{name} ended {stack['StackStatus']} after retaining the edge function")
     return [r["PhysicalResourceId"] for r in replicas if r["ResourceType"] == "AWS::Lambda::Function"]

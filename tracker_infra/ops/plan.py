@@ -296,12 +296,17 @@ def execute(aws: Aws, plans: list[StackPlan]) -> int:
                             "plan again)")
         before = aws.describe_stack(p.stack, p.region)
         since = (before or {}).get("LastUpdatedTime") or (before or {}).get("CreationTime")
-        print(f"{p.stack}: executing {p.change_set}", flush=True)
+        print(f"{p.stack}: executing {p.change_set} (a first create takes 20 to 40 minutes; "
+              "the stack's events follow)", flush=True)
+        events = aws.events(before["StackId"] if before else p.stack, p.region)
         client.execute_change_set(ChangeSetName=p.change_set)
-        stack = aws.wait_for_stack(p.stack, p.region)
+        stack = aws.wait_for_stack(p.stack, p.region, events)
         status = stack["StackStatus"] if stack else "DELETED"
         print(f"{p.stack}: {status}")
         if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"):
+            cause = events.first_failure()
+            if cause:
+                print(f"error: first failure: {cause}", file=sys.stderr)
             for line in list(aws.failures(p.stack, p.region, since))[:10]:
                 print(f"  failed: {line}", file=sys.stderr)
             print(f"error: {p.stack} ended {status}; nothing after it was run", file=sys.stderr)
