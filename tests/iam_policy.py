@@ -12,8 +12,11 @@ the policies use), and action names match case-sensitively (callers use AWS's sp
 
 from __future__ import annotations
 
+import base64
 import json
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from moto.iam.access_control import IAMPolicy, PermissionResult
 
@@ -36,3 +39,77 @@ def allows(documents: list[dict[str, Any]], action: str, resource: str,
         policy = IAMPolicy({"policy_document": json.dumps(document)})
         results.append(policy.is_action_permitted(action, resource, incoming_condition_values=context))
     return PermissionResult.PERMITTED in results and PermissionResult.DENIED not in results
+
+
+# --- requests recorded by moto's recorder, as IAM requests ------------------------------------
+
+# Calls that need no permission (STS GetCallerIdentity: "No permissions are required", STS API
+# Reference) or whose action name differs from the operation (S3's REST operations below).
+NO_PERMISSION = {("sts", "GetCallerIdentity")}
+# Signing names that differ from the IAM service prefix.
+SIGNING_TO_IAM = {"monitoring": "cloudwatch"}
+
+
+@dataclass(frozen=True)
+class Request:
+    action: str
+    resource: str
+    region: str
+    access_key: str
+
+
+def _s3_request(method: str, path: str, query: dict[str, list[str]]) -> tuple[str, str]:
+    """(IAM action, resource) of an S3 REST call (path-style URL: /bucket[/key])."""
+    bucket, _, key = path.lstrip("/").partition("/")
+    if key:
+        action = {"GET": "GetObject", "HEAD": "GetObject", "PUT": "PutObject",
+                  "DELETE": "DeleteObject", "POST": "PutObject"}[method]
+        return f"s3:{action}", f"arn:aws:s3:::{bucket}/{unquote(key)}"
+    if method == "POST" and "delete" in query:  # DeleteObjects: s3:DeleteObject on each key
+        return "s3:DeleteObject", f"arn:aws:s3:::{bucket}/*"
+    if method == "GET":
+        action = ("ListBucketVersions" if "versions" in query else "GetBucketLocation"
+                  if "location" in query else "ListBucket")
+        return f"s3:{action}", f"arn:aws:s3:::{bucket}"
+    return f"s3:{ {'PUT': 'CreateBucket', 'DELETE': 'DeleteBucket', 'HEAD': 'ListBucket'}[method]}", \
+        f"arn:aws:s3:::{bucket}"
+
+
+def _stack_arn(params: dict[str, Any], region: str, account: str, stack_of: Any) -> str:
+    """The stack a CloudFormation call acts on (change-set calls are authorized on their stack)."""
+    name = params.get("StackName") or ""
+    if not name and str(params.get("ChangeSetName", "")).startswith("arn:"):
+        return str(stack_of(params["ChangeSetName"]))
+    if name.startswith("arn:"):
+        return name
+    return f"arn:aws:cloudformation:{region}:{account}:stack/{name}/recorded" if name else "*"
+
+
+def recorded_requests(lines: list[str], account: str, stack_of: Any) -> list[Request]:
+    """The IAM requests of moto's recording (MOTO_ENABLE_RECORDING): one per call, with the
+    resource it acts on where the call names one (stacks, buckets and objects), "*" otherwise."""
+    found = []
+    for line in lines:
+        entry = json.loads(line)
+        headers = {k.lower(): v for k, v in entry["headers"].items()}
+        credential = headers.get("authorization", "").split("Credential=")[-1].split(",")[0].split("/")
+        if len(credential) < 4:
+            continue  # unsigned (the moto API itself)
+        key, region, service = credential[0], credential[2], credential[3]
+        url = urlsplit(entry["url"])
+        body = entry.get("body") or ""
+        if entry.get("body_encoded"):
+            body = base64.b64decode(body).decode(errors="replace")
+        if service == "s3":
+            query = parse_qs(url.query, keep_blank_values=True)
+            action, resource = _s3_request(entry["method"], url.path, query)
+        else:
+            params = {k: v[0] for k, v in parse_qs(body).items()}
+            target = headers.get("x-amz-target", "")
+            operation = target.split(".")[-1] if target else params.get("Action", "")
+            if (service, operation) in NO_PERMISSION:
+                continue
+            action = f"{SIGNING_TO_IAM.get(service, service)}:{operation}"
+            resource = (_stack_arn(params, region, account, stack_of) if service == "cloudformation" else "*")
+        found.append(Request(action, resource, region, key))
+    return found

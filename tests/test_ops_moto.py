@@ -33,11 +33,13 @@ import pytest
 import yaml
 
 from tests.helpers import VARS, config, copy_vars, walk
+from tests.iam_policy import allows, recorded_requests
 from tests.moto_deploy import create_artifact_buckets, prepare_for_moto, sam_env
 from tests.moto_server import MotoServer
 from tracker_infra.cfn_yaml import load_template
 from tracker_infra.cli import main
 from tracker_infra.ops import aws as aws_module
+from tracker_infra.rendering import ROOT
 
 pytestmark = pytest.mark.rehearsal
 
@@ -97,10 +99,14 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
             for key, value in sam_env(server, workdir / "home", config("dev").region).items():
                 mp.setenv(key, value)
             mp.setattr(aws_module, "POLL_SECONDS", 0.05)
-            # the buckets samconfig.toml names (the staging copy's account differs from vars')
+            # dev's account as its bootstrap stack makes it (deploy roles, artifact bucket); the
+            # staging copy's bucket, which samconfig.toml names by staging's account in vars
             bucket = config("dev").artifact_bucket
+            boto3.client("cloudformation", region_name="us-east-1").create_stack(
+                StackName="tracker-bootstrap", Capabilities=["CAPABILITY_NAMED_IAM"],
+                TemplateBody=(ROOT / "bootstrap" / f"{ACCOUNT}.yaml").read_text())
             create_artifact_buckets(boto3.client("s3", region_name="us-east-1"),
-                                    {bucket, config("staging").artifact_bucket})
+                                    {config("staging").artifact_bucket})
             acm = boto3.client("acm", region_name="us-east-1")
             staging = config("staging")
             vars_dir = copy_vars(workdir, {"staging.yaml": {
@@ -372,6 +378,55 @@ def test_status_shows_each_stack_and_the_image(created: Path) -> None:
     assert "image: none released yet" in out
     assert "drift: NOT_CHECKED" in out
     assert "alarms: none in ALARM" in out
+
+
+# --- as the deploy role -----------------------------------------------------------------------------
+
+def deploy_role(role_arn: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """The bootstrap stack's deploy role (the moto fixture deployed it), assumed through STS:
+    (the session's credentials, the documents of the role's policies as IAM holds them)."""
+    iam = boto3.client("iam", region_name="us-east-1")
+    documents = []
+    for attached in iam.list_attached_role_policies(RoleName=role_arn.rsplit("/", 1)[1])["AttachedPolicies"]:
+        version = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
+        documents.append(iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=version)[
+            "PolicyVersion"]["Document"])
+    found = boto3.client("sts", region_name="us-east-1").assume_role(
+        RoleArn=role_arn, RoleSessionName="deploy", DurationSeconds=7200)["Credentials"]
+    return ({"AWS_ACCESS_KEY_ID": found["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": found["SecretAccessKey"],
+             "AWS_SESSION_TOKEN": found["SessionToken"]}, documents)
+
+
+def test_every_call_of_plan_status_outputs_and_drift_is_allowed_to_the_deploy_role(
+        moto: Moto, deployed: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """plan (with the SAM CLI's own calls: it runs with the same credentials), status, outputs
+    and drift on dev, as dev's bootstrap deploy role; each call the server recorded is judged by
+    moto's policy evaluator with the ARN it acts on and its region (tests/iam_policy.py)."""
+    cfg = config("dev")
+    credentials, documents = deploy_role(cfg.deploy_role_arn)
+    assert documents  # the role holds the bootstrap's policies
+    cloudformation = boto3.client("cloudformation", region_name="us-east-1")  # the test's own calls
+    rendered = moto_copies(moto, "dev")
+    moto.reset_calls()
+    for key, value in credentials.items():
+        monkeypatch.setenv(key, value)
+    ran = [cli("plan", "--env", "dev", "--rendered", str(rendered)), cli("status", "--env", "dev"),
+           cli("outputs", "--env", "dev"), cli("drift", "--env", "dev")]
+    assert [code for code, _, _ in ran[:3]] == [0, 0, 0], ran
+    lines = moto.recording.read_text().splitlines()
+    monkeypatch.undo()
+
+    def stack_of(change_set: str) -> str:
+        return str(cloudformation.describe_change_set(ChangeSetName=change_set)["StackId"])
+
+    requests = [r for r in recorded_requests(lines, cfg.account, stack_of)
+                if r.access_key == credentials["AWS_ACCESS_KEY_ID"]]
+    actions = {r.action for r in requests}
+    # (the SAM CLI finds its uploads of the earlier plan: HeadObject, s3:GetObject, and no PutObject)
+    assert {"cloudformation:CreateChangeSet", "s3:GetObject", "cloudformation:DescribeStacks"} <= actions
+    denied = sorted({f"{r.action} on {r.resource}" for r in requests
+                     if not allows(documents, r.action, r.resource, {"aws:RequestedRegion": r.region})})
+    assert denied == []
 
 
 # --- destroy ----------------------------------------------------------------------------------------
