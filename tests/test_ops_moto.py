@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import io
 import json
 import os
@@ -245,6 +246,38 @@ def test_execute_runs_exactly_the_saved_change_sets(deployed: dict[str, Any]) ->
     assert out.index(cfg.stack_name) < out.index(cfg.edge_stack_name)  # regional first
     for name in (cfg.stack_name, cfg.edge_stack_name):
         assert stack(name)["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_a_saved_plan_records_when_it_was_made_and_says_how_to_run_it(deployed: dict[str, Any]) -> None:
+    code, out, _ = deployed["planned"]
+    assert code == 0
+    saved = deployed["saved"]
+    made = datetime.datetime.fromisoformat(saved["created"])
+    age = datetime.datetime.now(datetime.UTC) - made
+    assert datetime.timedelta(0) <= age < datetime.timedelta(minutes=10)
+    assert all(isinstance(e["nested"], bool) for e in saved["change_sets"])
+    assert "run it with: python render.py plan --env dev --execute " in out
+
+
+def test_a_plan_older_than_its_nested_templates_is_refused_and_names_the_command(
+        moto: Moto, deployed: dict[str, Any], tmp_path: Path) -> None:
+    """The hosted rotation's nested stacks come from Serverless Application Repository templates
+    that expire 1 hour after creation (SAR API Reference, CreateCloudFormationTemplate)."""
+    record = dict(deployed["saved"])
+    record["created"] = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=2)).isoformat()
+    old = tmp_path / "old-plan.json"
+    def with_nested(nested: bool) -> str:
+        return json.dumps(record | {"change_sets": [{**e, "nested": nested} for e in record["change_sets"]]})
+
+    old.write_text(with_nested(True))
+    code, _, err = cli("plan", "--env", "dev", "--execute", str(old))
+    assert code == 2
+    assert "was made 120 minutes ago and creates or changes nested stacks" in err
+    assert f"python render.py plan --env dev --save {old}" in err and "nothing was executed" in err
+    # the same age without nested stacks is not what refuses it (the change sets already ran)
+    old.write_text(with_nested(False))
+    code, _, err = cli("plan", "--env", "dev", "--execute", str(old))
+    assert code == 2 and "minutes ago" not in err and "ExecutionStatus" in err
 
 
 def test_execute_refuses_a_change_set_already_run(moto: Moto, deployed: dict[str, Any]) -> None:

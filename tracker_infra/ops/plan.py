@@ -26,6 +26,7 @@ failed resources are listed).
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import re
@@ -257,10 +258,36 @@ def format_plan(env: str, plans: list[StackPlan], markdown: bool = False) -> str
 
 # --- executing the reviewed change sets ----------------------------------------------------------
 
-def save_plan(path: Path, aws: Aws, plans: list[StackPlan]) -> None:
-    record = {"environment": aws.cfg.environment, "account": aws.account,
-              "change_sets": [{"stack": p.stack, "region": p.region, "arn": p.change_set} for p in plans]}
+# The Serverless Application Repository's templates, from which the SecretsManager transform
+# builds each hosted rotation's nested stack, "expire 1 hour after creation" (SAR API Reference,
+# CreateCloudFormationTemplate, ExpirationTime). A change set that creates or updates such a
+# nested stack must run before then; a margin is kept for the execution itself.
+NESTED_TEMPLATE_LIFETIME = datetime.timedelta(minutes=50)
+
+
+def save_plan(path: Path, aws: Aws, plans: list[StackPlan], now: datetime.datetime | None = None) -> None:
+    """The change sets, when they were made, and whether they create or change nested stacks."""
+    made = (now or datetime.datetime.now(datetime.UTC)).isoformat()
+    record = {"environment": aws.cfg.environment, "account": aws.account, "created": made,
+              "change_sets": [{"stack": p.stack, "region": p.region, "arn": p.change_set,
+                               "nested": any(c.type == "AWS::CloudFormation::Stack" and c.action != "Remove"
+                                             for c in p.changes)} for p in plans]}
     path.write_text(json.dumps(record) + "\n")
+    print(f"saved the plan in {path}; run it with: python render.py plan --env {aws.cfg.environment} "
+          f"--execute {path}")
+
+
+def stale(record: dict[str, Any], now: datetime.datetime) -> str | None:
+    """Why a saved plan can no longer run as reviewed, or None."""
+    try:
+        made = datetime.datetime.fromisoformat(record["created"])
+    except (KeyError, TypeError, ValueError):
+        return "records no creation time (a plan saved before plans recorded it)"
+    age = now - made
+    if any(e.get("nested", True) for e in record["change_sets"]) and age > NESTED_TEMPLATE_LIFETIME:
+        return (f"was made {int(age.total_seconds() // 60)} minutes ago and creates or changes nested "
+                "stacks, whose Serverless Application Repository templates expire 1 hour after the plan")
+    return None
 
 
 def load_plan(path: Path, aws: Aws) -> list[StackPlan]:
@@ -279,6 +306,11 @@ def load_plan(path: Path, aws: Aws) -> list[StackPlan]:
     if [(s, r) for s, r, _ in entries] != expected:
         raise UserError(str(path), "change_sets", f"names the stacks {[s for s, _, _ in entries]} "
                         f"(allowed: {[s for s, _ in expected]}, in that order)")
+    why = stale(record, datetime.datetime.now(datetime.UTC))
+    if why:
+        raise UserError(str(path), "created", f"{why}; nothing was executed (allowed: a fresh plan: "
+                        f"python render.py plan --env {aws.cfg.environment} --save {path}, review it, "
+                        "then --execute it)")
     return [StackPlan(s, r, arn) for s, r, arn in entries]
 
 
