@@ -277,3 +277,20 @@ def test_the_api_user_is_made_through_the_data_api_before_its_rotation(app: dict
     statements = props(doc, "DatabaseUserFunctionRole")["Policies"][0]["PolicyDocument"]["Statement"]
     sql = next(s for s in statements if s["Action"] == "rds-data:ExecuteStatement")
     assert sql["Resource"] == {"Fn::GetAtt": ["DatabaseCluster", "DBClusterArn"]}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_rotation_function_logs_into_a_log_group_of_the_stack(app: dict[str, Doc], env: str) -> None:
+    """Lambda writes to /aws/lambda/<function name>, creating it (no retention, no key, left
+    behind by a teardown) unless it exists (Lambda Developer Guide, "Sending Lambda function logs
+    to CloudWatch Logs"); the stack makes it first."""
+    doc = app[env]
+    groups = {props(doc, lid)["LogGroupName"]: lid for lid in resources(doc, "AWS::Logs::LogGroup")
+              if "LogGroupName" in props(doc, lid)}
+    rotations = resources(doc, "AWS::SecretsManager::RotationSchedule")
+    assert rotations
+    for lid, rotation in rotations.items():
+        name = rotation["Properties"]["HostedRotationLambda"]["RotationLambdaName"]
+        group = groups[f"/aws/lambda/{name}"]
+        assert group in rotation["DependsOn"], lid
+        assert doc["Resources"][group]["DeletionPolicy"] == "Delete"  # a fixed name: not kept

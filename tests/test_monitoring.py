@@ -440,6 +440,8 @@ def test_log_groups_keep_the_environments_retention_and_use_the_stack_key(
             names[p.get("LogGroupName", logical_id)] = key  # a generated name: its logical id
     assert names == {
         "DatabaseUserLogGroup": "app",
+        f"/aws/lambda/tracker-{env}-database-rotation": "app",  # the rotation functions' own
+        f"/aws/lambda/tracker-{env}-api-database-rotation": "app",
         f"/aws/ecs/api-{env}": "app",
         f"/aws/rds/cluster/tracker-{env}/postgresql": "app",
         f"/aws/vpc/flowlogs-{env}": "app",
