@@ -417,3 +417,18 @@ def test_kept_data_in_a_protected_environment() -> None:
     assert {"StackKey", "FlowLogGroup", "ApiLogGroup", "DatabaseLogGroup", "DatabaseCluster",
             "ApiRepository", "AlbAccessLogBucket"} <= kept
     assert "EmptyOnDelete" not in app["Resources"]["ApiRepository"]["Properties"]
+
+
+def test_the_runbook_names_every_kept_resource_whose_fixed_name_blocks_a_new_create(
+        docs: dict[str, Doc]) -> None:
+    """A stack deleted in a protected environment leaves its RetainExceptOnCreate/Retain
+    resources; with a fixed name each makes the next create fail (AlreadyExists). The
+    disaster-recovery runbook's table says how to clear each one."""
+    text = (ROOT / "docs" / "disaster-recovery.md").read_text()
+    section = text.split("## Before deploying a deleted environment again", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"^\| (?:regional|edge) \| `(\w+)` \|", section, re.M))
+    kept = {lid for env in ENVS if config(env).protected for key in ("app", "edge")
+            for lid, r in docs[f"{env}/{key}"]["Resources"].items()
+            if r.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
+            and _fixed_names(r, config(env).region if key == "app" else "us-east-1")}
+    assert kept and named == kept
