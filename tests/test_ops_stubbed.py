@@ -349,3 +349,14 @@ def test_timings_count_each_aws_call_and_the_sam_cli(monkeypatch: pytest.MonkeyP
     line = timing.summary()
     assert re.fullmatch(r"timings: [\d.]+ s in all; AWS requests [\d.]+ s \(2 calls\); SAM CLI 1\.50 s; "
                         r"the rest -?[\d.]+ s", line), line
+
+
+def test_a_missing_output_names_the_command_that_deploys_this_environment() -> None:
+    from tracker_infra.errors import UserError
+    from tracker_infra.ops.aws import required_outputs
+
+    with pytest.raises(UserError) as raised:
+        required_outputs({"ApiEndpoint": "x"}, "tracker-staging", ("ApiEndpoint", "ApiRepositoryUri"),
+                         "staging")
+    assert str(raised.value).endswith("deploy it first: make deploy ENV=staging)")
+    assert "<env>" not in str(raised.value)

@@ -60,12 +60,13 @@ def load_config(args: argparse.Namespace) -> Config:
     return load(args.vars, args.env)
 
 
-def required_outputs(outputs: dict[str, str], stack: str, keys: tuple[str, ...]) -> list[str]:
-    """The values of ``keys`` among a stack's outputs; UserError naming the first one missing."""
+def required_outputs(outputs: dict[str, str], stack: str, keys: tuple[str, ...], env: str) -> list[str]:
+    """The values of ``keys`` among a stack's outputs; UserError naming the first one missing and
+    the command that deploys the environment ``env``."""
     for key in keys:
         if not outputs.get(key):
             raise UserError(f"stack {stack}", f"Outputs.{key}", "missing (allowed: a deployed "
-                            "stack with this output; deploy it first: make deploy ENV=<env>)")
+                            f"stack with this output; deploy it first: make deploy ENV={env})")
     return [outputs[key] for key in keys]
 
 

@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     aws = connect(cfg)
     bucket, distribution = required_outputs(aws.outputs(cfg.edge_stack_name, EDGE_REGION),
                                             cfg.edge_stack_name,
-                                            ("FrontendBucketName", "DistributionId"))
+                                            ("FrontendBucketName", "DistributionId"), cfg.environment)
     s3 = aws.client("s3", EDGE_REGION)
     for u in uploads:
         s3.upload_file(str(u.path), bucket, u.key,

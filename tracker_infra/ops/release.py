@@ -55,7 +55,7 @@ def release(aws: Aws, digest: str, repository: str | None = None) -> int:
 
     cfg = aws.cfg
     name, region = cfg.stack_name, cfg.region
-    (own,) = required_outputs(aws.outputs(name, region), name, ("ApiRepositoryUri",))
+    (own,) = required_outputs(aws.outputs(name, region), name, ("ApiRepositoryUri",), cfg.environment)
     if repository is not None and repository != own:
         raise UserError("IMAGE", "repository", f"{repository} is not {cfg.environment}'s "
                         f"repository (allowed: {own}, the stack's ApiRepositoryUri); {COPY_HINT}")

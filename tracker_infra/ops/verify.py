@@ -384,7 +384,7 @@ class Verifier:
     @cached_property
     def service(self) -> dict[str, Any]:
         cluster, service = required_outputs(self.outputs(self.cfg.stack_name), self.cfg.stack_name,
-                                            ("EcsClusterName", "ApiServiceName"))
+                                            ("EcsClusterName", "ApiServiceName"), self.cfg.environment)
         return self.aws.client("ecs").describe_services(cluster=cluster, services=[service])["services"][0]
 
     def service_tasks(self) -> str:
