@@ -112,6 +112,10 @@ class Aws:
         return [r for page in pages.paginate(StackName=name) for r in page["StackResourceSummaries"]
                 if type_ is None or r["ResourceType"] == type_]
 
+    def stack_id(self, name: str, region: str) -> str:
+        """The stack's ID (its events stay readable by ID once it is deleted), else its name."""
+        return str((self.describe_stack(name, region) or {}).get("StackId", name))
+
     def events(self, name: str, region: str) -> EventStream:
         """The stack's event stream from now on (call before starting the change)."""
         return EventStream(lambda: self.client("cloudformation", region), name).prime()

@@ -68,8 +68,7 @@ def delete_stack(aws: Aws, name: str, region: str) -> list[str]:
             print(f"{name}: emptied {bucket['PhysicalResourceId']} ({count} versions and markers)")
     client = aws.client("cloudformation", region)
     print(f"{name}: deleting (the stack's events follow)", flush=True)
-    stack_id = (aws.describe_stack(name, region) or {}).get("StackId", name)
-    events = aws.events(stack_id, region)
+    events = aws.events(aws.stack_id(name, region), region)
     client.delete_stack(StackName=name)
     stack = aws.wait_for_stack(name, region, events)
     if stack is None or stack["StackStatus"] == "DELETE_COMPLETE":  # kept by DeletionPolicy?

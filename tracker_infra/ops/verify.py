@@ -290,22 +290,24 @@ class Verifier:
             raise Failed(f"/{asset} has Cache-Control {cache!r}")
         return f"/{asset}: {cache}"
 
+    def topic_subscriptions(self) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """(topic ARN, its subscriptions) of every alarm topic among the stacks' outputs."""
+        for name, expected in self.expected.items():
+            for key, arn in sorted(self.outputs(name).items()):
+                if key.endswith("TopicArn"):
+                    sns = self.aws.client("sns", expected.region)
+                    pages = sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=arn)
+                    yield arn, [s for page in pages for s in page["Subscriptions"]]
+
     def subscriptions(self) -> str:
         topics, count, problems = 0, 0, []
-        for name, expected in self.expected.items():
-            region = expected.region
-            for key, arn in sorted(self.outputs(name).items()):
-                if not key.endswith("TopicArn"):
-                    continue
-                topics += 1
-                pages = self.aws.client("sns", region).get_paginator("list_subscriptions_by_topic")
-                subs = [s for page in pages.paginate(TopicArn=arn) for s in page["Subscriptions"]]
-                count += len(subs)
-                pending = [s["Endpoint"] for s in subs if s["SubscriptionArn"] == "PendingConfirmation"]
-                if pending:
-                    problems.append(f"{arn.rsplit(':', 1)[-1]}: pending {', '.join(pending)}")
-                elif not subs:
-                    problems.append(f"{arn.rsplit(':', 1)[-1]}: no subscription")
+        for arn, subs in self.topic_subscriptions():
+            topics, count = topics + 1, count + len(subs)
+            pending = [s["Endpoint"] for s in subs if s["SubscriptionArn"] == "PendingConfirmation"]
+            if pending:
+                problems.append(f"{arn.rsplit(':', 1)[-1]}: pending {', '.join(pending)}")
+            elif not subs:
+                problems.append(f"{arn.rsplit(':', 1)[-1]}: no subscription")
         if not topics:
             raise Failed("no alarm topic among the stacks' outputs (*TopicArn)")
         if problems and not self.released and all(": pending " in p for p in problems):
