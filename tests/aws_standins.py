@@ -65,6 +65,9 @@ class DocumentedRules(boto3.Session):
 @dataclass
 class Moto:
     server: MotoServer
+    recording: Path | None = None  # moto's request recording (MOTO_ENABLE_RECORDING), if on
+    # the access keys of the credentials use() and session() gave the commands
+    access_keys: set[str] = field(default_factory=set)
 
     def credentials(self, account: str) -> dict[str, str]:
         sts = boto3.client("sts", region_name="us-east-1", endpoint_url=self.server.endpoint,
@@ -77,7 +80,9 @@ class Moto:
 
     def session(self, account: str) -> boto3.Session:
         """A session as the commands get it: moto's answers held to AWS's documented rules."""
-        return DocumentedRules(**self.credentials(account))
+        given = self.credentials(account)
+        self.access_keys.add(given["aws_access_key_id"])
+        return DocumentedRules(**given)
 
     def service_session(self, account: str) -> boto3.Session:
         """A session that acts as AWS itself (CloudFormation setting its reserved tags)."""
@@ -91,8 +96,10 @@ class Moto:
             monkeypatch.delenv(name, raising=False)
         credentials, config = [], []
         for profile, account in profiles.items():
+            given = self.credentials(account)
+            self.access_keys.add(given["aws_access_key_id"])
             credentials.append(f"[{profile}]")
-            credentials += [f"{key} = {value}" for key, value in self.credentials(account).items()]
+            credentials += [f"{key} = {value}" for key, value in given.items()]
             config.append(f"[profile {profile}]" if profile != "default" else "[default]")
         (tmp_path / "aws-credentials").write_text("\n".join(credentials) + "\n")
         (tmp_path / "aws-config").write_text("\n".join(config) + "\n")
@@ -102,6 +109,34 @@ class Moto:
         monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
         monkeypatch.setattr(boto3, "Session", DocumentedRules)
 
+
+    def denied_to_the_deploy_role(self, cfg: Config, since: int) -> list[str]:
+        """The requests the commands made (with the credentials use() or session() gave them) after line
+        ``since`` of the recording that the environment's bootstrap deploy role would be refused,
+        judged by moto's policy evaluator (tests/iam_policy.py) against the policies
+        bootstrap/<account>.yaml gives the role."""
+        from tests.iam_policy import allows, recorded_requests
+        from tracker_infra.cfn_yaml import load_template
+        from tracker_infra.rendering import ROOT
+
+        assert self.recording is not None and self.access_keys
+        doc = load_template((ROOT / "bootstrap" / f"{cfg.account}.yaml").read_text())
+        role = f"{cfg.environment.capitalize()}DeployRole"
+        documents = [r["Properties"]["PolicyDocument"] for r in doc["Resources"].values()
+                     if r["Type"] == "AWS::IAM::ManagedPolicy"
+                     and r["Properties"]["Roles"] == [{"Ref": role}]]
+        lines = self.recording.read_text().splitlines()[since:]
+        requests = [r for r in recorded_requests(lines, cfg.account, lambda arn: arn)
+                    if r.access_key in self.access_keys]
+        assert requests, "the commands made no request with the credentials given to them"
+        return sorted({f"{r.action} on {r.resource}" for r in requests
+                       if not allows(documents, r.action, r.resource, {"aws:RequestedRegion": r.region})})
+
+    def recorded(self) -> int:
+        """How many requests the recording holds so far (a mark for denied_to_the_deploy_role)."""
+        if self.recording is None or not self.recording.exists():
+            return 0
+        return len(self.recording.read_text().splitlines())
 
     def reset(self) -> None:
         request = urllib.request.Request(f"http://127.0.0.1:{self.server.port}/moto-api/reset",

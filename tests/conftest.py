@@ -41,9 +41,12 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
     # ECS services report 3 running tasks, every environment's minimum or more (moto: none).
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MOTO_ECS_SERVICE_RUNNING", "3")
-        server = MotoServer.start(tmp_path_factory.mktemp("moto") / "moto.log")
+        workdir = tmp_path_factory.mktemp("moto")
+        recording = workdir / "recording.jsonl"  # every request, for the deploy role's check
+        server = MotoServer.start(workdir / "moto.log", env={
+            "MOTO_ENABLE_RECORDING": "true", "MOTO_RECORDER_FILEPATH": str(recording)})
     try:
-        yield Moto(server)
+        yield Moto(server, recording)
     finally:
         server.stop()
 

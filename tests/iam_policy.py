@@ -13,7 +13,9 @@ the policies use), and action names match case-sensitively (callers use AWS's sp
 from __future__ import annotations
 
 import base64
+import functools
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -75,6 +77,29 @@ def _s3_request(method: str, path: str, query: dict[str, list[str]]) -> tuple[st
         f"arn:aws:s3:::{bucket}"
 
 
+@functools.cache
+def _rest_routes(service: str) -> list[tuple[str, re.Pattern[str], str]]:
+    """(HTTP method, path pattern, operation) of a REST service's operations, from botocore's
+    model of it."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model(service)
+    routes = []
+    for name in model.operation_names:
+        http = model.operation_model(name).http
+        path = http["requestUri"].split("?")[0]
+        pattern = re.escape(path).replace(r"\{", "{").replace(r"\}", "}")
+        pattern = re.sub(r"\{[^}]+\+\}", ".+", re.sub(r"\{[^}+]+\}", "[^/]+", pattern))
+        routes.append((http["method"], re.compile(pattern), name))
+    # the most specific first: longer literal paths before shorter ones
+    return sorted(routes, key=lambda r: -len(r[1].pattern))
+
+
+def rest_operation(service: str, method: str, path: str) -> str:
+    return next((name for m, pattern, name in _rest_routes(service)
+                 if m == method and pattern.fullmatch(path)), f"{method} {path}")
+
+
 def _stack_arn(params: dict[str, Any], region: str, account: str, stack_of: Any) -> str:
     """The stack a CloudFormation call acts on (change-set calls are authorized on their stack)."""
     name = params.get("StackName") or ""
@@ -106,7 +131,8 @@ def recorded_requests(lines: list[str], account: str, stack_of: Any) -> list[Req
         else:
             params = {k: v[0] for k, v in parse_qs(body).items()}
             target = headers.get("x-amz-target", "")
-            operation = target.split(".")[-1] if target else params.get("Action", "")
+            operation = target.split(".")[-1] if target else params.get("Action", "") or rest_operation(
+                service, entry["method"], url.path)
             if (service, operation) in NO_PERMISSION:
                 continue
             action = f"{SIGNING_TO_IAM.get(service, service)}:{operation}"

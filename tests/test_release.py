@@ -107,7 +107,9 @@ def test_publish_site_uploads_the_vite_build(dev: FakeEnvironment, moto: Moto, d
     assert any(re.fullmatch(r"assets/index-[A-Za-z0-9_-]{8}\.js", f) for f in files)
 
     start = moto.server.log_path.stat().st_size
+    mark = moto.recorded()
     assert main(["publish-site", "--env", "dev", str(dist)]) == 0
+    assert moto.denied_to_the_deploy_role(dev.cfg, mark) == []  # as dev's bootstrap deploy role
 
     # Every object with its type and cache time; the previous release's asset is still there.
     for key in files:
@@ -173,7 +175,9 @@ def test_release_image_changes_only_the_image_parameter(
     digest = push_image(env.client("ecr"), env.cfg.api_repository, "second")
     repository = env.outputs[env.cfg.stack_name]["ApiRepositoryUri"]
 
+    mark = moto.recorded()
     assert main(["release-image", "--env", name, f"{repository}@{digest}"]) == 0
+    assert moto.denied_to_the_deploy_role(env.cfg, mark) == []  # as the environment's deploy role
 
     assert env.parameters() == {**before, "ApiImageDigest": digest}
     assert template_of(env) == template

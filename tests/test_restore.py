@@ -70,9 +70,11 @@ def clusters(env: FakeEnvironment) -> dict[str, dict[str, Any]]:
 
 
 def test_restore_latest_copies_the_live_clusters_placement(
-        staging: FakeEnvironment, capsys: pytest.CaptureFixture[str]) -> None:
+        staging: FakeEnvironment, moto: Moto, capsys: pytest.CaptureFixture[str]) -> None:
     live = clusters(staging)["tracker-staging"]
+    mark = moto.recorded()
     code, calls = recorded_restore(staging, None)
+    assert moto.denied_to_the_deploy_role(staging.cfg, mark) == []  # as staging's deploy role
 
     assert code == 0
     (call,) = calls

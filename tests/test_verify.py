@@ -208,12 +208,14 @@ def failing(rows: list[Row]) -> dict[str, str]:
     return {r.check: r.detail for r in rows if not r.ok}
 
 
-def test_verify_passes_on_a_healthy_environment(stand_ins: StandIns,
+def test_verify_passes_on_a_healthy_environment(stand_ins: StandIns, moto: Moto,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     started = time.perf_counter()
+    mark = moto.recorded()
     code = main(["verify", "--env", "dev", *stand_ins.arguments()])
     elapsed = time.perf_counter() - started
     out = capsys.readouterr().out
+    assert moto.denied_to_the_deploy_role(config("dev"), mark) == []  # as dev's deploy role
 
     assert code == 0, out
     rows = [line for line in out.splitlines() if re.search(r"  (PASS|FAIL|SKIP|WAIT)  ", line)]
