@@ -62,6 +62,13 @@ def no_new_events(stubs: dict[str, Stubber]) -> None:
     stubs["cloudformation"].add_response("describe_stack_events", {"StackEvents": []}, {"StackName": ANY})
 
 
+def stop_logging(stubs: dict[str, Stubber], bucket: str) -> None:
+    """The bucket logs its accesses; destroy turns that off before emptying it."""
+    stubs["s3"].add_response("get_bucket_logging", {"LoggingEnabled": {
+        "TargetBucket": "tracker-dev-edge-logs", "TargetPrefix": "site/"}}, {"Bucket": bucket})
+    stubs["s3"].add_response("put_bucket_logging", {}, {"Bucket": bucket, "BucketLoggingStatus": {}})
+
+
 def deleting(stubs: dict[str, Stubber], name: str) -> None:
     """What destroy asks before it deletes a stack: the stack's ID, then its events so far."""
     describe(stubs, name, stack(name, "CREATE_COMPLETE"))
@@ -231,6 +238,7 @@ def test_destroy_retains_the_replicated_edge_function_and_says_how_to_finish(
              "ResourceStatus": "DELETE_FAILED" if status_ == "DELETE_COMPLETE" else status_}]}
 
     cf.add_response("list_stack_resources", resources("CREATE_COMPLETE"), {"StackName": EDGE})
+    stop_logging(stubs, "tracker-dev-edge-site")
     stubs["s3"].add_response("list_object_versions", {"Versions": [
         {"Key": "index.html", "VersionId": "v1"}], "DeleteMarkers": [{"Key": "old.js", "VersionId": "m1"}]},
         {"Bucket": "tracker-dev-edge-site"})
@@ -360,3 +368,35 @@ def test_a_missing_output_names_the_command_that_deploys_this_environment() -> N
                          "staging")
     assert str(raised.value).endswith("deploy it first: make deploy ENV=staging)")
     assert "<env>" not in str(raised.value)
+
+
+def test_destroy_empties_a_bucket_that_filled_again_and_deletes_again(
+        stubbed: tuple[Aws, dict[str, Stubber]], capsys: pytest.CaptureFixture[str]) -> None:
+    """CloudFront and S3 deliver logs late (best effort), so the log bucket may hold new objects
+    when CloudFormation reaches it: BucketNotEmpty. destroy empties it again and retries."""
+    aws, stubs = stubbed
+    cf, s3 = stubs["cloudformation"], stubs["s3"]
+    logs = {"LogicalResourceId": "LogBucket", "PhysicalResourceId": "tracker-dev-edge-logs",
+            "ResourceType": "AWS::S3::Bucket", "LastUpdatedTimestamp": NOW}
+    cf.add_response("list_stack_resources", {"StackResourceSummaries": [
+        {**logs, "ResourceStatus": "CREATE_COMPLETE"}]}, {"StackName": EDGE})
+    s3.add_response("get_bucket_logging", {}, {"Bucket": "tracker-dev-edge-logs"})  # not logging
+    s3.add_response("list_object_versions", {}, {"Bucket": "tracker-dev-edge-logs"})
+    deleting(stubs, EDGE)
+    cf.add_response("delete_stack", {}, {"StackName": EDGE})
+    describe(stubs, EDGE, stack(EDGE, "DELETE_FAILED"))
+    no_new_events(stubs)
+    cf.add_response("list_stack_resources", {"StackResourceSummaries": [
+        {**logs, "ResourceStatus": "DELETE_FAILED"}]}, {"StackName": EDGE})
+    s3.add_response("list_object_versions", {"Versions": [{"Key": "E2/late.gz", "VersionId": "v9"}]},
+                    {"Bucket": "tracker-dev-edge-logs"})
+    s3.add_response("delete_objects", {}, {"Bucket": "tracker-dev-edge-logs", "Delete": {
+        "Objects": [{"Key": "E2/late.gz", "VersionId": "v9"}], "Quiet": True}})
+    cf.add_response("delete_stack", {}, {"StackName": EDGE})
+    describe(stubs, EDGE, None)
+    no_new_events(stubs)
+    assert destroy.delete_stack(aws, EDGE, "us-east-1") == []
+    cf.assert_no_pending_responses()
+    s3.assert_no_pending_responses()
+    assert "tracker-dev-edge-logs filled again (late log deliveries); emptying and deleting again " \
+           "(2 of 3)" in capsys.readouterr().out

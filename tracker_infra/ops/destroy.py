@@ -4,9 +4,11 @@
   python render.py destroy --env dev --yes     no question (CI)
 
 Only for an environment whose vars say `lifecycle: disposable`; a protected one is refused
-before anything is called. Steps: empty every S3 bucket of the stack (all object versions and
-delete markers; CloudFormation cannot delete a bucket that holds anything), delete the edge
-stack, then the regional stack (its ECR repository is emptied by CloudFormation: EmptyOnDelete).
+before anything is called. Steps: stop the server access logs of the stack's buckets, empty
+every S3 bucket of the stack (all object versions and delete markers; CloudFormation cannot
+delete a bucket that holds anything), delete the edge stack, then the regional stack; a bucket
+that filled again meanwhile (logs are delivered late) is emptied again and the deletion retried,
+at most DELETE_ATTEMPTS times (its ECR repository is emptied by CloudFormation: EmptyOnDelete).
 
 Lambda@Edge: CloudFront keeps replicas of the edge function for hours after the distribution is
 gone, and until then the function cannot be deleted. The edge stack keeps the function when it
@@ -54,34 +56,85 @@ def _still_there(aws: Aws, region: str, function: str) -> bool:
     return True
 
 
+# Deletions of a stack whose buckets filled again meanwhile (access logs and CloudFront logs are
+# delivered late, best effort): each is preceded by emptying them again.
+DELETE_ATTEMPTS = 3
+
+
+def _empty(aws: Aws, name: str, region: str, buckets: list[str]) -> None:
+    s3 = aws.client("s3", region)
+    for bucket in buckets:
+        count = empty_bucket(s3, bucket)
+        print(f"{name}: emptied {bucket} ({count} versions and markers)")
+
+
+def _stop_logging(aws: Aws, name: str, region: str, buckets: list[str]) -> None:
+    """Server access logging off on the stack's buckets, so no new log lands in its log bucket
+    while the stack is deleted."""
+    s3 = aws.client("s3", region)
+    for bucket in buckets:
+        if s3.get_bucket_logging(Bucket=bucket).get("LoggingEnabled"):
+            s3.put_bucket_logging(Bucket=bucket, BucketLoggingStatus={})
+            print(f"{name}: stopped the access logs of {bucket}")
+
+
+def _delete(aws: Aws, name: str, region: str, events: Any, **retain: Any) -> dict[str, Any] | None:
+    aws.client("cloudformation", region).delete_stack(StackName=name, **retain)
+    return aws.wait_for_stack(name, region, events)
+
+
+def _live(resources: list[dict[str, Any]], type_: str) -> list[str]:
+    """Physical IDs of the stack's resources of this type that still exist."""
+    return [r["PhysicalResourceId"] for r in resources if r["ResourceType"] == type_
+            and r.get("PhysicalResourceId") and r["ResourceStatus"] != "DELETE_COMPLETE"]
+
+
+def _delete_once(aws: Aws, name: str, region: str,
+                 events: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """(the stack once settled, or None when gone; its DELETE_FAILED resources)"""
+    stack = _delete(aws, name, region, events)
+    if stack is None or stack["StackStatus"] == "DELETE_COMPLETE":
+        return stack, []
+    return stack, [r for r in aws.resources(name, region) if r["ResourceStatus"] == "DELETE_FAILED"]
+
+
+def _delete_emptying(aws: Aws, name: str, region: str,
+                     events: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """Delete the stack; while buckets that filled again fail it, empty them and retry."""
+    for attempt in range(2, DELETE_ATTEMPTS + 1):
+        stack, failed = _delete_once(aws, name, region, events)
+        refilled = [r["PhysicalResourceId"] for r in failed if r["ResourceType"] == "AWS::S3::Bucket"]
+        if not refilled:
+            return stack, failed
+        print(f"{name}: {', '.join(refilled)} filled again (late log deliveries); emptying and "
+              f"deleting again ({attempt} of {DELETE_ATTEMPTS})")
+        _empty(aws, name, region, refilled)
+    return _delete_once(aws, name, region, events)
+
+
 def delete_stack(aws: Aws, name: str, region: str) -> list[str]:
     """Empty the stack's buckets and delete it; the Lambda functions left behind (replicas)."""
     before = aws.resources(name, region)
-    functions = [r["PhysicalResourceId"] for r in before
-                 if r["ResourceType"] == "AWS::Lambda::Function" and r.get("PhysicalResourceId")]
-    s3 = aws.client("s3", region)
-    for bucket in before:
-        if bucket["ResourceType"] != "AWS::S3::Bucket":
-            continue
-        if bucket.get("PhysicalResourceId") and bucket["ResourceStatus"] != "DELETE_COMPLETE":
-            count = empty_bucket(s3, bucket["PhysicalResourceId"])
-            print(f"{name}: emptied {bucket['PhysicalResourceId']} ({count} versions and markers)")
-    client = aws.client("cloudformation", region)
+    functions, buckets = _live(before, "AWS::Lambda::Function"), _live(before, "AWS::S3::Bucket")
+    _stop_logging(aws, name, region, buckets)
+    _empty(aws, name, region, buckets)
     print(f"{name}: deleting (the stack's events follow)", flush=True)
     events = aws.events(aws.stack_id(name, region), region)
-    client.delete_stack(StackName=name)
-    stack = aws.wait_for_stack(name, region, events)
+    stack, failed = _delete_emptying(aws, name, region, events)
     if stack is None or stack["StackStatus"] == "DELETE_COMPLETE":  # kept by DeletionPolicy?
         return [f for f in functions if _still_there(aws, region, f)]
-    failed = [r for r in aws.resources(name, region) if r["ResourceStatus"] == "DELETE_FAILED"]
+    return _retain_replicas(aws, name, region, stack, failed, events)
+
+
+def _retain_replicas(aws: Aws, name: str, region: str, stack: dict[str, Any],
+                     failed: list[dict[str, Any]], events: Any) -> list[str]:
+    """Only the Lambda@Edge function (and its version) failed: keep them, delete the rest."""
     replicas = [r for r in failed if r["ResourceType"] in REPLICATED_TYPES]
     if not failed or len(replicas) < len(failed):
         for line in list(aws.failures(name, region))[:10]:
             print(f"  failed: {line}", file=sys.stderr)
         raise StackNotDeleted(f"{name} ended {stack['StackStatus']}")
-    # Only the Lambda@Edge function (and its version) failed: keep them, delete the rest.
-    client.delete_stack(StackName=name, RetainResources=[r["LogicalResourceId"] for r in replicas])
-    stack = aws.wait_for_stack(name, region, events)
+    stack = _delete(aws, name, region, events, RetainResources=[r["LogicalResourceId"] for r in replicas])
     if stack is not None and stack["StackStatus"] != "DELETE_COMPLETE":
         raise StackNotDeleted(f"{name} ended {stack['StackStatus']} after retaining the edge function")
     return [r["PhysicalResourceId"] for r in replicas if r["ResourceType"] == "AWS::Lambda::Function"]
