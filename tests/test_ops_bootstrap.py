@@ -216,3 +216,26 @@ def test_packing_fills_each_policy_to_the_limit_and_keeps_every_action(
 if __name__ == "__main__":
     bootstrap.PERMISSIONS.write_text(table_text())
     print(f"wrote {bootstrap.PERMISSIONS}")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_calls_aws_makes_on_the_roles_behalf_are_allowed(env: str) -> None:
+    """tracker_infra/on_behalf.py, judged by moto's policy evaluator with each call's ARN and
+    condition keys: the transforms, the hosted rotation's nested stack and code, Lambda@Edge
+    replication, service-linked roles."""
+    from tracker_infra.on_behalf import CALLS
+
+    cfg = config(env)
+    _, documents = role_of(env)
+    for call in CALLS:
+        region = cfg.region if call.stack == "regional" else "us-east-1"
+        resource = call.resource.format(account=cfg.account, region=cfg.region, edge="us-east-1",
+                                        name=f"{cfg.project}-{env}")
+        if call.action in ("iam:CreateServiceLinkedRole", "iam:PassRole"):  # moto skips a missing key
+            assert {"iam:AWSServiceName", "iam:PassedToService"} & set(call.context), call
+        assert allows(documents, call.action, resource, {"aws:RequestedRegion": region, **call.context}), (
+            f"{call.action} on {resource} ({call.source})")
+    # the evaluator tells the role's conditions apart: another service's linked role is refused
+    assert not allows(documents, "iam:CreateServiceLinkedRole",
+                      f"arn:aws:iam::{cfg.account}:role/aws-service-role/redshift.amazonaws.com/x",
+                      {"aws:RequestedRegion": "us-east-1", "iam:AWSServiceName": "redshift.amazonaws.com"})

@@ -1,0 +1,78 @@
+"""Calls AWS makes with the deploy role's credentials where no stand-in can see them.
+
+During a change set CloudFormation runs the stacks' transforms, builds the hosted rotations'
+nested stacks from the Serverless Application Repository, replicates the Lambda@Edge function
+and creates service-linked roles, all as the caller. moto runs none of that, so these calls are
+listed here, each with where AWS documents it, and tests/test_ops_bootstrap.py judges every
+environment's deploy role against them with moto's policy evaluator (tests/iam_policy.py).
+
+Each resource is a concrete example of what the call acts on, with {account}, {region} (the
+stack's), {edge} (us-east-1) and {name} (<project>-<env>) filled in per environment; `context`
+holds the condition keys AWS sends with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TRANSFORMS = "CloudFormation User Guide, Control access with IAM: conditions and transforms " \
+             "(cloudformation:CreateChangeSet on arn:aws:cloudformation:<region>:aws:transform/<name>)"
+HOSTED_ROTATION = "Secrets Manager User Guide, AWS::SecretsManager transform / hosted rotation; " \
+                  "AWS managed policy SecretsManagerReadWrite (serverlessrepo and the two code buckets)"
+EDGE = "CloudFront Developer Guide, Setting IAM permissions and roles for Lambda@Edge"
+LINKED = "IAM User Guide, Service-linked role permissions (iam:CreateServiceLinkedRole, iam:AWSServiceName)"
+
+
+@dataclass(frozen=True)
+class Call:
+    action: str
+    resource: str
+    source: str
+    context: dict[str, str] = field(default_factory=dict)
+    stack: str = "regional"  # the stack whose region the call is made in: regional | edge
+
+
+def _linked(service: str, role: str, stack: str = "regional") -> Call:
+    return Call("iam:CreateServiceLinkedRole",
+                f"arn:aws:iam::{{account}}:role/aws-service-role/{service}/{role}", LINKED,
+                {"iam:AWSServiceName": service}, stack)
+
+
+ROTATION_NESTED = "{name}-ApiDatabaseSecretRotation-1A2B3C4D5E6F7"
+CALLS: tuple[Call, ...] = (
+    Call("cloudformation:CreateChangeSet",
+         "arn:aws:cloudformation:{region}:aws:transform/SecretsManager-2024-09-16", TRANSFORMS),
+    Call("cloudformation:CreateChangeSet",
+         "arn:aws:cloudformation:{edge}:aws:transform/Serverless-2016-10-31", TRANSFORMS, stack="edge"),
+    Call("serverlessrepo:CreateCloudFormationTemplate",
+         "arn:aws:serverlessrepo:{region}:297356227824:applications/SecretsManagerRDSPostgreSQLRotationMultiUser",
+         HOSTED_ROTATION),
+    Call("serverlessrepo:GetCloudFormationTemplate",
+         "arn:aws:serverlessrepo:{region}:297356227824:applications/SecretsManagerRDSPostgreSQLRotationMultiUser",
+         HOSTED_ROTATION),
+    Call("s3:GetObject", "arn:aws:s3:::awsserverlessrepo-changesets-1f9ifp952i9h0/297356227824/template.yaml",
+         HOSTED_ROTATION),
+    Call("s3:GetObject", "arn:aws:s3:::secrets-manager-rotation-apps-3e5b3c6a/SecretsManagerRotation.zip",
+         HOSTED_ROTATION),
+    Call("cloudformation:CreateStack",
+         f"arn:aws:cloudformation:{{region}}:{{account}}:stack/{ROTATION_NESTED}/0f0e0d0c", HOSTED_ROTATION),
+    Call("iam:CreateRole", f"arn:aws:iam::{{account}}:role/{ROTATION_NESTED}-SecretsManagerRDSPostgr",
+         HOSTED_ROTATION),
+    Call("iam:PassRole", f"arn:aws:iam::{{account}}:role/{ROTATION_NESTED}-SecretsManagerRDSPostgr",
+         HOSTED_ROTATION, {"iam:PassedToService": "lambda.amazonaws.com"}),
+    Call("lambda:CreateFunction", "arn:aws:lambda:{region}:{account}:function:{name}-api-database-rotation",
+         HOSTED_ROTATION),
+    Call("lambda:GetFunction", "arn:aws:lambda:{edge}:{account}:function:{name}-security-headers:1", EDGE,
+         stack="edge"),
+    Call("lambda:EnableReplication", "arn:aws:lambda:{edge}:{account}:function:{name}-security-headers:1",
+         EDGE, stack="edge"),
+    Call("cloudfront:UpdateDistribution", "arn:aws:cloudfront::{account}:distribution/E2QWRUHEXAMPLE", EDGE,
+         stack="edge"),
+    _linked("replicator.lambda.amazonaws.com", "AWSServiceRoleForLambdaReplicator", "edge"),
+    _linked("logger.cloudfront.amazonaws.com", "AWSServiceRoleForCloudFrontLogger", "edge"),
+    _linked("ecs.amazonaws.com", "AWSServiceRoleForECS"),
+    _linked("elasticloadbalancing.amazonaws.com", "AWSServiceRoleForElasticLoadBalancing"),
+    _linked("rds.amazonaws.com", "AWSServiceRoleForRDS"),
+    _linked("ecs.application-autoscaling.amazonaws.com",
+            "AWSServiceRoleForApplicationAutoScaling_ECSService"),
+)
