@@ -115,16 +115,10 @@ class Moto:
         ``since`` of the recording that the environment's bootstrap deploy role would be refused,
         judged by moto's policy evaluator (tests/iam_policy.py) against the policies
         bootstrap/<account>.yaml gives the role."""
-        from tests.iam_policy import allows, recorded_requests
-        from tracker_infra.cfn_yaml import load_template
-        from tracker_infra.rendering import ROOT
+        from tests.iam_policy import allows, recorded_requests, role_documents
 
         assert self.recording is not None and self.access_keys
-        doc = load_template((ROOT / "bootstrap" / f"{cfg.account}.yaml").read_text())
-        role = f"{cfg.environment.capitalize()}DeployRole"
-        documents = [r["Properties"]["PolicyDocument"] for r in doc["Resources"].values()
-                     if r["Type"] == "AWS::IAM::ManagedPolicy"
-                     and r["Properties"]["Roles"] == [{"Ref": role}]]
+        documents = role_documents(cfg)
         lines = self.recording.read_text().splitlines()[since:]
         requests = [r for r in recorded_requests(lines, cfg.account, lambda arn: arn)
                     if r.access_key in self.access_keys]

@@ -31,6 +31,17 @@ def _check_operators(document: dict[str, Any]) -> None:
         assert not unknown, f"moto's evaluator ignores {unknown} in {statement.get('Sid')}"
 
 
+def role_documents(cfg: Any) -> list[dict[str, Any]]:
+    """The policy documents bootstrap/<account>.yaml gives the environment's deploy role."""
+    from tracker_infra.cfn_yaml import load_template
+    from tracker_infra.rendering import ROOT
+
+    doc = load_template((ROOT / "bootstrap" / f"{cfg.account}.yaml").read_text())
+    role = f"{cfg.environment.capitalize()}DeployRole"
+    return [r["Properties"]["PolicyDocument"] for r in doc["Resources"].values()
+            if r["Type"] == "AWS::IAM::ManagedPolicy" and r["Properties"]["Roles"] == [{"Ref": role}]]
+
+
 def allows(documents: list[dict[str, Any]], action: str, resource: str,
            context: dict[str, str]) -> bool:
     """Whether these identity policies together allow the call: some statement allows it and none
@@ -46,7 +57,7 @@ def allows(documents: list[dict[str, Any]], action: str, resource: str,
 # --- requests recorded by moto's recorder, as IAM requests ------------------------------------
 
 # Calls that need no permission (STS GetCallerIdentity: "No permissions are required", STS API
-# Reference) or whose action name differs from the operation (S3's REST operations below).
+# Reference). S3's REST calls, whose actions differ from their operations, are named by _s3_request.
 NO_PERMISSION = {("sts", "GetCallerIdentity")}
 # Signing names that differ from the IAM service prefix.
 SIGNING_TO_IAM = {"monitoring": "cloudwatch"}

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from tests.helpers import ENVS, config, render
-from tests.iam_policy import allows
+from tests.iam_policy import allows, role_documents
 from tracker_infra import bootstrap
 from tracker_infra.cfn_yaml import load_template
 from tracker_infra.rendering import ROOT
@@ -73,10 +73,7 @@ def role_of(env: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     changed by a test)."""
     cfg = config(env)
     doc = load_template((ROOT / "bootstrap" / f"{cfg.account}.yaml").read_text())
-    role_id = f"{env.capitalize()}DeployRole"
-    policies = [r["Properties"] for r in doc["Resources"].values()
-                if r["Type"] == "AWS::IAM::ManagedPolicy" and r["Properties"]["Roles"] == [{"Ref": role_id}]]
-    return doc["Resources"][role_id]["Properties"], [p["PolicyDocument"] for p in policies]
+    return doc["Resources"][f"{env.capitalize()}DeployRole"]["Properties"], role_documents(cfg)
 
 
 def statements(env: str) -> list[dict[str, Any]]:

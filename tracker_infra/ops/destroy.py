@@ -28,6 +28,7 @@ from typing import Any
 from ..cli import EXIT_AWS
 from ..errors import UserError
 from .aws import Aws, add_env_arguments, connect, lifecycle_file, load_config
+from .events import EventStream
 
 REPLICATED_TYPES = ("AWS::Lambda::Function", "AWS::Lambda::Version")
 
@@ -78,7 +79,8 @@ def _stop_logging(aws: Aws, name: str, region: str, buckets: list[str]) -> None:
             print(f"{name}: stopped the access logs of {bucket}")
 
 
-def _delete(aws: Aws, name: str, region: str, events: Any, **retain: Any) -> dict[str, Any] | None:
+def _delete(aws: Aws, name: str, region: str, events: EventStream,
+            **retain: Any) -> dict[str, Any] | None:
     aws.client("cloudformation", region).delete_stack(StackName=name, **retain)
     return aws.wait_for_stack(name, region, events)
 
@@ -90,7 +92,7 @@ def _live(resources: list[dict[str, Any]], type_: str) -> list[str]:
 
 
 def _delete_once(aws: Aws, name: str, region: str,
-                 events: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+                 events: EventStream) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """(the stack once settled, or None when gone; its DELETE_FAILED resources)"""
     stack = _delete(aws, name, region, events)
     if stack is None or stack["StackStatus"] == "DELETE_COMPLETE":
@@ -99,7 +101,7 @@ def _delete_once(aws: Aws, name: str, region: str,
 
 
 def _delete_emptying(aws: Aws, name: str, region: str,
-                     events: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+                     events: EventStream) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """Delete the stack; while buckets that filled again fail it, empty them and retry."""
     for attempt in range(2, DELETE_ATTEMPTS + 1):
         stack, failed = _delete_once(aws, name, region, events)
@@ -127,7 +129,7 @@ def delete_stack(aws: Aws, name: str, region: str) -> list[str]:
 
 
 def _retain_replicas(aws: Aws, name: str, region: str, stack: dict[str, Any],
-                     failed: list[dict[str, Any]], events: Any) -> list[str]:
+                     failed: list[dict[str, Any]], events: EventStream) -> list[str]:
     """Only the Lambda@Edge function (and its version) failed: keep them, delete the rest."""
     replicas = [r for r in failed if r["ResourceType"] in REPLICATED_TYPES]
     if not failed or len(replicas) < len(failed):
