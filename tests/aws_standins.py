@@ -235,12 +235,18 @@ def topic_with_subscription(env: FakeEnvironment, name: str, region: str) -> str
     return arn
 
 
+def api_repository(cfg: Config) -> str:
+    """The API repository's name as a first create of the regional stack would make it (the
+    stack names it per create: `<stack>-api-<first block of the stack ID>`)."""
+    return f"{cfg.stack_name}-api-0a1b2c3d"
+
+
 def deploy_fake_environment(moto: Moto, cfg: Config) -> FakeEnvironment:
     """Every resource verify, publish-site, release-image and restore-database read, healthy."""
     env = FakeEnvironment(cfg, moto.service_session(cfg.account), moto.server.endpoint)
     ecr = env.client("ecr")
-    repository_uri = ecr.create_repository(repositoryName=cfg.api_repository)["repository"]["repositoryUri"]
-    digest = push_image(ecr, cfg.api_repository, "first")
+    repository_uri = ecr.create_repository(repositoryName=api_repository(cfg))["repository"]["repositoryUri"]
+    digest = push_image(ecr, api_repository(cfg), "first")
 
     s3 = env.client("s3", EDGE_REGION)
     bucket = f"{cfg.edge_stack_name}-site"

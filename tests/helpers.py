@@ -73,6 +73,21 @@ def walk(node: Any) -> Iterator[Any]:
             yield from walk(value)
 
 
+CREATE_ID = {"Fn::Select": [0, {"Fn::Split": ["-", {"Fn::Select": [2, {"Fn::Split": [
+    "/", {"Ref": "AWS::StackId"}]}]}]}]}  # the first 8 hex digits of the stack's ID
+
+
+def per_create(value: Any) -> str:
+    """The name template of a name built by partials' with_create_id (``<name>-${CreateId}``);
+    fails unless ``value`` is exactly that form: Fn::Sub of the template with CreateId taken
+    from the stack's ID."""
+    assert isinstance(value, dict) and list(value) == ["Fn::Sub"], value
+    template, variables = value["Fn::Sub"]
+    assert variables == {"CreateId": CREATE_ID}, variables
+    assert "${CreateId}" in template, template
+    return str(template)
+
+
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` (relative path -> bytes), to prove nothing changed."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tests.helpers import ENVS, assert_rejected, config_with, props, render, resources, walk
+from tests.helpers import ENVS, assert_rejected, config_with, per_create, props, render, resources, walk
 from tracker_infra.schema import FARGATE_MEMORY
 
 Doc = dict[str, Any]
@@ -181,7 +181,7 @@ def test_image_is_a_digest_in_the_stacks_own_repository(app: dict[str, Doc], env
 @pytest.mark.parametrize("env", ENVS)
 def test_logs_go_to_the_env_log_group(app: dict[str, Doc], env: str) -> None:
     group = props(app[env], "ApiLogGroup")
-    assert group["LogGroupName"] == f"/aws/ecs/api-{env}"
+    assert per_create(group["LogGroupName"]) == f"/aws/ecs/api-{env}-${{CreateId}}"  # kept: per create
     assert group["RetentionInDays"] == SEED_LOG_RETENTION[env]
     assert group["KmsKeyId"] == KEY_ARN
     log = _container(app[env])["LogConfiguration"]

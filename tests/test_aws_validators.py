@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ENVS, config
+from tests.helpers import CREATE_ID, ENVS, config
 from tests.transforms import processed
 from tracker_infra.cfn_yaml import load_template
 from tracker_infra.rendering import EDGE_REGION, ROOT
@@ -142,9 +142,10 @@ def _resolved(node: Any, template: dict[str, Any], region: str, account: str) ->
                 logical_id, name = inner if isinstance(inner, list) else inner.split(".", 1)
                 return attribute(logical_id, name)
             if key == "Fn::Sub":
-                text = inner if isinstance(inner, str) else inner[0]
+                text, variables = (inner, {}) if isinstance(inner, str) else inner
+                values = {k: "0a1b2c3d" if v == CREATE_ID else walk(v) for k, v in variables.items()}
                 return re.sub(r"\$\{([^}.]+)(?:\.([^}]+))?\}", lambda m: attribute(m[1], m[2])
-                              if m[2] else arn(m[1]), text)
+                              if m[2] else values.get(m[1]) or arn(m[1]), text)
         if isinstance(value, dict):
             return {k: walk(v) for k, v in value.items()}
         if isinstance(value, list):

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tests.helpers import ENVS, config, config_with, props, render, resources, stack_of
+from tests.helpers import ENVS, config, config_with, per_create, props, render, resources, stack_of
 from tests.transforms import processed, sam_transform
 from tracker_infra.output import render_files
 from tracker_infra.schema import Config
@@ -338,7 +338,7 @@ def test_function_fits_lambda_at_edge(edge: dict[str, dict[str, Any]], env: str)
     function = edge[env]["Resources"]["SecurityHeadersFunction"]
     assert function["Type"] == "AWS::Serverless::Function"
     p = function["Properties"]
-    assert p["FunctionName"] == f"tracker-{env}-security-headers"
+    assert per_create(p["FunctionName"]) == f"tracker-{env}-security-headers-${{CreateId}}"
     assert (p["Runtime"], p["Architectures"], p["MemorySize"], p["Timeout"]) == (
         "python3.12", ["x86_64"], 128, 5)
     assert (p["CodeUri"], p["Handler"], p["AutoPublishAlias"]) == ("edge/", "handler.handler", "live")
@@ -363,9 +363,9 @@ def test_role_writes_only_its_own_logs_in_any_region(edge: dict[str, dict[str, A
     role = props(edge[env], "SecurityHeadersFunctionRole")
     assert "ManagedPolicyArns" not in role
     statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
-    arns = {r["Fn::Sub"] for s in statements for r in s["Resource"]}
+    arns = {per_create(r) for s in statements for r in s["Resource"]}
     group = ("arn:${AWS::Partition}:logs:*:${AWS::AccountId}:log-group:"
-             f"/aws/lambda/us-east-1.tracker-{env}-security-headers")
+             f"/aws/lambda/us-east-1.tracker-{env}-security-headers-${{CreateId}}")
     assert arns == {group, group + ":*"}
     assert {a for s in statements for a in s["Action"]} == {
         "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
@@ -375,7 +375,8 @@ def test_role_writes_only_its_own_logs_in_any_region(edge: dict[str, dict[str, A
 def test_log_group_has_the_lambda_at_edge_name(edge: dict[str, dict[str, Any]],
                                                configs: dict[str, Config], env: str) -> None:
     group = props(edge[env], "SecurityHeadersLogGroup")
-    assert group["LogGroupName"] == f"/aws/lambda/us-east-1.tracker-{env}-security-headers"
+    function = props(edge[env], "SecurityHeadersFunction")["FunctionName"]
+    assert per_create(group["LogGroupName"]) == "/aws/lambda/us-east-1." + per_create(function)
     assert group["RetentionInDays"] == configs[env].monitoring.log_retention_days
     assert group["KmsKeyId"] == {"Fn::GetAtt": ["StackKey", "Arn"]}
 

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
-from tests.helpers import ENVS, config, config_with, render, resources
+from tests.helpers import ENVS, config, config_with, render, resources, walk
 from tracker_infra.cfn_yaml import references
 from tracker_infra.rendering import ROOT
 from tracker_infra.review.template import Template, ref_target
@@ -148,22 +148,34 @@ def create_order_problems(doc: Doc) -> list[str]:
     return problems
 
 
-def _fixed_names(resource: dict[str, Any], region: str) -> list[str]:
-    """Create-only name or identifier properties the template sets to a value of its own (not a
-    reference to another resource): the resource's name is fixed. Wider on purpose than the
+def _name_properties(resource: dict[str, Any], region: str) -> dict[str, Any]:
+    """Create-only name or identifier properties the template sets. Wider on purpose than the
     review's ``names`` (replacement.create_only): any primary identifier counts, because a
     leftover collides with a retry by its identity (a record set's Name, HostedZoneId, Type),
     whether or not a change of it would replace the resource."""
     try:
         schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(region, resource["Type"]).schema
     except Exception:  # noqa: BLE001 - SAM and custom types have no provider schema
-        return []
+        schema = {"primaryIdentifier": ["/properties/FunctionName"]} if (
+            resource["Type"] == "AWS::Serverless::Function") else {}
     names = {p.rsplit("/", 1)[1] for p in schema.get("primaryIdentifier", [])}
     names |= {p.split("/")[2] for p in schema.get("createOnlyProperties", [])
               if p.count("/") == 2 and p.endswith(("Name", "Identifier"))}
     props = resource.get("Properties", {})
-    return sorted(n for n in names if n in props and not (
-        isinstance(props[n], dict) and set(props[n]) & {"Ref", "Fn::GetAtt", "Fn::ImportValue"}))
+    return {n: props[n] for n in sorted(names) if n in props}
+
+
+def _per_create(value: Any) -> bool:
+    """A name built from the stack's ID (m.with_create_id): new on every create of the stack."""
+    return any(isinstance(node, dict) and node.get("Ref") == "AWS::StackId" for node in walk(value))
+
+
+def _fixed_names(resource: dict[str, Any], region: str) -> list[str]:
+    """Name properties set to a value of the template's own: not a reference to another resource
+    and not built from the stack's ID. The same name comes back on the next create."""
+    return [n for n, value in _name_properties(resource, region).items() if not (
+        isinstance(value, dict) and set(value) & {"Ref", "Fn::GetAtt", "Fn::ImportValue"}
+        or _per_create(value))]
 
 
 def rollback_problems(doc: Doc, region: str) -> list[str]:
@@ -240,7 +252,9 @@ def test_the_rules_see_the_resources_they_are_about(docs: dict[str, Doc]) -> Non
         service = depends_on(doc, "ApiService")
         assert {"ApiDatabaseSecretAttachment", "DatabaseWriterInstance", "PrivateDefaultRoute1",
                 "PrivateDefaultRoute2", "PrivateSubnet1RouteTableAssociation"} <= service
-        assert {"LogGroupName"} <= set(_fixed_names(doc["Resources"]["ApiLogGroup"], "us-east-1"))
+        assert _fixed_names(doc["Resources"]["DatabaseLogGroup"], "us-east-1") == ["LogGroupName"]
+        assert _fixed_names(doc["Resources"]["ApiLogGroup"], "us-east-1") == []  # per create
+        assert list(_name_properties(doc["Resources"]["ApiLogGroup"], "us-east-1")) == ["LogGroupName"]
         assert _fixed_names(doc["Resources"]["DatabaseCluster"], "us-east-1") == [
             "DBClusterIdentifier", "DatabaseName"]
         assert _fixed_names(doc["Resources"]["DatabaseSubnetGroup"], "us-east-1") == []
@@ -287,11 +301,12 @@ def test_rollback_rule_flags_retained_names_named_secrets_and_protection(docs: d
     doc = docs["staging/app"]
 
     def retain(res: Doc) -> None:
-        res["FlowLogGroup"]["DeletionPolicy"] = "Retain"
+        res["DatabaseLogGroup"]["DeletionPolicy"] = "Retain"
         res["ApiDatabaseSecret"]["Properties"]["Name"] = "tracker-staging/api"
         res["DatabaseCluster"]["Properties"]["DeletionProtection"] = True
     problems = rollback_problems(_planted(doc, retain), "us-east-1")
-    assert [p.split(":")[0] for p in problems] == ["FlowLogGroup", "ApiDatabaseSecret", "DatabaseCluster"]
+    assert sorted(p.split(":")[0] for p in problems) == ["ApiDatabaseSecret", "DatabaseCluster",
+                                                          "DatabaseLogGroup"]
     # an unnamed bucket may be retained: a retry creates a new name
     assert doc["Resources"]["AlbAccessLogBucket"]["DeletionPolicy"] == "Retain"
 
@@ -414,21 +429,48 @@ def test_kept_data_in_a_protected_environment() -> None:
     app = render(config("production"), "app")
     kept = {lid for lid, r in app["Resources"].items()
             if r.get("DeletionPolicy") in ("RetainExceptOnCreate", "Snapshot", "Retain")}
-    assert {"StackKey", "FlowLogGroup", "ApiLogGroup", "DatabaseLogGroup", "DatabaseCluster",
-            "ApiRepository", "AlbAccessLogBucket"} <= kept
+    assert {"StackKey", "FlowLogGroup", "ApiLogGroup", "DatabaseCluster", "ApiRepository",
+            "AlbAccessLogBucket"} <= kept
+    # RDS names its log group after the cluster: kept, it would stop the next create; it goes
+    # after the cluster (which depends on it), so RDS cannot re-create it unmanaged
+    assert "DatabaseLogGroup" not in kept
+    assert app["Resources"]["DatabaseCluster"]["DependsOn"] == "DatabaseLogGroup"
     assert "EmptyOnDelete" not in app["Resources"]["ApiRepository"]["Properties"]
 
 
-def test_the_runbook_names_every_kept_resource_whose_fixed_name_blocks_a_new_create(
-        docs: dict[str, Doc]) -> None:
+def _kept(docs: dict[str, Doc]) -> Iterator[tuple[str, str, Doc, str]]:
+    """(env, stack key, resource, region) of what a protected environment keeps on deletion."""
+    for env in ENVS:
+        if not config(env).protected:
+            continue
+        for key in ("app", "edge"):
+            region = config(env).region if key == "app" else "us-east-1"
+            for lid, resource in docs[f"{env}/{key}"]["Resources"].items():
+                if resource.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate"):
+                    yield f"{env}/{key}", lid, resource, region
+
+
+def test_nothing_kept_has_a_fixed_name_and_the_runbook_names_each(docs: dict[str, Doc]) -> None:
     """A stack deleted in a protected environment leaves its RetainExceptOnCreate/Retain
-    resources; with a fixed name each makes the next create fail (AlreadyExists). The
-    disaster-recovery runbook's table says how to clear each one."""
+    resources; one with a fixed name would stop the stack's next create (AlreadyExists). Each
+    kept resource that is named is named per create (m.with_create_id), and the
+    disaster-recovery runbook's table lists each one."""
+    fixed = [f"{stack} {lid}: {_fixed_names(r, region)}" for stack, lid, r, region in _kept(docs)
+             if _fixed_names(r, region)]
+    assert fixed == []
     text = (ROOT / "docs" / "disaster-recovery.md").read_text()
     section = text.split("## Before deploying a deleted environment again", 1)[1].split("\n## ", 1)[0]
     named = set(re.findall(r"^\| (?:regional|edge) \| `(\w+)` \|", section, re.M))
-    kept = {lid for env in ENVS if config(env).protected for key in ("app", "edge")
-            for lid, r in docs[f"{env}/{key}"]["Resources"].items()
-            if r.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate")
-            and _fixed_names(r, config(env).region if key == "app" else "us-east-1")}
+    kept = {lid for _, lid, r, region in _kept(docs) if _name_properties(r, region)}
     assert kept and named == kept
+
+
+def test_the_fixed_name_rule_flags_a_kept_resource_named_without_the_create_id(
+        docs: dict[str, Doc]) -> None:
+    resource = copy.deepcopy(docs["production/app"]["Resources"]["ApiRepository"])
+    assert _fixed_names(resource, "us-east-1") == []
+    resource["Properties"]["RepositoryName"] = "tracker-production-api"
+    assert _fixed_names(resource, "us-east-1") == ["RepositoryName"]
+    edge = copy.deepcopy(docs["production/edge"]["Resources"]["SecurityHeadersFunction"])
+    edge["Properties"]["FunctionName"] = {"Fn::Sub": "tracker-production-security-headers"}
+    assert _fixed_names(edge, "us-east-1") == ["FunctionName"]

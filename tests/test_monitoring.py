@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ENVS, config, config_with, copy_vars, props, render, resources, walk
+from tests.helpers import ENVS, config, config_with, copy_vars, per_create, props, render, resources, walk
 from tracker_infra.cli import main
 from tracker_infra.schema import Alarms, Config
 
@@ -135,8 +135,8 @@ def test_edge_stack_alarms_on_cloudfront_5xx_and_lambda_at_edge_errors(
     assert (p["ComparisonOperator"], p["Threshold"]) == ("GreaterThanThreshold", 5)
     p = alarm(doc, "EdgeFunctionErrorsAlarm")
     assert (p["Namespace"], p["MetricName"], p["Statistic"]) == ("AWS/Lambda", "Errors", "Sum")
-    function = props(doc, "SecurityHeadersFunction")["FunctionName"]
-    assert dims(p) == {"FunctionName": f"us-east-1.{function}"}  # the replicas' metric name
+    # the replicas' metric name: us-east-1.<the function's name> (Ref of the function)
+    assert dims(p) == {"FunctionName": {"Fn::Sub": "us-east-1.${SecurityHeadersFunction}"}}
 
 
 def test_only_production_has_a_critical_topic_and_routes_critical_alarms_there(
@@ -437,13 +437,14 @@ def test_log_groups_keep_the_environments_retention_and_use_the_stack_key(
             p = props(doc, logical_id)
             assert p["RetentionInDays"] == RETENTION[env], logical_id
             assert p["KmsKeyId"] == {"Fn::GetAtt": ["StackKey", "Arn"]}, logical_id
-            names[p.get("LogGroupName", logical_id)] = key  # a generated name: its logical id
+            name = p.get("LogGroupName", logical_id)  # a generated name: its logical id
+            names[per_create(name) if isinstance(name, dict) else name] = key
     assert names == {
         "DatabaseUserLogGroup": "app",
         f"/aws/lambda/tracker-{env}-database-rotation": "app",  # the rotation functions' own
         f"/aws/lambda/tracker-{env}-api-database-rotation": "app",
-        f"/aws/ecs/api-{env}": "app",
-        f"/aws/rds/cluster/tracker-{env}/postgresql": "app",
-        f"/aws/vpc/flowlogs-{env}": "app",
-        f"/aws/lambda/us-east-1.tracker-{env}-security-headers": "edge",  # us-east-1 replica
+        f"/aws/ecs/api-{env}-${{CreateId}}": "app",  # kept when protected: named per create
+        f"/aws/rds/cluster/tracker-{env}/postgresql": "app",  # RDS's name: goes with the stack
+        f"/aws/vpc/flowlogs-{env}-${{CreateId}}": "app",
+        f"/aws/lambda/us-east-1.tracker-{env}-security-headers-${{CreateId}}": "edge",  # us-east-1 replica
     }

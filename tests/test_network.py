@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ENVS, props, resources
+from tests.helpers import ENVS, per_create, props, resources
 from tracker_infra.rendering import subnets
 
 Doc = dict[str, Any]
@@ -104,7 +104,7 @@ def test_flow_logs_go_to_the_env_log_group_with_retention(
         app: dict[str, Doc], configs: dict[str, Any], env: str) -> None:
     doc = app[env]
     group = props(doc, "FlowLogGroup")
-    assert group["LogGroupName"] == f"/aws/vpc/flowlogs-{env}"
+    assert per_create(group["LogGroupName"]) == f"/aws/vpc/flowlogs-{env}-${{CreateId}}"
     assert group["RetentionInDays"] == configs[env].monitoring.log_retention_days
     assert group["KmsKeyId"] == {"Fn::GetAtt": ["StackKey", "Arn"]}
     flow = props(doc, "FlowLog")

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.aws_standins import FakeEnvironment, Moto, deploy_fake_environment, push_image
+from tests.aws_standins import FakeEnvironment, Moto, api_repository, deploy_fake_environment, push_image
 from tests.helpers import config
 from tracker_infra.cli import main
 from tracker_infra.rendering import EDGE_REGION
@@ -43,7 +43,7 @@ def state_of(env: FakeEnvironment) -> tuple[Any, ...]:
     invalidations = env.client("cloudfront", EDGE_REGION).list_invalidations(
         DistributionId=edge["DistributionId"])["InvalidationList"]["Quantity"]
     images = tuple(sorted(str(i) for i in env.client("ecr").list_images(
-        repositoryName=env.cfg.api_repository)["imageIds"]))
+        repositoryName=api_repository(env.cfg))["imageIds"]))
     return stacks, objects, invalidations, images
 
 
@@ -172,7 +172,7 @@ def test_release_image_changes_only_the_image_parameter(
     before, template = env.parameters(), template_of(env)
     assert set(before) == ({"ApiImageDigest", "DeletionProtection"} if name == "staging"
                            else {"ApiImageDigest"})
-    digest = push_image(env.client("ecr"), env.cfg.api_repository, "second")
+    digest = push_image(env.client("ecr"), api_repository(env.cfg), "second")
     repository = env.outputs[env.cfg.stack_name]["ApiRepositoryUri"]
 
     mark = moto.recorded()
@@ -211,7 +211,7 @@ def staging_and_production(moto: Moto, monkeypatch: pytest.MonkeyPatch,
                            tmp_path: Path) -> tuple[FakeEnvironment, FakeEnvironment]:
     moto.reset()
     staging, production = (deploy_fake_environment(moto, config(n)) for n in ("staging", "production"))
-    digest = push_image(staging.client("ecr"), staging.cfg.api_repository, "candidate")
+    digest = push_image(staging.client("ecr"), api_repository(staging.cfg), "candidate")
     repository = staging.outputs[staging.cfg.stack_name]["ApiRepositoryUri"]
     moto.use(monkeypatch, tmp_path, {"staging": staging.cfg.account, "production": production.cfg.account})
     monkeypatch.setenv("AWS_PROFILE", "staging")
@@ -229,7 +229,7 @@ def test_promote_releases_the_digest_staging_runs(
     staging, production = staging_and_production
     digest = staging.parameters()["ApiImageDigest"]
     # The image copied unchanged into production's repository (what crane copy does).
-    assert push_image(production.client("ecr"), production.cfg.api_repository, "candidate") == digest
+    assert push_image(production.client("ecr"), api_repository(production.cfg), "candidate") == digest
     before, template = production.parameters(), template_of(production)
     assert before["ApiImageDigest"] != digest
 

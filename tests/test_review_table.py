@@ -120,7 +120,9 @@ def _log_group(text: str, repo: Path) -> None:
     for env, policy in (("dev", "Delete"), ("staging", "Retain"), ("production", "Retain")):
         assert (f"{env}/app.yaml ApiLogGroup (AWS::Logs::LogGroup): REPLACED: create-only property "
                 f"LogGroupName changed (UpdateReplacePolicy: {policy})") in alarms
-    assert 'Properties.LogGroupName: "/aws/ecs/api-staging" -> "/aws/ecs/tracker-api-staging"' in text
+    assert re.search(r'Properties\.LogGroupName: !Sub \["/aws/ecs/api-staging-\$\{CreateId\}", .*\] -> '
+                     r'!Sub \["/aws/ecs/tracker-api-staging-\$\{CreateId\}", .*\] \(requires replacement\)',
+                     text)
 
 
 def _security(text: str, repo: Path) -> None:

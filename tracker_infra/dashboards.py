@@ -169,7 +169,7 @@ _DISTRIBUTION = {"Region": "Global", "DistributionId": "${Distribution}"}
 
 def frontend(cfg: Config) -> str:
     extra = cfg.monitoring.cloudfront_additional_metrics
-    function = f"us-east-1.{cfg.stack_name}-security-headers"  # name of the replicas' metrics
+    function = "us-east-1.${SecurityHeadersFunction}"  # name of the replicas' metrics (Fn::Sub)
     if extra:
         cache: dict[str, Any] = _graph(
             "Cache hit rate (%)", [_metric(_CLOUDFRONT, "CacheHitRate", _DISTRIBUTION,

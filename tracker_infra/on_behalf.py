@@ -7,7 +7,8 @@ listed here, each with where AWS documents it, and tests/test_ops_bootstrap.py j
 environment's deploy role against them with moto's policy evaluator (tests/iam_policy.py).
 
 Each resource is a concrete example of what the call acts on, with {account}, {region} (the
-stack's), {edge} (us-east-1) and {name} (<project>-<env>) filled in per environment; `context`
+stack's), {edge} (us-east-1) and {name} (<project>-<env>) filled in per environment (names
+that end in a create ID, such as the edge function's, carry an example one); `context`
 holds the condition keys AWS sends with it.
 """
 
@@ -21,6 +22,10 @@ HOSTED_ROTATION = "Secrets Manager User Guide, AWS::SecretsManager transform / h
                   "AWS managed policy SecretsManagerReadWrite (serverlessrepo and the two code buckets)"
 EDGE = "CloudFront Developer Guide, Setting IAM permissions and roles for Lambda@Edge"
 LINKED = "IAM User Guide, Service-linked role permissions (iam:CreateServiceLinkedRole, iam:AWSServiceName)"
+
+
+# the edge function is named per create of its stack (<name>-security-headers-<create ID>)
+EDGE_FUNCTION_VERSION = "arn:aws:lambda:{edge}:{account}:function:{name}-security-headers-0a1b2c3d:1"
 
 
 @dataclass(frozen=True)
@@ -62,10 +67,8 @@ CALLS: tuple[Call, ...] = (
          HOSTED_ROTATION, {"iam:PassedToService": "lambda.amazonaws.com"}),
     Call("lambda:CreateFunction", "arn:aws:lambda:{region}:{account}:function:{name}-api-database-rotation",
          HOSTED_ROTATION),
-    Call("lambda:GetFunction", "arn:aws:lambda:{edge}:{account}:function:{name}-security-headers:1", EDGE,
-         stack="edge"),
-    Call("lambda:EnableReplication", "arn:aws:lambda:{edge}:{account}:function:{name}-security-headers:1",
-         EDGE, stack="edge"),
+    Call("lambda:GetFunction", EDGE_FUNCTION_VERSION, EDGE, stack="edge"),
+    Call("lambda:EnableReplication", EDGE_FUNCTION_VERSION, EDGE, stack="edge"),
     Call("cloudfront:UpdateDistribution", "arn:aws:cloudfront::{account}:distribution/E2QWRUHEXAMPLE", EDGE,
          stack="edge"),
     _linked("replicator.lambda.amazonaws.com", "AWSServiceRoleForLambdaReplicator", "edge"),

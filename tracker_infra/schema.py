@@ -458,11 +458,6 @@ class Config(_Model):
         region, CloudFormation reads templates from any commercial region)."""
         return f"{self.project}-artifacts-{self.account}"
 
-    @property
-    def api_repository(self) -> str:
-        """Name of the API's ECR repository (created by the regional stack)."""
-        return f"{self.stack_name}-api"
-
 
 def cross_checks(cfg: Config) -> list[tuple[str, str]]:
     """Rules that relate two sections: (key path, problem) for each one broken."""
