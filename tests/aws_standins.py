@@ -66,8 +66,8 @@ class DocumentedRules(boto3.Session):
 class Moto:
     server: MotoServer
     recording: Path | None = None  # moto's request recording (MOTO_ENABLE_RECORDING), if on
-    # the access keys of the credentials use() and session() gave the commands
-    access_keys: set[str] = field(default_factory=set)
+    # account -> the access keys of the credentials use() and session() gave the commands in it
+    access_keys: dict[str, set[str]] = field(default_factory=dict)
 
     def credentials(self, account: str) -> dict[str, str]:
         sts = boto3.client("sts", region_name="us-east-1", endpoint_url=self.server.endpoint,
@@ -81,7 +81,7 @@ class Moto:
     def session(self, account: str) -> boto3.Session:
         """A session as the commands get it: moto's answers held to AWS's documented rules."""
         given = self.credentials(account)
-        self.access_keys.add(given["aws_access_key_id"])
+        self.access_keys.setdefault(account, set()).add(given["aws_access_key_id"])
         return DocumentedRules(**given)
 
     def service_session(self, account: str) -> boto3.Session:
@@ -97,7 +97,7 @@ class Moto:
         credentials, config = [], []
         for profile, account in profiles.items():
             given = self.credentials(account)
-            self.access_keys.add(given["aws_access_key_id"])
+            self.access_keys.setdefault(account, set()).add(given["aws_access_key_id"])
             credentials.append(f"[{profile}]")
             credentials += [f"{key} = {value}" for key, value in given.items()]
             config.append(f"[profile {profile}]" if profile != "default" else "[default]")
@@ -111,17 +111,19 @@ class Moto:
 
 
     def denied_to_the_deploy_role(self, cfg: Config, since: int) -> list[str]:
-        """The requests the commands made (with the credentials use() or session() gave them) after line
-        ``since`` of the recording that the environment's bootstrap deploy role would be refused,
+        """The requests the commands made in the environment's account (with the credentials use() or
+        session() gave them for it) after line ``since`` of the recording that the environment's
+        bootstrap deploy role would be refused,
         judged by moto's policy evaluator (tests/iam_policy.py) against the policies
         bootstrap/<account>.yaml gives the role."""
         from tests.iam_policy import allows, recorded_requests, role_documents
 
-        assert self.recording is not None and self.access_keys
+        keys = self.access_keys.get(cfg.account, set())
+        assert self.recording is not None and keys
         documents = role_documents(cfg)
         lines = self.recording.read_text().splitlines()[since:]
         requests = [r for r in recorded_requests(lines, cfg.account, lambda arn: arn)
-                    if r.access_key in self.access_keys]
+                    if r.access_key in keys]
         assert requests, "the commands made no request with the credentials given to them"
         return sorted({f"{r.action} on {r.resource}" for r in requests
                        if not allows(documents, r.action, r.resource, {"aws:RequestedRegion": r.region})})

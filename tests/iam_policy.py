@@ -121,9 +121,19 @@ def _stack_arn(params: dict[str, Any], region: str, account: str, stack_of: Any)
     return f"arn:aws:cloudformation:{region}:{account}:stack/{name}/recorded" if name else "*"
 
 
+def _function_arn(path: str, region: str, account: str) -> str:
+    """The function a Lambda REST call acts on (/2015-03-31/functions/<name or ARN>/...)."""
+    match = re.match(r"/[0-9-]+/functions/([^/]+)", path)
+    if not match:
+        return "*"
+    name = unquote(match.group(1))
+    return name if name.startswith("arn:") else f"arn:aws:lambda:{region}:{account}:function:{name}"
+
+
 def recorded_requests(lines: list[str], account: str, stack_of: Any) -> list[Request]:
     """The IAM requests of moto's recording (MOTO_ENABLE_RECORDING): one per call, with the
-    resource it acts on where the call names one (stacks, buckets and objects), "*" otherwise."""
+    resource it acts on where the call names one (stacks, buckets, objects and functions), "*"
+    otherwise."""
     found = []
     for line in lines:
         entry = json.loads(line)
@@ -147,6 +157,7 @@ def recorded_requests(lines: list[str], account: str, stack_of: Any) -> list[Req
             if (service, operation) in NO_PERMISSION:
                 continue
             action = f"{SIGNING_TO_IAM.get(service, service)}:{operation}"
-            resource = (_stack_arn(params, region, account, stack_of) if service == "cloudformation" else "*")
+            resource = (_stack_arn(params, region, account, stack_of) if service == "cloudformation"
+                        else _function_arn(url.path, region, account) if service == "lambda" else "*")
         found.append(Request(action, resource, region, key))
     return found

@@ -217,17 +217,28 @@ def test_plan_on_the_rendered_templates_packages_and_creates_both_change_sets(mo
 
 @pytest.fixture(scope="module")
 def deployed(moto: Moto) -> dict[str, Any]:
-    """dev planned (--save), executed from the saved plan, then planned again."""
+    """dev planned (--save) and executed from the saved plan, both as dev's deploy role, then
+    planned again."""
     rendered = moto_copies(moto, "dev")
+    without_nat_gateways(rendered / "dev" / "app.yaml")  # so that the last test can destroy dev
     plan_file = moto.workdir / "dev-plan.json"
-    planned = cli("plan", "--env", "dev", "--rendered", str(rendered), "--save", str(plan_file))
-    assert planned[0] == 0, planned
-    saved = json.loads(plan_file.read_text())
-    moto.reset_calls()
-    executed = cli("plan", "--env", "dev", "--execute", str(plan_file))
-    calls = moto.calls()
+    with as_deploy_role(moto, config("dev")) as role:
+        planned = cli("plan", "--env", "dev", "--rendered", str(rendered), "--save", str(plan_file))
+        assert planned[0] == 0, planned
+        saved = json.loads(plan_file.read_text())
+        start = len(moto.recording.read_text().splitlines())
+        executed = cli("plan", "--env", "dev", "--execute", str(plan_file))
+        calls = moto.calls()[start:]
     again = cli("plan", "--env", "dev", "--rendered", str(rendered))
-    return {"planned": planned, "saved": saved, "executed": executed, "calls": calls, "again": again}
+    return {"planned": planned, "saved": saved, "executed": executed, "calls": calls, "again": again,
+            "role": role}
+
+
+def test_plan_and_execute_ask_nothing_the_deploy_role_is_refused(deployed: dict[str, Any]) -> None:
+    role = deployed["role"]
+    assert {"cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet",
+            "cloudformation:DescribeStackEvents"} <= role.actions
+    assert role.denied == []
 
 
 def test_execute_runs_exactly_the_saved_change_sets(deployed: dict[str, Any]) -> None:
@@ -430,36 +441,53 @@ def deploy_role(role_arn: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
              "AWS_SESSION_TOKEN": found["SessionToken"]}, documents)
 
 
-def test_every_call_of_plan_status_outputs_and_drift_is_allowed_to_the_deploy_role(
-        moto: Moto, deployed: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    """plan (with the SAM CLI's own calls: it runs with the same credentials), status, outputs
-    and drift on dev, as dev's bootstrap deploy role; each call the server recorded is judged by
-    moto's policy evaluator with the ARN it acts on and its region (tests/iam_policy.py)."""
-    cfg = config("dev")
+@dataclass
+class RoleCalls:
+    """What the commands run inside as_deploy_role asked: every IAM action, and those the role's
+    policies refuse ("action on resource")."""
+    actions: set[str]
+    denied: list[str]
+
+
+@contextlib.contextmanager
+def as_deploy_role(moto: Moto, cfg: Any) -> Iterator[RoleCalls]:
+    """Run the block's commands as the environment's bootstrap deploy role, assumed through STS;
+    on leaving, each call the server recorded with the role's credentials (the SAM CLI's too: it
+    runs with the same environment) is judged by moto's policy evaluator with the ARN it acts on
+    and its region (tests/iam_policy.py), against the policies as moto's IAM holds them."""
     credentials, documents = deploy_role(cfg.deploy_role_arn)
     assert documents  # the role holds the bootstrap's policies
+    found = RoleCalls(set(), [])
+    start = len(moto.recording.read_text().splitlines())
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in credentials.items():
+            patch.setenv(key, value)
+        yield found
+    lines = moto.recording.read_text().splitlines()[start:]
     cloudformation = boto3.client("cloudformation", region_name="us-east-1")  # the test's own calls
-    rendered = moto_copies(moto, "dev")
-    moto.reset_calls()
-    for key, value in credentials.items():
-        monkeypatch.setenv(key, value)
-    ran = [cli("plan", "--env", "dev", "--rendered", str(rendered)), cli("status", "--env", "dev"),
-           cli("outputs", "--env", "dev"), cli("drift", "--env", "dev")]
-    assert [code for code, _, _ in ran[:3]] == [0, 0, 0], ran
-    lines = moto.recording.read_text().splitlines()
-    monkeypatch.undo()
 
     def stack_of(change_set: str) -> str:
         return str(cloudformation.describe_change_set(ChangeSetName=change_set)["StackId"])
 
     requests = [r for r in recorded_requests(lines, cfg.account, stack_of)
                 if r.access_key == credentials["AWS_ACCESS_KEY_ID"]]
-    actions = {r.action for r in requests}
+    found.actions.update(r.action for r in requests)
+    found.denied.extend(sorted({f"{r.action} on {r.resource}" for r in requests
+                                if not allows(documents, r.action, r.resource,
+                                              {"aws:RequestedRegion": r.region})}))
+
+
+def test_every_call_of_plan_status_outputs_and_drift_is_allowed_to_the_deploy_role(
+        moto: Moto, deployed: dict[str, Any]) -> None:
+    """plan (with the SAM CLI's own calls), status, outputs and drift on dev, as dev's role."""
+    rendered = moto_copies(moto, "dev")
+    with as_deploy_role(moto, config("dev")) as role:
+        ran = [cli("plan", "--env", "dev", "--rendered", str(rendered)), cli("status", "--env", "dev"),
+               cli("outputs", "--env", "dev"), cli("drift", "--env", "dev")]
+    assert [code for code, _, _ in ran[:3]] == [0, 0, 0], ran
     # (the SAM CLI finds its uploads of the earlier plan: HeadObject, s3:GetObject, and no PutObject)
-    assert {"cloudformation:CreateChangeSet", "s3:GetObject", "cloudformation:DescribeStacks"} <= actions
-    denied = sorted({f"{r.action} on {r.resource}" for r in requests
-                     if not allows(documents, r.action, r.resource, {"aws:RequestedRegion": r.region})})
-    assert denied == []
+    assert {"cloudformation:CreateChangeSet", "s3:GetObject", "cloudformation:DescribeStacks"} <= role.actions
+    assert role.denied == []
 
 
 # --- destroy ----------------------------------------------------------------------------------------
@@ -504,3 +532,18 @@ def test_a_failed_sam_run_is_one_line_and_exit_5(moto: Moto, tmp_path: Path,
     code, out, err = cli("plan", "--env", "dev")
     assert code == 7 and out == "", err
     assert err.count("\n") == 1 and err.endswith("Failed to create changeset for the stack: tracker-dev\n")
+
+
+def test_destroy_of_dev_asks_nothing_its_deploy_role_is_refused(moto: Moto, deployed: dict[str, Any]) -> None:
+    """Last in the module: dev, made by the plan and execute above, destroyed as its role."""
+    cfg = config("dev")
+    cloudformation = boto3.client("cloudformation", region_name="us-east-1")
+    vpc = cloudformation.describe_stack_resource(StackName=cfg.stack_name, LogicalResourceId="VPC")[
+        "StackResourceDetail"]["PhysicalResourceId"]
+    undo_what_moto_cannot_delete(vpc)
+    with as_deploy_role(moto, cfg) as role:
+        code, out, err = cli("destroy", "--env", "dev", "--yes")
+    assert code == 0, out + err
+    assert stack(cfg.stack_name) is None and stack(cfg.edge_stack_name) is None
+    assert {"cloudformation:DeleteStack", "s3:ListBucketVersions"} <= role.actions
+    assert role.denied == []

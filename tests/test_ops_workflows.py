@@ -69,6 +69,49 @@ def test_the_approved_job_runs_the_plan_its_reviewer_saw() -> None:
         assert job["timeout-minutes"] * 60 <= MAX_SESSION
 
 
+# Each command a deploy job runs with the role's credentials -> the test that runs it against moto
+# as the environment's bootstrap deploy role and judges every call it makes (tests/iam_policy.py).
+JUDGED_AS_THE_ROLE = {
+    "plan": "tests/test_ops_moto.py::test_plan_and_execute_ask_nothing_the_deploy_role_is_refused",
+    "execute": "tests/test_ops_moto.py::test_plan_and_execute_ask_nothing_the_deploy_role_is_refused",
+    "publish-site": "tests/test_release.py::test_publish_site_uploads_the_vite_build",
+    "verify": "tests/test_verify.py::test_verify_passes_on_a_healthy_environment",
+}
+
+
+def _commands(run: str) -> set[str]:
+    """The render.py subcommands a step's script runs, directly or through a make target."""
+    makefile = (ROOT / "Makefile").read_text()
+    for target in re.findall(r"\bmake (\w+)", run):
+        recipe = re.search(rf"^{target}:.*\n((?:\t.*\n)+)", makefile, re.M)
+        assert recipe, f"make {target} has no recipe in the Makefile"
+        run += "\n" + recipe.group(1)
+    found = set()
+    for line in re.findall(r"render\.py ([^\n]*)", run):
+        command = line.split()[0]
+        if not command.startswith("-"):
+            found.add("execute" if command == "plan" and "--execute" in line else command)
+    return found
+
+
+def test_every_command_the_deploy_jobs_run_as_the_role_is_judged_as_the_role() -> None:
+    jobs = load("deploy-environment.yml")["jobs"]
+    ran = set()
+    for job in jobs.values():
+        steps = job["steps"]
+        first = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("aws-actions/"))
+        for step in steps[first + 1:]:
+            ran |= _commands(step.get("run", ""))
+    assert ran == {"plan", "execute", "publish-site", "verify"}
+    assert ran <= set(JUDGED_AS_THE_ROLE), ran - set(JUDGED_AS_THE_ROLE)
+    for where in JUDGED_AS_THE_ROLE.values():
+        path, name = where.split("::")
+        text = (ROOT / path).read_text()
+        assert f"def {name}(" in text, where
+        body = text[text.index(f"def {name}("):].split("\ndef ", 1)[0]
+        assert "denied" in body, f"{where} does not judge the calls as the role"
+
+
 def test_every_action_is_pinned_by_a_full_commit_sha() -> None:
     uses = re.findall(r"uses:\s*(\S+)", "".join(p.read_text() for p in sorted(WORKFLOWS.glob("*.yml"))))
     external = [u for u in uses if not u.startswith("./")]

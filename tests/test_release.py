@@ -225,7 +225,7 @@ PROMOTE = ["promote", "--from", "staging", "--to", "production",
 
 
 def test_promote_releases_the_digest_staging_runs(
-        staging_and_production: tuple[FakeEnvironment, FakeEnvironment]) -> None:
+        moto: Moto, staging_and_production: tuple[FakeEnvironment, FakeEnvironment]) -> None:
     staging, production = staging_and_production
     digest = staging.parameters()["ApiImageDigest"]
     # The image copied unchanged into production's repository (what crane copy does).
@@ -233,7 +233,11 @@ def test_promote_releases_the_digest_staging_runs(
     before, template = production.parameters(), template_of(production)
     assert before["ApiImageDigest"] != digest
 
+    mark = moto.recorded()
     assert main(PROMOTE) == 0
+    # each profile's calls as its environment's deploy role: staging's reads, production's release
+    assert moto.denied_to_the_deploy_role(staging.cfg, mark) == []
+    assert moto.denied_to_the_deploy_role(production.cfg, mark) == []
 
     assert production.parameters() == {**before, "ApiImageDigest": digest}
     assert before["DeletionProtection"] == "true"
