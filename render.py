@@ -14,7 +14,15 @@ gc.disable()
 # model is built (tens of milliseconds in the dev install); tracker-infra uses none.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
-from tracker_infra.cli import main  # noqa: E402 - after the settings above
+try:
+    from tracker_infra.cli import main  # noqa: E402 - after the settings above
+except ModuleNotFoundError as exc:  # the install is incomplete: name what is missing, exit 2
+    from pathlib import Path
+
+    from tracker_infra.errors import EXIT_USER, missing_package  # standard library only
+
+    print(f"error: {missing_package(exc, Path(__file__).resolve().parent)}", file=sys.stderr)
+    sys.exit(EXIT_USER)
 
 if __name__ == "__main__":
     sys.exit(main())

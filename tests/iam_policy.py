@@ -112,7 +112,8 @@ def rest_operation(service: str, method: str, path: str) -> str:
 
 
 def _stack_arn(params: dict[str, Any], region: str, account: str, stack_of: Any) -> str:
-    """The stack a CloudFormation call acts on (change-set calls are authorized on their stack)."""
+    """The stack a CloudFormation call acts on (change-set calls are authorized on their stack;
+    ``stack_of`` names the stack of a change set's ARN)."""
     name = params.get("StackName") or ""
     if not name and str(params.get("ChangeSetName", "")).startswith("arn:"):
         return str(stack_of(params["ChangeSetName"]))
@@ -135,6 +136,13 @@ def recorded_requests(lines: list[str], account: str, stack_of: Any) -> list[Req
     resource it acts on where the call names one (stacks, buckets, objects and functions), "*"
     otherwise."""
     found = []
+    created: dict[str, str] = {}  # change set name -> its stack, from the CreateChangeSet calls
+
+    def stack_of_change_set(arn: str) -> str:
+        name = arn.split(":changeSet/")[-1].split("/")[0]
+        return (f"arn:aws:cloudformation:{arn.split(':')[3]}:{account}:stack/{created[name]}/recorded"
+                if name in created else str(stack_of(arn)))
+
     for line in lines:
         entry = json.loads(line)
         headers = {k.lower(): v for k, v in entry["headers"].items()}
@@ -157,7 +165,10 @@ def recorded_requests(lines: list[str], account: str, stack_of: Any) -> list[Req
             if (service, operation) in NO_PERMISSION:
                 continue
             action = f"{SIGNING_TO_IAM.get(service, service)}:{operation}"
-            resource = (_stack_arn(params, region, account, stack_of) if service == "cloudformation"
-                        else _function_arn(url.path, region, account) if service == "lambda" else "*")
+            if operation == "CreateChangeSet":
+                created[params.get("ChangeSetName", "")] = params.get("StackName", "")
+            resource = (_stack_arn(params, region, account, stack_of_change_set)
+                        if service == "cloudformation" else
+                        _function_arn(url.path, region, account) if service == "lambda" else "*")
         found.append(Request(action, resource, region, key))
     return found

@@ -209,10 +209,31 @@ def test_plan_on_the_rendered_templates_packages_and_creates_both_change_sets(mo
     assert ("cloudformation", "DescribeChangeSet") in calls
     assert ("cloudformation", "ExecuteChangeSet") not in calls
     assert any(service == "s3" and action == "PUT" for service, action in calls)  # the packaged code
-    client = boto3.client("cloudformation", region_name="us-east-1")
+    # not saved, not executed: nothing is left behind, neither the change sets nor the stacks
+    # CloudFormation made to hold them
+    assert calls.count(("cloudformation", "DeleteChangeSet")) == 2
+    assert calls.count(("cloudformation", "DeleteStack")) == 2
+    assert "the change sets were deleted (nothing saved); keep them with --save FILE" in out
     for name in (cfg.stack_name, cfg.edge_stack_name):
-        assert stack(name)["StackStatus"] == "REVIEW_IN_PROGRESS"
-        client.delete_stack(StackName=name)
+        assert stack(name) is None
+
+
+def test_a_saved_plan_of_new_stacks_is_explained_by_status_and_removed_by_discard(moto: Moto) -> None:
+    plan_file = moto.workdir / "discard-plan.json"
+    code, out, err = cli("plan", "--env", "dev", "--save", str(plan_file))
+    assert code == 0, err
+    assert f"discard it (its change sets and any empty stack they wait in) with: python render.py plan " \
+           f"--env dev --discard {plan_file}" in out
+    cfg = config("dev")
+    assert stack(cfg.stack_name)["StackStatus"] == "REVIEW_IN_PROGRESS"
+    code, out, _ = cli("status", "--env", "dev")
+    assert code == 0 and "nothing is deployed: the stack only holds a saved plan's change sets" in out
+    assert "render.py plan --env dev --discard FILE" in out
+    code, out, err = cli("plan", "--env", "dev", "--discard", str(plan_file))
+    assert code == 0, err
+    for name in (cfg.stack_name, cfg.edge_stack_name):
+        assert f"{name}: deleted the empty stack the plan made (REVIEW_IN_PROGRESS)" in out
+        assert stack(name) is None
 
 
 @pytest.fixture(scope="module")

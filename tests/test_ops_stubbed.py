@@ -179,7 +179,8 @@ def test_plan_report_shows_replacement_verdicts_stateful_first_and_iam_and_secur
             "[recreation Conditionally; because of DirectModification]") in text
     assert text.index("stateful:") < text.index("DatabaseCluster") < text.index("other:")
     iam = text[text.index("IAM and resource-policy changes:"):]
-    assert "ApiTaskRole" in iam.splitlines()[1]
+    assert iam.splitlines()[1].split() == ["resource", "change", "properties"]
+    assert "ApiTaskRole" in iam.splitlines()[2]
     assert "ApiSecurityGroup" in text[text.index("security-group changes:"):]
     assert (f"{EDGE} (us-east-1, UPDATE_COMPLETE): no changes; the stack had drifted at its last "
             "detection") in text
@@ -326,16 +327,38 @@ def test_an_aws_refusal_is_one_line_and_exit_7(
 
 
 def test_executing_without_a_saved_plan_asks_in_a_protected_environment_only() -> None:
-    """Under pytest stdin is no terminal: a protected environment is refused, naming lifecycle."""
+    """Under pytest stdin is no terminal: a protected environment without --yes is refused before
+    anything is planned, naming lifecycle; --yes and a disposable environment need no question."""
     from tracker_infra.errors import UserError
-    from tracker_infra.ops.plan import _confirm
+    from tracker_infra.ops.plan import _confirmed, need_confirmation_means
 
-    def args(env: str) -> argparse.Namespace:
-        return argparse.Namespace(env=env, vars=aws_module.ROOT / "vars")
+    def args(env: str, yes: bool = False) -> argparse.Namespace:
+        return argparse.Namespace(env=env, vars=aws_module.ROOT / "vars", yes=yes)
 
-    assert _confirm(args("dev"), config("dev")) is None
-    with pytest.raises(UserError, match=r"vars/defaults.yaml: lifecycle: is protected"):
-        _confirm(args("staging"), config("staging"))
+    need_confirmation_means(args("dev"), config("dev"), "vars/defaults.yaml")
+    need_confirmation_means(args("staging", yes=True), config("staging"), "vars/defaults.yaml")
+    with pytest.raises(UserError, match=r"vars/defaults.yaml: lifecycle: is protected: .* nothing was "
+                                        r"planned"):
+        need_confirmation_means(args("staging"), config("staging"), "vars/defaults.yaml")
+    assert _confirmed(args("dev"), config("dev")) and _confirmed(args("staging", yes=True), config("staging"))
+
+
+def test_a_declined_confirmation_deletes_what_the_plan_made_and_says_so(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tracker_infra.errors import Refusal
+    from tracker_infra.ops import plan
+
+    deleted: list[str] = []
+    made = [StackPlan(REGIONAL, "us-east-1", CHANGE_SET, "new")]
+    monkeypatch.setattr(plan, "connect", lambda cfg: None)
+    monkeypatch.setattr(plan, "make_plan", lambda aws, rendered: made)
+    monkeypatch.setattr(plan, "discard", lambda aws, plans, quiet=False: deleted.extend(
+        p.change_set for p in plans))
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    args = argparse.Namespace(env="staging", vars=aws_module.ROOT / "vars", yes=False, rendered=None)
+    with pytest.raises(Refusal, match=r"^not confirmed; nothing was executed"):
+        plan.plan_and_execute(args, config("staging"))
+    assert deleted == [CHANGE_SET]
 
 
 def test_timings_count_each_aws_call_and_the_sam_cli(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,8 +12,6 @@ against moto).
 
 from __future__ import annotations
 
-import os
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import VARS, config, copy_sources, copy_vars
+from tests.helpers import VARS, config, copy_vars
 from tracker_infra.cfn_yaml import load_template
 from tracker_infra.config import environments
 from tracker_infra.output import render_files
@@ -140,89 +138,3 @@ def test_a_new_environment_is_one_vars_file_and_one_render(tmp_path: Path) -> No
     path = tmp_path / "samconfig.toml"
     path.write_text(path.read_text().replace('"eu-west-1"', '"eu-west-2"'))
     assert main(["--all", "--check", "--vars", str(vars_dir), "--out", str(out)]) == 3
-
-
-# --- scripts/deploy.sh: render, check, then the two config-envs in order ------------------------
-
-DEPLOY_COPY = ("render.py", "tracker_infra", "templates", "partials", "vars", "edge", "rendered",
-               "samconfig.toml", "scripts")
-STUB = """#!/bin/sh
-echo "$*" >> "$STUB_LOG"
-case "$*" in *"$STUB_FAIL_ON"*) exit 1 ;; esac
-"""
-# PYTHON for deploy.sh: the real interpreter, except that `render.py plan` (which needs AWS; its
-# own tests run it against moto) is only logged, like the stubbed tools.
-PYTHON_STUB = """#!/bin/sh
-case "$2" in plan) exec "$STUB" "$@" ;; esac
-exec "$REAL_PYTHON" "$@"
-"""
-
-
-@pytest.fixture(scope="module")
-def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The files deploy.sh needs, committed in a throwaway git repository (tests that change it
-    put it back)."""
-    import subprocess
-
-    tmp_path = tmp_path_factory.mktemp("deploy-script")
-    root = copy_sources(DEPLOY_COPY, tmp_path / "repo")
-    # the copy is rendered from its own sources, so it starts fresh and clean
-    subprocess.run([sys.executable, "render.py", "--all"], cwd=root, check=True, capture_output=True)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    for step in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "copy"]):
-        subprocess.run([*git, *step], cwd=root, check=True, capture_output=True)
-    stub = tmp_path / "stub"
-    stub.write_text(STUB)
-    stub.chmod(0o755)
-    (tmp_path / "python").write_text(PYTHON_STUB)
-    (tmp_path / "python").chmod(0o755)
-    return root
-
-
-def run_deploy(root: Path, *args: str, fail_on: str = "never") -> tuple[int, list[str], str]:
-    import subprocess
-
-    stub, log = root.parent / "stub", root.parent / "calls.log"
-    log.unlink(missing_ok=True)
-    env = {**os.environ, "PYTHON": str(root.parent / "python"), "REAL_PYTHON": sys.executable,
-           "STUB": str(stub), "CFN_LINT": str(stub), "STUB_LOG": str(log), "STUB_FAIL_ON": fail_on}
-    done = subprocess.run(["bash", str(root / "scripts" / "deploy.sh"), *args], cwd=root.parent,
-                          env=env, capture_output=True, text=True, timeout=120)
-    calls = log.read_text().splitlines() if log.exists() else []
-    return done.returncode, calls, done.stderr
-
-
-def test_deploy_script_lints_then_plans_and_executes(repo_copy: Path) -> None:
-    code, calls, stderr = run_deploy(repo_copy, "staging")
-    assert code == 0, stderr
-    assert calls == ["rendered/staging/app.yaml rendered/staging/edge.yaml",
-                     "render.py plan --env staging --execute"]
-
-
-def test_deploy_script_fails_when_the_plan_fails(repo_copy: Path) -> None:
-    code, calls, stderr = run_deploy(repo_copy, "staging", fail_on="plan")
-    assert code != 0 and calls[-1].startswith("render.py plan")
-    assert "deployed" not in stderr
-
-
-def test_deploy_script_refuses_output_that_differs_from_the_commit(repo_copy: Path) -> None:
-    import subprocess
-
-    dev = repo_copy / "vars" / "dev.yaml"
-    data = yaml.safe_load(dev.read_text())
-    data["description"] = "changed after the commit"  # any rendered change will do
-    dev.write_text(yaml.safe_dump(data, sort_keys=False))
-    try:
-        code, calls, stderr = run_deploy(repo_copy, "dev")
-        assert code == 1 and calls == [], stderr
-        assert "rendered/dev differs from the commit" in stderr
-        code, calls, _ = run_deploy(repo_copy, "--allow-uncommitted", "dev")
-        assert code == 0 and calls[-1] == "render.py plan --env dev --execute"
-    finally:
-        subprocess.run(["git", "checkout", "-q", "--", "vars", "rendered"], cwd=repo_copy, check=True)
-
-
-@pytest.mark.parametrize("args", [("nope",), ("defaults",), (), ("--allow-uncommitted", "production")])
-def test_deploy_script_rejects_bad_arguments(repo_copy: Path, args: tuple[str, ...]) -> None:
-    code, calls, stderr = run_deploy(repo_copy, *args)
-    assert code == 2 and calls == [], stderr

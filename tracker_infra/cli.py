@@ -9,10 +9,19 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import AwsFailure, UserError
+from .errors import (
+    EXIT_AWS,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_STALE,
+    EXIT_USER,
+    AwsFailure,
+    UserError,
+    exit_codes_help,
+    missing_package,
+)
 from .rendering import ROOT
-
-EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_STALE, EXIT_AWS, EXIT_VERIFY_FAILED = 0, 1, 2, 3, 7, 8
 
 HELP = """\
 Render the CloudFormation/SAM templates of one or every environment.
@@ -31,6 +40,7 @@ Other commands (python render.py COMMAND --help for each):
   diff    what a change does to the rendered templates (against HEAD): dangers, security, cost
   cost    estimated monthly floor of an environment
   graph   Mermaid architecture pictures from the rendered templates
+  deploy  render, check, plan and execute both stacks of an environment (make deploy)
   plan    change sets for both stacks of an environment; --execute runs them
   status  stack status, drift status, image, alarms in ALARM, pending subscriptions
   outputs both stacks' outputs (--json)
@@ -42,10 +52,7 @@ Other commands (python render.py COMMAND --help for each):
   verify            check a deployed environment; pass/fail table, exit 8 on a failure
   restore-database  restore the database to a point in time as a new cluster
 
-Exit codes: 0 ok; 2 bad input (one line naming the file, the key and the rule; nothing written);
-3 stale output (--check); 4 and 5 diff's --fail-on-replace and --fail-on-broadening; 6 drift found
-(drift); 7 AWS reported a failure; 8 verify found a failure; 1 internal error (please report it).
-"""
+""" + exit_codes_help() + "\n"
 
 
 # Commands besides rendering: name -> module under tracker_infra (dotted) with
@@ -54,6 +61,7 @@ SUBCOMMANDS = {
     "diff": "review.diff",
     "cost": "review.cost",
     "graph": "review.graph",
+    "deploy": "ops.deploy",
     "plan": "ops.plan",
     "status": "ops.status",
     "outputs": "ops.outputs",
@@ -147,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         module = importlib.import_module(f"tracker_infra.{SUBCOMMANDS[argv[0]]}")
         parser = argparse.ArgumentParser(prog=f"render.py {argv[0]}", description=module.__doc__,
+                                         epilog=exit_codes_help(tuple(module.EXITS), module.EXITS),
                                          formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(parser)
         args = parser.parse_args(argv[1:])
@@ -167,8 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     except AwsFailure as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_AWS
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("tracker_infra"):
+            raise
+        print(f"error: {missing_package(exc, ROOT)}", file=sys.stderr)
+        return EXIT_USER
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader went away (render.py ... | head): nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK

@@ -25,8 +25,13 @@ MAX_OUTPUTS = 200
 MAX_TEMPLATE_BYTES = 1024 * 1024  # via S3, which sam deploy uses
 
 
-class RenderError(Exception):
-    """A template rendered to something that must not reach disk (a bug in templates/partials)."""
+class RenderError(UserError):
+    """A template rendered to something that must not reach disk (a mistake in templates/ or
+    partials/): one line naming the rendered file, exit 2, nothing written."""
+
+    def __init__(self, message: str) -> None:
+        self.file, self.key, self.problem = message.split(":", 1)[0], "", message
+        Exception.__init__(self, message)
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,9 @@ def check_template(text: str, where: str) -> dict[str, Any]:
     try:
         doc = load_template(text)
     except yaml.YAMLError as exc:
-        raise RenderError(f"{where}: rendered YAML does not parse: {exc}") from None
+        from .template_errors import from_yaml
+
+        raise from_yaml(exc, text, where) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("Resources"), dict):
         raise RenderError(f"{where}: rendered template has no Resources mapping")
     size = len(text.encode("utf-8"))

@@ -202,5 +202,15 @@ def context(cfg: Config, stack: Stack) -> dict[str, Any]:
 
 
 def render_stack(cfg: Config, stack: Stack) -> str:
-    template = jinja_environment().get_template(f"{stack.key}.yaml.j2")
-    return template.render(context(cfg, stack))
+    """The stack's template rendered; a mistake in templates/ or partials/ is reported at its line
+    (template_errors.TemplateError, exit 2)."""
+    try:
+        template = jinja_environment().get_template(f"{stack.key}.yaml.j2")
+        return template.render(context(cfg, stack))
+    except (jinja2.TemplateError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        from .template_errors import from_jinja
+
+        error = from_jinja(exc)
+        if error is None:
+            raise
+        raise error from None

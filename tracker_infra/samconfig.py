@@ -27,7 +27,7 @@ HEADER = """\
 # change vars/ and render.
 #
 # One sam deploy config-env per stack and environment; `render.py plan --env <env>` (and
-# scripts/deploy.sh, the deploy workflow) run them from the repository root:
+# render.py deploy, the deploy workflow) run them from the repository root:
 #
 #   sam deploy --config-env <env>        tracker-<env>, the environment's region
 #   sam deploy --config-env <env>-edge   tracker-<env>-edge, always us-east-1

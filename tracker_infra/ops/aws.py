@@ -149,33 +149,70 @@ def configured_region(session: Any) -> str | None:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or session.region_name
 
 
+# STS is the first call of every command: when AWS cannot be reached, say so within seconds
+# rather than after botocore's default retries (60 s connect timeout, several attempts).
+STS_CONNECT_SECONDS = 3
+STS_ATTEMPTS = 2
+
+
+def _session() -> Any:
+    """boto3's default session; a profile that does not exist is the caller's setup (exit 2)."""
+    import boto3
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        return boto3.Session()
+    except ProfileNotFound as exc:
+        raise UserError("AWS_PROFILE", "", f"{exc} (allowed: a profile in ~/.aws/config or "
+                        "~/.aws/credentials, or no AWS_PROFILE)") from None
+
+
+def _caller_account(session: Any, cfg: Config, vars_file: str) -> str:
+    """The caller's account, from STS (no permission needed); UserError when it cannot say."""
+    from botocore.config import Config as BotoConfig
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        ProfileNotFound,
+    )
+
+    quick = BotoConfig(connect_timeout=STS_CONNECT_SECONDS,
+                       retries={"max_attempts": STS_ATTEMPTS, "mode": "standard"})
+    try:
+        return str(session.client("sts", region_name=cfg.region, config=quick)
+                   .get_caller_identity()["Account"])
+    except NoCredentialsError:
+        raise UserError(vars_file, "account", "no AWS credentials found (allowed: credentials "
+                        f"for account {cfg.account})") from None
+    except ProfileNotFound as exc:
+        raise UserError("AWS_PROFILE", "", f"{exc} (allowed: a profile in ~/.aws/config or "
+                        "~/.aws/credentials, or no AWS_PROFILE)") from None
+    except EndpointConnectionError as exc:
+        raise UserError(vars_file, "account", f"cannot reach AWS ({exc}); nothing was called (allowed: "
+                        "a network that reaches AWS's endpoints)") from None
+    except (ClientError, BotoCoreError) as exc:
+        raise UserError(vars_file, "account", f"cannot ask STS who the caller is: {exc} "
+                        f"(allowed: working credentials for account {cfg.account})") from None
+
+
 def connect(cfg: Config, session: Any = None) -> Aws:
     """A session for ``cfg``'s account and region; UserError before any other call on a mismatch.
 
     The region the caller configured (AWS_REGION, AWS_DEFAULT_REGION or the profile), when set,
     must be the environment's region; when unset, the environment's region is used.
     """
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
     vars_file = f"vars/{cfg.environment}.yaml"
     from . import timing
 
-    session = session or boto3.Session()
+    session = session or _session()
     timing.watch(session)
     region = configured_region(session)
     if region and region != cfg.region:
         raise UserError(vars_file, "region", f"the AWS session is configured for {region} "
                         f"(allowed: {cfg.region}, the environment's region; set AWS_REGION)")
-    try:
-        identity = session.client("sts", region_name=cfg.region).get_caller_identity()
-    except NoCredentialsError:
-        raise UserError(vars_file, "account", "no AWS credentials found (allowed: credentials "
-                        f"for account {cfg.account})") from None
-    except (ClientError, BotoCoreError) as exc:
-        raise UserError(vars_file, "account", f"cannot ask STS who the caller is: {exc} "
-                        f"(allowed: working credentials for account {cfg.account})") from None
-    account = identity["Account"]
+    account = _caller_account(session, cfg, vars_file)
     if account != cfg.account:
         raise UserError(vars_file, "account", f"the AWS credentials belong to account {account} "
                         f"(allowed: {cfg.account}, the {cfg.environment} account); nothing was "

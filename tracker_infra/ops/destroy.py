@@ -15,8 +15,6 @@ gone, and until then the function cannot be deleted. The edge stack keeps the fu
 is deleted (its DeletionPolicy); should the deletion still fail on it, the stack is deleted again
 retaining the function. Either way the command prints the function it left and the exact
 command that deletes it later.
-Exit codes: 0 deleted (possibly leaving the edge function, as printed); 2 refused or bad input
-(one line, nothing deleted); 7 a stack could not be deleted (its failed resources are listed).
 """
 
 from __future__ import annotations
@@ -25,10 +23,16 @@ import argparse
 import sys
 from typing import Any
 
-from ..cli import EXIT_AWS
-from ..errors import UserError
+from ..errors import EXIT_AWS, EXIT_OK, EXIT_USER, UserError
 from .aws import Aws, add_env_arguments, connect, lifecycle_file, load_config
 from .events import EventStream
+
+# What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
+EXITS = {
+    EXIT_OK: "deleted (possibly leaving the edge function, as printed)",
+    EXIT_USER: "refused or bad input; nothing deleted",
+    EXIT_AWS: "a stack could not be deleted",
+}
 
 REPLICATED_TYPES = ("AWS::Lambda::Function", "AWS::Lambda::Version")
 

@@ -5,8 +5,6 @@ property paths that differ (expected -> actual).
 
 CloudFormation compares each supported resource's live configuration with the template's; the
 result also shows in `status` and in the change sets `plan` makes.
-Exit codes: 0 no drift; 6 drift found (a resource MODIFIED or DELETED); 2 bad input or the
-wrong account/region (one line); 7 detection failed for a whole stack.
 """
 
 from __future__ import annotations
@@ -15,10 +13,16 @@ import argparse
 import time
 from typing import Any
 
-from ..cli import EXIT_AWS
+from ..errors import EXIT_AWS, EXIT_DRIFTED, EXIT_OK, EXIT_USER
 from .aws import POLL_SECONDS, Aws, add_env_arguments, connect, load_config
 
-EXIT_DRIFTED = 6
+# What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
+EXITS = {
+    EXIT_OK: "no drift",
+    EXIT_USER: "",
+    EXIT_DRIFTED: "a resource MODIFIED or DELETED",
+    EXIT_AWS: "detection failed for a whole stack",
+}
 
 
 def resource_drifts(client: Any, stack: str) -> list[dict[str, Any]]:

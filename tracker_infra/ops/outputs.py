@@ -4,8 +4,6 @@ endpoints, secret ARN, repository, image digest).
   python render.py outputs --env staging          one table per stack
   python render.py outputs --env staging --json   {"<stack>": {"<OutputKey>": "<value>"}, ...};
                                                   null for a stack that does not exist
-
-Exit codes: 0 ok; 2 bad input or the wrong account/region (one line).
 """
 
 from __future__ import annotations
@@ -13,7 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..errors import EXIT_OK, EXIT_USER
 from .aws import add_env_arguments, connect, load_config
+
+# What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
+EXITS = {
+    EXIT_OK: "",
+    EXIT_USER: "",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(found, indent=2, sort_keys=True))
         return 0
     for (name, region), outputs in zip(aws.stacks(), found.values(), strict=True):
-        print(f"{name} ({region})" + ("" if outputs is not None else ": not deployed"))
+        state = ": not deployed" if outputs is None else ": no outputs" if not outputs else ""
+        print(f"{name} ({region}){state}")
         for key, value in sorted((outputs or {}).items()):
             print(f"  {key:<34} {value}")
     return 0

@@ -4,7 +4,12 @@
   python render.py plan --env staging --save plan.json      ...and record them for --execute
   python render.py plan --env staging --execute plan.json   run exactly the recorded change sets
   python render.py plan --env dev --execute                 plan, show, then run (disposable envs;
-                                                            a protected one asks on a terminal)
+                                                            a protected one asks on a terminal, or
+                                                            takes --yes)
+  python render.py plan --env staging --discard plan.json   delete a saved plan's change sets
+
+A plan that is neither saved nor executed deletes what it made: its change sets, and a stack that
+did not exist before (CloudFormation makes it to hold the change set, in REVIEW_IN_PROGRESS).
 
 Each stack's change set is made by the SAM CLI (`sam deploy --no-execute-changeset` with the
 stack's config-env), which packages the edge function and sends UsePreviousValue for the
@@ -19,8 +24,6 @@ sends UsePreviousValue for a parameter it is not given, so the first create's "f
 stay. Protection is therefore on from the second deploy.
 
 Regional stack first, then the edge stack; a failed regional change stops before the edge.
-Exit codes: 0 ok; 2 bad input or a refused plan (one line); 7 AWS reported a failure (the
-failed resources are listed).
 """
 
 from __future__ import annotations
@@ -38,12 +41,18 @@ from pathlib import Path
 from typing import Any
 
 from ..cfn_yaml import load_template
-from ..cli import EXIT_AWS
-from ..errors import AwsFailure, UserError
+from ..errors import EXIT_AWS, EXIT_OK, EXIT_USER, AwsFailure, Refusal, UserError
 from ..rendering import ROOT, stacks
 from ..review.report import STATEFUL_TYPES
 from ..samconfig import config_env
 from .aws import Aws, add_env_arguments, connect, lifecycle_file, load_config
+
+# What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
+EXITS = {
+    EXIT_OK: "",
+    EXIT_USER: "also a refused or unconfirmed plan",
+    EXIT_AWS: "",
+}
 
 SAMCONFIG = ROOT / "samconfig.toml"
 CHANGE_SET_ARN = re.compile(r"arn:aws[\w-]*:cloudformation:[\w-]+:\d{12}:changeSet/[\w-]+/[\w-]+")
@@ -249,11 +258,18 @@ def format_plan(env: str, plans: list[StackPlan], markdown: bool = False) -> str
                 lines += [f"| {c.logical_id} | {c.type} | {_verdict(c)} | "
                           f"{'; '.join(d.path or '(resource)' for d in c.details) or '-'} |" for c in rows]
             else:
-                lines.append(f"  {title}:")
+                lines += [f"  {title}:", f"    {'resource':<32} {'change':<7} properties"]
                 lines += [f"    {c.logical_id:<32} {c.action:<7} "
                           f"{', '.join(d.path or '(resource)' for d in c.details) or '-'}" for c in rows]
         lines.append("")
     return "\n".join(lines)
+
+
+def show_plan(env: str, plans: list[StackPlan], markdown: bool) -> None:
+    from ..terminal import paint
+
+    text = format_plan(env, plans, markdown=markdown)
+    print(text if markdown else paint(text), flush=True)
 
 
 # --- executing the reviewed change sets ----------------------------------------------------------
@@ -273,8 +289,10 @@ def save_plan(path: Path, aws: Aws, plans: list[StackPlan], now: datetime.dateti
                                "nested": any(c.type == "AWS::CloudFormation::Stack" and c.action != "Remove"
                                              for c in p.changes)} for p in plans]}
     path.write_text(json.dumps(record) + "\n")
-    print(f"saved the plan in {path}; run it with: python render.py plan --env {aws.cfg.environment} "
-          f"--execute {path}")
+    env = aws.cfg.environment
+    print(f"saved the plan in {path}; run it with: python render.py plan --env {env} --execute {path}\n"
+          f"  or discard it (its change sets and any empty stack they wait in) with: "
+          f"python render.py plan --env {env} --discard {path}")
 
 
 def stale(record: dict[str, Any], now: datetime.datetime) -> str | None:
@@ -290,7 +308,7 @@ def stale(record: dict[str, Any], now: datetime.datetime) -> str | None:
     return None
 
 
-def load_plan(path: Path, aws: Aws) -> list[StackPlan]:
+def load_plan(path: Path, aws: Aws, check_age: bool = True) -> list[StackPlan]:
     """The saved plan's change sets, each checked to belong to this environment's stacks."""
     try:
         record = json.loads(path.read_text())
@@ -306,7 +324,7 @@ def load_plan(path: Path, aws: Aws) -> list[StackPlan]:
     if [(s, r) for s, r, _ in entries] != expected:
         raise UserError(str(path), "change_sets", f"names the stacks {[s for s, _, _ in entries]} "
                         f"(allowed: {[s for s, _ in expected]}, in that order)")
-    why = stale(record, datetime.datetime.now(datetime.UTC))
+    why = stale(record, datetime.datetime.now(datetime.UTC)) if check_age else None
     if why:
         raise UserError(str(path), "created", f"{why}; nothing was executed (allowed: a fresh plan: "
                         f"python render.py plan --env {aws.cfg.environment} --save {path}, review it, "
@@ -346,43 +364,89 @@ def execute(aws: Aws, plans: list[StackPlan]) -> int:
     return 0
 
 
-def _confirm(args: argparse.Namespace, cfg: Any) -> None:
-    """A protected environment's immediate execute needs a person at a terminal to say yes."""
-    if not cfg.protected:
-        return
-    where = lifecycle_file(args)
-    if not sys.stdin.isatty():
-        raise UserError(where, "lifecycle", "is protected: --execute without a saved plan needs a "
-                        "terminal to confirm (allowed: `plan --save FILE`, review, then "
-                        "`plan --execute FILE`)")
-    if input(f"Execute these change sets in {cfg.environment}? [y/N] ").strip().lower() != "y":
-        raise UserError(where, "lifecycle", "is protected and the change sets were not confirmed; "
-                        "nothing was executed")
+def need_confirmation_means(args: argparse.Namespace, cfg: Any, where: str) -> None:
+    """Before anything is packaged or called: a protected environment's immediate execute needs
+    --yes or a terminal to confirm at."""
+    if cfg.protected and not getattr(args, "yes", False) and not sys.stdin.isatty():
+        raise UserError(where, "lifecycle", "is protected: executing without a saved plan needs a "
+                        "terminal to confirm, or --yes; nothing was planned (allowed: `plan --save "
+                        "FILE`, review, then `plan --execute FILE`; or `deploy --yes`)")
+
+
+def _confirmed(args: argparse.Namespace, cfg: Any) -> bool:
+    """Whether the change sets may run: a disposable environment, --yes, or a person's yes."""
+    if not cfg.protected or getattr(args, "yes", False):
+        return True
+    return input(f"Execute these change sets in {cfg.environment}? [y/N] ").strip().lower() == "y"
+
+
+def discard(aws: Aws, plans: list[StackPlan], quiet: bool = False) -> None:
+    """Delete the plan's change sets, and each stack that only exists to hold them (a stack a plan
+    creates stays in REVIEW_IN_PROGRESS until a change set runs; one that was already waiting so
+    when this plan was made holds another plan's change sets and is left)."""
+    for p in plans:
+        client = aws.client("cloudformation", p.region)
+        if p.change_set:
+            try:
+                client.delete_change_set(ChangeSetName=p.change_set)
+            except client.exceptions.ClientError as exc:
+                if "does not exist" not in str(exc) and "not found" not in str(exc).lower():
+                    raise
+        stack = aws.describe_stack(p.stack, p.region) if p.status in ("new", "") else None
+        if stack is not None and stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+            client.delete_stack(StackName=p.stack)
+            if not quiet:
+                print(f"{p.stack}: deleted the empty stack the plan made (REVIEW_IN_PROGRESS)")
+        if p.change_set and not quiet:
+            print(f"{p.stack}: deleted change set {p.change_set}")
+
+
+def plan_and_execute(args: argparse.Namespace, cfg: Any) -> int:
+    """Plan, show, confirm where needed, execute; a plan not executed leaves nothing behind."""
+    aws = connect(cfg)
+    plans = make_plan(aws, args.rendered)
+    show_plan(cfg.environment, plans, getattr(args, "format", "text") == "markdown")
+    if not _confirmed(args, cfg):
+        discard(aws, plans, quiet=True)
+        raise Refusal("not confirmed; nothing was executed (the change sets were deleted)")
+    return execute(aws, plans)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_env_arguments(parser)
     parser.add_argument("--format", choices=("text", "markdown"), default="text",
                         help="report format (markdown: for a CI job summary)")
-    parser.add_argument("--save", type=Path, metavar="FILE",
-                        help="record the change sets (JSON) for a later --execute FILE")
-    parser.add_argument("--execute", nargs="?", const="", default=None, metavar="FILE",
-                        help="run the change sets: those saved in FILE, or (no FILE) the ones "
-                             "this run plans")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--save", type=Path, metavar="FILE",
+                       help="record the change sets (JSON) for a later --execute FILE; without it "
+                            "a plan deletes its change sets once shown")
+    which.add_argument("--execute", nargs="?", const="", default=None, metavar="FILE",
+                       help="run the change sets: those saved in FILE, or (no FILE) the ones "
+                            "this run plans")
+    which.add_argument("--discard", type=Path, metavar="FILE",
+                       help="delete the change sets saved in FILE (and the empty stacks they wait in)")
+    parser.add_argument("--yes", action="store_true",
+                        help="with --execute and no FILE: no question in a protected environment (CI)")
     parser.add_argument("--rendered", type=Path, default=Path(os.path.relpath(ROOT / "rendered")),
                         metavar="DIR", help="folder of rendered templates (default: rendered/)")
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
+    if args.execute == "":
+        need_confirmation_means(args, cfg, lifecycle_file(args))
+        return plan_and_execute(args, cfg)
     aws = connect(cfg)
     if args.execute:  # a saved plan: run exactly those change sets, plan nothing new
         return execute(aws, load_plan(Path(args.execute), aws))
+    if args.discard:
+        discard(aws, load_plan(args.discard, aws, check_age=False))
+        return 0
     plans = make_plan(aws, args.rendered)
-    print(format_plan(cfg.environment, plans, markdown=args.format == "markdown"), flush=True)
+    show_plan(cfg.environment, plans, args.format == "markdown")
     if args.save:
         save_plan(args.save, aws, plans)
-    if args.execute is None:
-        return 0
-    _confirm(args, cfg)
-    return execute(aws, plans)
+    else:
+        discard(aws, plans, quiet=True)
+        print("the change sets were deleted (nothing saved); keep them with --save FILE")
+    return 0

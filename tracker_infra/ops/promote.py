@@ -12,17 +12,22 @@ repository first, unchanged (its digest kept):
 
 Each side is reached with its own AWS profile (--from-profile, --to-profile; default: the
 ordinary credential chain), checked against its vars account and region before any other call.
-
-Exit codes: as release-image; 2 also when the source runs no image yet.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from ..errors import UserError
+from ..errors import EXIT_AWS, EXIT_OK, EXIT_USER, UserError
 from .aws import add_vars_argument, load
 from .release import release, running_digest
+
+# What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
+EXITS = {
+    EXIT_OK: "released (or already running)",
+    EXIT_USER: "also when the source runs no image yet; nothing changed",
+    EXIT_AWS: "the update failed and CloudFormation rolled it back",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

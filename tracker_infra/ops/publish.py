@@ -10,9 +10,6 @@ Content-Type. Everything that is not HTML is uploaded first and HTML last, so no
 served that references an asset not uploaded yet. Nothing is deleted: clients still running the
 previous release keep loading its assets (the bucket's lifecycle expires old versions). Then one
 CloudFront invalidation of the HTML paths, `/` included, and a wait until it completes.
-
-Exit codes: 0 published; 2 bad input (no index.html in DIST, no such stack; nothing uploaded);
-4 the invalidation did not complete in time.
 """
 
 from __future__ import annotations
@@ -24,11 +21,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cli import EXIT_AWS
-from ..errors import UserError
+from ..errors import EXIT_AWS, EXIT_OK, EXIT_USER, UserError
 from ..rendering import EDGE_REGION
 from ..schema import Config
 from .aws import add_env_arguments, load, required_outputs
+
+# What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
+EXITS = {
+    EXIT_OK: "published",
+    EXIT_USER: "no index.html in DIST, no such stack; nothing uploaded",
+    EXIT_AWS: "the invalidation did not complete in time",
+}
 
 # Vite writes content-hashed files into assets/ as <name>-<hash>.<ext>, the hash 8 or more
 # base64url characters.

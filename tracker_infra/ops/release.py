@@ -6,10 +6,6 @@ Checks that the repository is the environment's own (the stack's ApiRepositoryUr
 that the digest is in it (ECR DescribeImages), then updates the regional stack with the previous
 template and every other parameter's previous value, waits, and reports the digest it replaced
 (the one to release again to roll back). No re-render, no template change.
-
-Exit codes: 0 released (or already running); 2 bad input (not a digest reference, another
-repository, a digest not pushed, a stack busy or missing; nothing changed); 4 the update failed
-and CloudFormation rolled it back.
 """
 
 from __future__ import annotations
@@ -19,9 +15,16 @@ import re
 import time
 from typing import Any
 
-from ..cli import EXIT_AWS
-from ..errors import UserError
+from ..errors import EXIT_AWS, EXIT_OK, EXIT_USER, UserError
 from .aws import Aws, add_env_arguments, load, required_outputs
+
+# What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
+EXITS = {
+    EXIT_OK: "released (or already running)",
+    EXIT_USER: ("not a digest reference, another repository, a digest not pushed, a stack busy or "
+        "missing; nothing changed"),
+    EXIT_AWS: "the update failed and CloudFormation rolled it back",
+}
 
 IMAGE = re.compile(r"^(?P<repository>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
 PARAMETER = "ApiImageDigest"
@@ -45,7 +48,7 @@ def running_digest(aws: Aws) -> str:
     stack = aws.describe_stack(aws.cfg.stack_name, aws.cfg.region)
     if stack is None:
         raise UserError(f"stack {aws.cfg.stack_name}", "", f"does not exist in {aws.cfg.region} "
-                        "(allowed: a deployed environment; make deploy ENV=<env>)")
+                        f"(allowed: a deployed environment; make deploy ENV={aws.cfg.environment})")
     return next((p["ParameterValue"] for p in stack["Parameters"] if p["ParameterKey"] == PARAMETER), "")
 
 

@@ -9,9 +9,6 @@ tags, then one db.serverless writer; the command waits until both are available 
 steps to switch to it (docs/disaster-recovery.md explains them). The live cluster and the stack
 are not touched. --to must lie in the cluster's restorable window (DescribeDBClusters' earliest
 and latest restorable times).
-
-Exit codes: 0 restored; 2 bad input (a time outside the window or without a time zone; nothing
-created); 4 the new cluster or its writer did not become available in time.
 """
 
 from __future__ import annotations
@@ -20,9 +17,15 @@ import argparse
 import datetime
 from typing import Any
 
-from ..cli import EXIT_AWS
-from ..errors import UserError
+from ..errors import EXIT_AWS, EXIT_OK, EXIT_USER, UserError
 from .aws import Aws, add_env_arguments, load
+
+# What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
+EXITS = {
+    EXIT_OK: "restored",
+    EXIT_USER: "a time outside the window or without a time zone; nothing created",
+    EXIT_AWS: "the new cluster or its writer did not become available in time",
+}
 
 DELAY_SECONDS, ATTEMPTS = 30, 120  # up to an hour each: a restore copies the cluster's volume
 # Tag key prefixes RDS refuses in a request: "The string can't be prefixed with aws: or rds:"

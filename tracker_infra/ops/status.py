@@ -3,8 +3,6 @@ deployed API image digest, the alarms now in ALARM and the SNS subscriptions sti
 their confirmation e-mail.
 
   python render.py status --env staging
-
-Exit codes: 0 ok (whatever the status); 2 bad input or the wrong account/region (one line).
 """
 
 from __future__ import annotations
@@ -12,7 +10,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..errors import EXIT_OK, EXIT_USER
 from .aws import Aws, add_env_arguments, connect, load_config, parameters
+
+# What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
+EXITS = {
+    EXIT_OK: "whatever the status",
+    EXIT_USER: "",
+}
 
 
 def stack_lines(aws: Aws, name: str, region: str) -> list[str]:
@@ -23,6 +28,11 @@ def stack_lines(aws: Aws, name: str, region: str) -> list[str]:
     lines = [f"{name} ({region}): {stack['StackStatus']}, last change {changed:%Y-%m-%d %H:%M:%S %Z}"]
     if stack.get("StackStatusReason"):
         lines.append(f"  reason: {stack['StackStatusReason']}")
+    if stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+        return [*lines, "  nothing is deployed: the stack only holds a saved plan's change sets. Run "
+                f"that plan (render.py plan --env {aws.cfg.environment} --execute FILE) or remove it "
+                f"(render.py plan --env {aws.cfg.environment} --discard FILE, or "
+                f"aws cloudformation delete-stack --stack-name {name} --region {region})"]
     drift = stack.get("DriftInformation", {})
     checked = drift.get("LastCheckTimestamp")
     lines.append(f"  drift: {drift.get('StackDriftStatus', 'NOT_CHECKED')}"

@@ -17,8 +17,6 @@ Each row is PASS, FAIL, SKIP (nothing to check yet: before the first release the
 tasks and targets are skipped) or WAIT (the state a new environment is in: before the first
 release, the API's task and target alarms in ALARM, alarms without data, e-mail subscriptions
 not yet confirmed). Only FAIL fails; a check with nothing to check is never a PASS.
-
-Exit codes: 0 nothing failed; 8 at least one check failed (the table names it); 2 bad input.
 """
 
 from __future__ import annotations
@@ -38,12 +36,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..cli import EXIT_VERIFY_FAILED
-from ..errors import UserError
+from ..errors import EXIT_OK, EXIT_USER, EXIT_VERIFY_FAILED, UserError
 from ..header_grading import header_problems
 from ..schema import Config
 from .aws import Aws, add_env_arguments, load, required_outputs
 from .publish import HASHED_ASSET
+
+# What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
+EXITS = {
+    EXIT_OK: "nothing failed (SKIP and WAIT do not fail)",
+    EXIT_USER: "",
+    EXIT_VERIFY_FAILED: "",
+}
 
 COMPLETE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
 REDIRECTS = {301, 302, 307, 308}
@@ -446,9 +450,14 @@ class Verifier:
 
 
 def print_table(rows: list[Row]) -> None:
-    width = max(len(r.check) for r in rows)
+    """One row per check; on a terminal the verdicts are coloured and each line fits its width."""
+    from ..terminal import clip, paint, width
+
+    left = max(len(r.check) for r in rows)
+    columns = width()
     for r in rows:
-        print(f"{r.check:<{width}}  {r.state}  {r.detail}")
+        line = f"{r.check:<{left}}  {r.state}  {r.detail}"
+        print(paint(clip(line, columns) if columns else line))
 
 
 def summary(env: str, rows: list[Row], seconds: float) -> str:

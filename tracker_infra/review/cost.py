@@ -23,8 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from ..cfn_yaml import references
-from ..errors import UserError
+from ..errors import EXIT_OK, EXIT_USER, UserError
 from .template import Template
+
+# What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
+EXITS = {EXIT_OK: "", EXIT_USER: ""}
 
 PRICES_FILE = Path(__file__).resolve().with_name("prices.yaml")
 

@@ -9,11 +9,6 @@
   --env ENV (repeatable) limits the first two forms; --format markdown writes GitHub markdown
   (PR comment, job summary; kept under GitHub's comment limit).
 
-Exit codes: 0; 2 bad input; 4 with --fail-on-replace when a stateful resource is replaced,
-deleted or moved to a replaced network, or CloudFormation would refuse the update (a fixed
-custom name); 5 with --fail-on-broadening when an IAM statement or security-group rule widens
-access (new action, wider resource, new principal or peer, 0.0.0.0/0). 4 wins over 5.
-
 Outside a git checkout the baseline is rendered/ as it is on disk (the first line says so).
 
 How each verdict is made: replacement.py (create-only properties from schema_table, propagation,
@@ -38,7 +33,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserError
+from ..errors import EXIT_BROADENING, EXIT_OK, EXIT_REPLACE, EXIT_USER, UserError
 from .baseline import Side, at_revision, fresh, in_git, normaliser, on_disk
 from .replacement import analyse
 from .report import Change, Report, ResourceChange, StackChanges, format_report
@@ -46,7 +41,17 @@ from .security import iam_changes, rule_changes
 from .template import Template
 from .values import MISSING, diff_values, format_path, json_body
 
-EXIT_REPLACE, EXIT_BROADENING = 4, 5
+# What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
+EXITS = {
+    EXIT_OK: "",
+    EXIT_USER: "",
+    EXIT_REPLACE: ("with --fail-on-replace: a stateful resource replaced, deleted or moved to a "
+        "replaced network, or an update CloudFormation would refuse (a fixed custom "
+        "name); wins over the next"),
+    EXIT_BROADENING: ("with --fail-on-broadening: an IAM statement or security-group rule widens access "
+        "(new action, wider resource, new principal or peer, 0.0.0.0/0)"),
+}
+
 
 EDGE_NOTE = ("edge function code changed: a new Lambda@Edge version is published and the "
              "distribution updated to use it (minutes of propagation to every edge location)")
@@ -322,7 +327,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     report = build_report(args)
-    print(format_report(report, args.format == "markdown"), end="")
+    from ..terminal import paint, width
+
+    markdown = args.format == "markdown"
+    text = format_report(report, markdown, columns=width())
+    print(text if markdown else paint(text), end="")
     if args.fail_on_replace and (report.data_at_risk or report.refused):
         return EXIT_REPLACE
     if args.fail_on_broadening and report.widenings:

@@ -26,12 +26,13 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import EXIT_OK, EXIT_STALE, EXIT_USER, UserError
 from ..output import StackSummary
 from ..rendering import ROOT
 from .mermaid import architecture_files
 
-EXIT_OK, EXIT_STALE = 0, 3
+# What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
+EXITS = {EXIT_OK: "", EXIT_USER: "", EXIT_STALE: "with --check"}
 DOCS = ROOT / "docs" / "architecture"
 
 

@@ -30,6 +30,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..terminal import clip, fit
 from .values import MISSING, compact, show_change
 
 # Replacement verdicts, weakest to strongest.
@@ -187,8 +188,9 @@ def _cell(text: str) -> str:
 class _Out:
     """Lines in text or markdown: the two formats differ in markup, not in content."""
 
-    def __init__(self, markdown: bool) -> None:
+    def __init__(self, markdown: bool, columns: int | None = None) -> None:
         self.md = markdown
+        self.columns = columns  # text tables are fitted to this width (a terminal's), if given
         self.lines: list[str] = []
 
     def add(self, *lines: str) -> None:
@@ -211,10 +213,10 @@ class _Out:
                      "|" + "---|" * len(header))
             self.add(*["| " + " | ".join(row) + " |" for row in rows], "")
             return
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+        widths = fit([max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)], self.columns)
 
         def line(cells: list[str]) -> str:
-            return "  " + "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+            return "  " + "  ".join(clip(c, w).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
         self.add(f"{title}:", line(header), *[line(row) for row in rows], "")
 
@@ -349,9 +351,11 @@ def _stack(s: StackChanges, out: _Out) -> None:
     out.add("")
 
 
-def format_report(report: Report, markdown: bool, limit: int = COMMENT_LIMIT) -> str:
-    """The report as text (a terminal) or GitHub markdown (a PR comment, a job summary)."""
-    out = _Out(markdown)
+def format_report(report: Report, markdown: bool, limit: int = COMMENT_LIMIT,
+                  columns: int | None = None) -> str:
+    """The report as text (a terminal: tables fitted to ``columns``, cells clipped; the full text
+    is in the markdown) or GitHub markdown (a PR comment, a job summary)."""
+    out = _Out(markdown, None if markdown else columns)
     out.add(f"### {report.baseline}" if markdown else report.baseline, "")
     _alarms(report, out)
     if out.lines[-1]:

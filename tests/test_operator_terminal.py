@@ -1,0 +1,183 @@
+"""What an operator sees at the terminal: template mistakes at their line, exit codes from one
+table, a missing package named with the command that installs it, colour and width on a
+terminal only, no silent success.
+
+Each test plants the fault it is about (a broken partial, a bare interpreter, a tty)."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import copy_sources
+from tracker_infra import errors, terminal
+from tracker_infra.cli import SUBCOMMANDS, main
+from tracker_infra.rendering import ROOT
+from tracker_infra.review.diff import diff_templates
+from tracker_infra.review.report import Report, format_report
+
+SOURCES = ("render.py", "tracker_infra", "templates", "partials", "vars", "edge", "rendered", "docs",
+           "samconfig.toml", "bootstrap", "requirements.txt", "requirements-dev.txt")
+
+
+def run(root: Path, *args: str, python: str = sys.executable) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([python, "render.py", *args], cwd=root, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_sources(SOURCES, tmp_path_factory.mktemp("terminal") / "repo")
+
+
+# --- 1. a template mistake is reported at its line, like a compile error ---------------------
+
+NETWORK = "partials/network.yaml.j2"
+
+
+@pytest.mark.parametrize("planted, where, problem", [
+    ('      Description: {{ "x" ', f"{NETWORK}:242: ", "expected token 'end of print statement'"),
+    ("      Description: {{ no_such_name | yaml }}", f"{NETWORK}:241: ", "'no_such_name' is undefined"),
+    ("{% if cfg.protected %}", f"{NETWORK}:", "Encountered unknown tag 'endmacro'"),
+    ("      Description: x: y: z", "rendered/dev/app.yaml:", "rendered YAML does not parse: mapping values "
+     "are not allowed in this context (resource DatabaseIngressFromApi, from partials/network.yaml.j2)"),
+])
+@pytest.mark.parametrize("command", [("--env", "dev"), ("diff", "--env", "dev")])
+def test_a_template_mistake_names_its_file_and_line_exit_2_nothing_written(
+        checkout: Path, planted: str, where: str, problem: str, command: tuple[str, ...]) -> None:
+    partial = checkout / NETWORK
+    original = partial.read_text()
+    lines = original.splitlines(keepends=True)
+    assert lines[240].startswith("      Description: PostgreSQL from the API group only")
+    rendered = {p: p.read_bytes() for p in (checkout / "rendered" / "dev").iterdir() if p.is_file()}
+    partial.write_text("".join([*lines[:240], planted + "\n", *lines[241:]]))
+    try:
+        done = run(checkout, *command)
+    finally:
+        partial.write_text(original)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert "internal error" not in done.stderr
+    assert done.stderr.startswith(f"error: {where}") and problem in done.stderr
+    assert " | " in done.stderr  # the offending line is shown
+    assert {p: p.read_bytes() for p in rendered} == rendered
+
+
+# --- 4. exit codes: one table, the README and every --help agree -----------------------------
+
+def test_every_command_declares_its_exit_codes_from_the_table_and_help_shows_them(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib
+
+    for name, module_name in SUBCOMMANDS.items():
+        module = importlib.import_module(f"tracker_infra.{module_name}")
+        assert set(module.EXITS) <= set(errors.EXIT_CODES), name
+        assert "Exit codes" not in (module.__doc__ or ""), f"{name}: exit codes written by hand"
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        shown = capsys.readouterr().out
+        listed = dict(re.findall(r"^  (\d+) +(.*)$", shown.split("exit codes:")[1], re.M))
+        for code in module.EXITS:
+            assert listed[str(code)].startswith(errors.EXIT_CODES[code]), (name, code)
+        assert set(map(int, listed)) == set(module.EXITS) | {errors.EXIT_INTERNAL, errors.EXIT_INTERRUPTED}
+
+
+def test_the_readme_table_of_exit_codes_is_the_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `(\d+)` \| (.+?) \|$", readme, re.M))
+    assert {int(code): text for code, text in rows.items()} == errors.EXIT_CODES
+
+
+def test_nothing_else_writes_an_exit_code_by_hand() -> None:
+    for path in [*ROOT.joinpath("tracker_infra").rglob("*.py"), ROOT / "Makefile"]:
+        if path.name == "errors.py":
+            continue
+        text = path.read_text()
+        assert not re.search(r"^EXIT_\w+ *=", text, re.M), path
+        assert not re.search(r"\bsys\.exit\(\d|return [1-9]\d*\b", text), path
+
+
+def test_declining_is_a_refusal_not_a_vars_error() -> None:
+    refusal = errors.Refusal("not confirmed; nothing was executed (the change sets were deleted)")
+    assert str(refusal).startswith("not confirmed; nothing was executed")
+    assert isinstance(refusal, errors.UserError)
+
+
+# --- 8. a missing package is the user's setup -------------------------------------------------
+
+def test_a_bare_python_names_the_package_and_the_install(checkout: Path, tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")], check=True)
+    done = run(checkout, "--env", "staging", python=str(tmp_path / "bare" / "bin" / "python"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr == ("error: the Python package Jinja2 is not installed; it comes with the runtime "
+                           "install: run `make render` (or `pip install -r requirements.txt`)\n")
+
+
+def test_an_aws_command_without_the_dev_install_names_it(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", None)  # import boto3 -> ModuleNotFoundError
+    assert main(["status", "--env", "dev"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("error: the Python package boto3 is not installed; it comes with the dev install "
+                   "(AWS, review and test tools): run `make .venv/.dev` (or `pip install -r "
+                   "requirements-dev.txt`)\n")
+
+
+# --- 7. colour and width on a terminal only ---------------------------------------------------
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("no_color, term, stream, coloured", [
+    ("", "xterm", Tty(), True),
+    ("1", "xterm", Tty(), False),  # NO_COLOR
+    ("", "dumb", Tty(), False),
+    ("", "xterm", io.StringIO(), False),  # piped
+])
+def test_colour_only_on_a_terminal_without_no_color(monkeypatch: pytest.MonkeyPatch, no_color: str,
+                                                   term: str, stream: io.StringIO, coloured: bool) -> None:
+    monkeypatch.setenv("NO_COLOR", no_color)
+    monkeypatch.setenv("TERM", term)
+    text = "api health  FAIL  503\nsite  PASS  ok\n  WIDENS: new action s3:PutObject\n"
+    painted = terminal.paint(text, stream)
+    assert ("\033[" in painted) is coloured
+    assert re.sub(r"\033\[[\d;]*m", "", painted) == text
+
+
+def _wide_report() -> Report:
+    role = {"Resources": {"Role": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{
+        "PolicyName": "app", "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": [f"s3:Action{i}" for i in range(20)],
+            "Resource": [f"arn:aws:s3:::bucket-with-a-long-name-{i}/*" for i in range(5)]}]}}]}}}}
+    return Report("test", [diff_templates({"Resources": {}}, role, name="t/app.yaml")])
+
+
+def test_text_tables_fit_the_terminal_and_markdown_keeps_the_full_text() -> None:
+    report = _wide_report()
+    whole = format_report(report, markdown=False)
+    assert max(len(line) for line in whole.splitlines()) > 250  # piped: nothing clipped
+    fitted = format_report(report, markdown=False, columns=100)
+    table = fitted.split("IAM statement changes:\n")[1].split("\n\n")[0].splitlines()
+    assert table[0].split() == ["stack", "resource", "effect", "actions", "resources", "principal",
+                                "condition", "widening"]
+    assert all(len(line) <= 100 for line in table) and terminal.ELLIPSIS in fitted
+    markdown = format_report(report, markdown=True, columns=100)
+    assert "bucket-with-a-long-name-4" in markdown and terminal.ELLIPSIS not in markdown
+
+
+def test_the_plan_s_iam_table_has_headings() -> None:
+    from tracker_infra.ops.plan import ResourceChange, StackPlan, format_plan
+
+    plan = StackPlan("tracker-dev", "us-east-1", "arn", "UPDATE_COMPLETE",
+                     [ResourceChange("ApiTaskRole", "AWS::IAM::Role", "Modify")])
+    text = format_plan("dev", [plan])
+    lines = text.splitlines()
+    at = lines.index("  IAM and resource-policy changes:")
+    assert lines[at + 1].split() == ["resource", "change", "properties"]
