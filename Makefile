@@ -6,7 +6,7 @@ PY  := .venv/bin/python
 PIP := python3 -m pip --python $(PY)
 PYTEST := PATH="$(CURDIR)/.venv/bin:$$PATH" $(PY) -m pytest -n 2 --dist loadgroup --no-loadscope-reorder
 
-.PHONY: render render-all check test pytest lint lint-quick lint-cfn lint-checkov lint-workflows deploy bench clean publish verify
+.PHONY: render render-all check test pytest lint lint-quick lint-cfn lint-checkov lint-workflows deploy bench clean publish verify rehearse
 
 .venv/.runtime: requirements.txt
 	python3 -m venv --without-pip .venv
@@ -68,6 +68,9 @@ publish: .venv/.dev           ## upload a Vite build, invalidate its HTML: make 
 
 verify: .venv/.dev            ## check a deployed environment, pass/fail table: make verify ENV=staging
 	$(PY) render.py verify --env $(ENV)
+
+rehearse: .venv/.dev          ## an environment's whole life against a local moto server: make rehearse ENV=dev
+	$(PY) render.py rehearse --env $(ENV)
 
 bench: .venv/.dev
 	$(PY) bench/run.py

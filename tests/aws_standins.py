@@ -23,7 +23,7 @@ import boto3
 import pytest
 
 from tests.helpers import render
-from tests.moto_server import MotoServer
+from tracker_infra.rehearsal.server import MotoServer
 from tracker_infra.rendering import EDGE_REGION
 from tracker_infra.rendering import subnets as subnets_of
 from tracker_infra.schema import Config

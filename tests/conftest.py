@@ -10,8 +10,8 @@ import pytest
 
 from tests.aws_standins import Moto
 from tests.helpers import ENVS, config, render
-from tests.moto_server import MotoServer
 from tests.standins import build_dist
+from tracker_infra.rehearsal.server import MotoServer
 from tracker_infra.schema import Config
 
 
@@ -58,6 +58,7 @@ SLOW = {
     "test_properties.py": "hypothesis: 100 generated environments per property, cfn-lint on 20",
     "test_deploy_rehearsal.py": "the real sam deploy against a moto server",
     "test_ops_moto.py": "the ops commands and the SAM CLI against a moto server",
+    "test_rehearse_command.py": "render.py rehearse, the whole life of two environments against moto",
     "test_release.py": "a Vite build published to a moto server",
     "test_verify.py": "local HTTPS stand-ins and a moto server",
     "test_restore.py": "point-in-time restores in a moto server",

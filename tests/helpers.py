@@ -6,12 +6,13 @@ import atexit
 import functools
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tracker_infra.cfn_yaml import walk  # noqa: F401 - the tests take it from here
 from tracker_infra.config import load_all, merge, read_yaml
 from tracker_infra.output import check_template
 from tracker_infra.rendering import ROOT, Stack, render_stack, stacks
@@ -60,17 +61,6 @@ def copy_vars(tmp_path: Path, edits: dict[str, dict[str, Any]] | None = None) ->
         path = target / name
         path.write_text(yaml.safe_dump(merge(read_yaml(path), change), sort_keys=False))
     return target
-
-
-def walk(node: Any) -> Iterator[Any]:
-    """Every node of a parsed document, depth first."""
-    yield node
-    if isinstance(node, dict):
-        for value in node.values():
-            yield from walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from walk(value)
 
 
 CREATE_ID = {"Fn::Select": [0, {"Fn::Split": ["-", {"Fn::Select": [2, {"Fn::Split": [

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from tests.helpers import CREATE_ID, ENVS, config
-from tests.transforms import processed
 from tracker_infra.cfn_yaml import load_template
+from tracker_infra.rehearsal.transforms import processed
 from tracker_infra.rendering import EDGE_REGION, ROOT
 
 STACKS = [(env, key) for env in ENVS for key in ("app", "edge")]

@@ -40,7 +40,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import config, render
-from tests.moto_server import free_port
+from tracker_infra.rehearsal.server import free_port
 
 PG_BIN = next((p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
                if (p / "initdb").exists()), None)

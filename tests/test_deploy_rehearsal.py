@@ -68,15 +68,15 @@ import boto3
 import pytest
 
 from tests.helpers import config
-from tests.moto_deploy import (
+from tracker_infra.cfn_yaml import load_template
+from tracker_infra.rehearsal.moto_copy import (
     Prepared,
     Template,
     create_artifact_buckets,
     prepare_for_moto,
     sam_env,
 )
-from tests.moto_server import MotoServer
-from tracker_infra.cfn_yaml import load_template
+from tracker_infra.rehearsal.server import MotoServer
 from tracker_infra.rendering import ROOT
 from tracker_infra.schema import Config
 

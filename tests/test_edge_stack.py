@@ -17,8 +17,8 @@ import pytest
 from pydantic import ValidationError
 
 from tests.helpers import ENVS, config, config_with, per_create, props, render, resources, stack_of
-from tests.transforms import processed, sam_transform
 from tracker_infra.output import render_files
+from tracker_infra.rehearsal.transforms import processed, sam_transform
 from tracker_infra.schema import Config
 
 # What a Vite build and a single-page app ask CloudFront for -> the TTL (a vars.frontend.cache

@@ -21,8 +21,6 @@ import io
 import json
 import os
 import re
-import shutil
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +31,18 @@ import boto3
 import pytest
 import yaml
 
-from tests.helpers import VARS, config, copy_vars, walk
+from tests.helpers import VARS, config, copy_vars
 from tests.iam_policy import allows, recorded_requests
-from tests.moto_deploy import create_artifact_buckets, prepare_for_moto, sam_env
-from tests.moto_server import MotoServer
-from tracker_infra.cfn_yaml import load_template
 from tracker_infra.cli import main
 from tracker_infra.ops import aws as aws_module
+from tracker_infra.rehearsal.moto_copy import (
+    create_artifact_buckets,
+    deployable_copies,
+    sam_env,
+    undo_what_moto_cannot_delete,
+    without_nat_gateways,
+)
+from tracker_infra.rehearsal.server import MotoServer
 from tracker_infra.rendering import ROOT
 
 pytestmark = pytest.mark.rehearsal
@@ -134,21 +137,7 @@ def moto_copies(moto: Moto, env: str, vars_dir: Path = VARS) -> Path:
         # are about; the plan test runs the SAM CLI on the real rendered/dev/).
         code, out, err = cli("--env", env, "--vars", str(vars_dir), "--out", str(rendered))
         assert code == 0, (out, err)
-        edge = rendered / env / "edge"
-        package = io.BytesIO()
-        with zipfile.ZipFile(package, "w") as z:
-            for path in sorted(edge.iterdir()):
-                z.write(path, path.name)
-        key = f"tests/{env}-edge.zip"
-        moto.client("s3").put_object(Bucket=moto.artifact_bucket, Key=key, Body=package.getvalue())
-        for name in ("app.yaml", "edge.yaml"):
-            template = dict(load_template((rendered / env / name).read_text()))
-            for resource in template["Resources"].values():
-                if resource["Type"] == "AWS::Serverless::Function":
-                    resource["Properties"]["CodeUri"] = f"s3://{moto.artifact_bucket}/{key}"
-            prepared = prepare_for_moto(template, "us-east-1", moto.swaps)
-            (rendered / env / name).write_text(json.dumps(prepared.template, indent=1))
-        shutil.rmtree(edge)
+        deployable_copies(rendered / env, moto.client("s3"), moto.artifact_bucket, "us-east-1", moto.swaps)
     return rendered
 
 
@@ -382,38 +371,6 @@ def created(moto: Moto) -> Path:
     return vars_dir
 
 
-def without_nat_gateways(path: Path) -> None:
-    """moto 5.2.5 does not delete a stack's NAT gateway, whose network interface then keeps the
-    VPC (DeleteStack fails with DependencyViolation); the copy leaves out the NAT gateways and
-    the routes through them (nothing else refers to them)."""
-    template = json.loads(path.read_text())
-    resources = template["Resources"]
-    nat = {i for i, r in resources.items() if r["Type"] == "AWS::EC2::NatGateway"}
-    routes = {i for i, r in resources.items() if r["Type"] == "AWS::EC2::Route"
-              and r["Properties"].get("NatGatewayId", {}).get("Ref") in nat}
-    assert nat and routes
-    for logical_id in nat | routes:
-        del resources[logical_id]
-    assert not any(node.get("Ref") in nat for node in walk(template) if isinstance(node, dict))
-    path.write_text(json.dumps(template))
-
-
-def undo_what_moto_cannot_delete(vpc_id: str) -> None:
-    """moto 5.2.5 deletes neither a stack's route tables nor its internet gateway attachment, and
-    then refuses to delete the VPC (DependencyViolation); the test removes them first, as
-    CloudFormation would while deleting the stack."""
-    ec2 = boto3.client("ec2", region_name="us-east-1")
-    for gateway in ec2.describe_internet_gateways(
-            Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])["InternetGateways"]:
-        ec2.detach_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"], VpcId=vpc_id)
-    for table in ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]:
-        if any(a.get("Main") for a in table["Associations"]):
-            continue
-        for association in table["Associations"]:
-            ec2.disassociate_route_table(AssociationId=association["RouteTableAssociationId"])
-        ec2.delete_route_table(RouteTableId=table["RouteTableId"])
-
-
 def test_outputs_json_holds_both_stacks(created: Path) -> None:
     code, out, err = cli("outputs", "--env", "ops", "--vars", str(created), "--json")
     assert code == 0, err
@@ -531,7 +488,8 @@ def test_destroy_removes_a_disposable_environment_and_its_versioned_buckets(crea
     for body in (b"v1", b"v2"):
         s3.put_object(Bucket=bucket, Key="index.html", Body=body)
     s3.delete_object(Bucket=bucket, Key="index.html")  # a delete marker on top of two versions
-    undo_what_moto_cannot_delete(outputs["tracker-ops"]["VpcId"])
+    undo_what_moto_cannot_delete(boto3.client("ec2", region_name="us-east-1"),
+                                 outputs["tracker-ops"]["VpcId"])
     code, out, err = cli("destroy", "--env", "ops", "--vars", str(created), "--yes")
     assert code == 0, out + err
     assert f"emptied {bucket} (3 versions and markers)" in out
@@ -561,7 +519,7 @@ def test_destroy_of_dev_asks_nothing_its_deploy_role_is_refused(moto: Moto, depl
     cloudformation = boto3.client("cloudformation", region_name="us-east-1")
     vpc = cloudformation.describe_stack_resource(StackName=cfg.stack_name, LogicalResourceId="VPC")[
         "StackResourceDetail"]["PhysicalResourceId"]
-    undo_what_moto_cannot_delete(vpc)
+    undo_what_moto_cannot_delete(boto3.client("ec2", region_name="us-east-1"), vpc)
     with as_deploy_role(moto, cfg) as role:
         code, out, err = cli("destroy", "--env", "dev", "--yes")
     assert code == 0, out + err

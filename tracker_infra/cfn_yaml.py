@@ -179,6 +179,17 @@ def load_template(text: str) -> Any:
 _SUB_VAR = re.compile(r"\$\{([^!}][^}]*)\}")
 
 
+def walk(node: Any) -> Iterator[Any]:
+    """Every node of a parsed document, depth first."""
+    yield node
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk(value)
+
+
 def references(node: Any) -> Iterator[str]:
     """Logical IDs (and pseudo parameters such as AWS::Region) named by Ref, Fn::GetAtt and
     Fn::Sub anywhere under ``node``, depth first; Fn::Sub's own variables are not references."""

@@ -51,6 +51,7 @@ Other commands (python render.py COMMAND --help for each):
   promote           run the image one environment runs in another (staging -> production)
   verify            check a deployed environment; pass/fail table, exit 8 on a failure
   restore-database  restore the database to a point in time as a new cluster
+  rehearse          plan, execute, status, outputs, verify, drift, destroy against a local moto
 
 """ + exit_codes_help() + "\n"
 
@@ -72,6 +73,7 @@ SUBCOMMANDS = {
     "promote": "ops.promote",
     "verify": "ops.verify",
     "restore-database": "ops.restore",
+    "rehearse": "ops.rehearse",
 }
 
 

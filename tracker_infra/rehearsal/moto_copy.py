@@ -1,5 +1,6 @@
-"""Deploying the rendered templates to a local moto server: what the deploy rehearsal
-(tests/test_deploy_rehearsal.py) and the operational commands' tests (tests/test_ops_*.py) share.
+"""Deploying the rendered templates to a local moto server: what `render.py rehearse`, the deploy
+rehearsal test (tests/test_deploy_rehearsal.py) and the operational commands' tests
+(tests/test_ops_*.py) share.
 
 moto does not run CloudFormation transforms and has a few defects; ``prepare_for_moto`` makes the
 copy of a template that moto can deploy (the transforms run here as CloudFormation would run
@@ -18,11 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.helpers import walk
-from tests.moto_server import MotoServer
-from tests.transforms import declared_transforms, sam_transform
+from ..cfn_yaml import walk
+from .server import MotoServer
+from .transforms import declared_transforms, sam_transform
 
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
 SECRETS_MANAGER_TRANSFORMS = {"AWS::SecretsManager-2020-07-23", "AWS::SecretsManager-2024-09-16"}
@@ -194,8 +193,8 @@ def prepare_for_moto(packaged: Template, region: str, swaps: dict[str, str]) -> 
         elif transform in SECRETS_MANAGER_TRANSFORMS:
             prepared.removed += drop_hosted_rotation(template)
         else:
-            pytest.fail(f"the rehearsal cannot run the transform {transform!r}; teach "
-                        "prepare_for_moto what CloudFormation does with it")
+            raise NotImplementedError(f"the rehearsal cannot run the transform {transform!r}; "
+                                      "teach prepare_for_moto what CloudFormation does with it")
     template.pop("Transform", None)
     prepared.removed += drop_custom_resources(template)
     for reason, fix in MOTO_GAPS:
@@ -235,3 +234,63 @@ def create_artifact_buckets(s3: Any, buckets: set[str]) -> None:
     create them."""
     for bucket in sorted(buckets):
         s3.create_bucket(Bucket=bucket)
+
+
+# --- an environment's rendered folder as moto can deploy it, and what moto cannot delete ---------
+
+def deployable_copies(env_dir: Path, s3: Any, bucket: str, region: str, swaps: dict[str, str]) -> None:
+    """Rewrite a rendered environment folder (app.yaml, edge.yaml, edge/) in place into copies
+    moto can deploy: the edge function's code zipped into ``bucket`` and named by its CodeUri
+    (what `sam package` does), then prepare_for_moto on each template (written as JSON)."""
+    import io
+    import shutil
+    import zipfile
+
+    from ..cfn_yaml import load_template
+
+    edge = env_dir / "edge"
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as z:
+        for path in sorted(edge.iterdir()):
+            z.write(path, path.name)
+    key = f"rehearsal/{env_dir.name}-edge.zip"
+    s3.put_object(Bucket=bucket, Key=key, Body=package.getvalue())
+    for name in ("app.yaml", "edge.yaml"):
+        template = dict(load_template((env_dir / name).read_text()))
+        for resource in template["Resources"].values():
+            if resource["Type"] == "AWS::Serverless::Function":
+                resource["Properties"]["CodeUri"] = f"s3://{bucket}/{key}"
+        prepared = prepare_for_moto(template, region, swaps)
+        (env_dir / name).write_text(json.dumps(prepared.template, indent=1))
+    shutil.rmtree(edge)
+
+
+def without_nat_gateways(path: Path) -> None:
+    """moto 5.2.5 does not delete a stack's NAT gateway, whose network interface then keeps the
+    VPC (DeleteStack fails with DependencyViolation); the copy leaves out the NAT gateways and
+    the routes through them (nothing else refers to them)."""
+    template = json.loads(path.read_text())
+    resources = template["Resources"]
+    nat = {i for i, r in resources.items() if r["Type"] == "AWS::EC2::NatGateway"}
+    routes = {i for i, r in resources.items() if r["Type"] == "AWS::EC2::Route"
+              and r["Properties"].get("NatGatewayId", {}).get("Ref") in nat}
+    assert nat and routes
+    for logical_id in nat | routes:
+        del resources[logical_id]
+    assert not any(node.get("Ref") in nat for node in walk(template) if isinstance(node, dict))
+    path.write_text(json.dumps(template))
+
+
+def undo_what_moto_cannot_delete(ec2: Any, vpc_id: str) -> None:
+    """moto 5.2.5 deletes neither a stack's route tables nor its internet gateway attachment, and
+    then refuses to delete the VPC (DependencyViolation); they are removed first, as
+    CloudFormation would while deleting the stack."""
+    for gateway in ec2.describe_internet_gateways(
+            Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])["InternetGateways"]:
+        ec2.detach_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"], VpcId=vpc_id)
+    for table in ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]:
+        if any(a.get("Main") for a in table["Associations"]):
+            continue
+        for association in table["Associations"]:
+            ec2.disassociate_route_table(AssociationId=association["RouteTableAssociationId"])
+        ec2.delete_route_table(RouteTableId=table["RouteTableId"])

@@ -1,4 +1,4 @@
-"""A moto server on a free localhost port, run as a child process (tests/test_deploy_rehearsal.py).
+"""A moto server on a free localhost port, run as a child process (render.py rehearse, the tests).
 
 The server is the venv's ``moto_server``; it is stopped through the process it was started as
 (terminate, wait, kill as the fallback), never by name.
@@ -45,7 +45,7 @@ class MotoServer:
         """``env``: extra variables for the server (MOTO_ACCOUNT_ID, MOTO_ENABLE_RECORDING, ...)."""
         port = free_port()
         log = log_path.open("wb")
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # noqa: S603 - the venv's own moto_server
             [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
         )
