@@ -6,7 +6,9 @@ Each test plants the fault it is about (a broken partial, a bare interpreter, a 
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import re
 import subprocess
 import sys
@@ -181,3 +183,43 @@ def test_the_plan_s_iam_table_has_headings() -> None:
     lines = text.splitlines()
     at = lines.index("  IAM and resource-policy changes:")
     assert lines[at + 1].split() == ["resource", "change", "properties"]
+
+
+# --- 4 and 6. local setup problems are bad input, said in one line and at once ------------------
+
+def _aws_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **env: str) -> tuple[int, str, float]:
+    import time
+
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    err = io.StringIO()
+    started = time.perf_counter()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["status", "--env", "dev"])
+    return code, err.getvalue(), time.perf_counter() - started
+
+
+def test_a_profile_that_does_not_exist_is_bad_input(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    code, err, _ = _aws_command(monkeypatch, tmp_path, AWS_PROFILE="nonexistent")
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("error: AWS_PROFILE: The config profile (nonexistent) could not be found")
+
+
+def test_aws_out_of_reach_is_said_at_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from tracker_infra.rehearsal.server import free_port
+
+    code, err, seconds = _aws_command(monkeypatch, tmp_path, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x",
+                                      AWS_ENDPOINT_URL=f"http://localhost:{free_port()}")
+    assert code == 2 and err.count("\n") == 1
+    assert "vars/dev.yaml: account: cannot reach AWS (Could not connect to the endpoint URL" in err
+    assert seconds < 5  # botocore's defaults retry for much longer before saying anything
+
+
+def test_no_hint_names_a_placeholder_instead_of_the_environment() -> None:
+    for path in ROOT.joinpath("tracker_infra").rglob("*.py"):
+        code = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#"))
+        assert "ENV=<env>" not in code.split('"""', 2)[-1], path
