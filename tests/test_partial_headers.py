@@ -139,6 +139,7 @@ def test_the_header_check_notices_a_missing_line(actual: Any) -> None:
     """Guards the guard: the computed sets are not empty where the layers meet."""
     provides, used, _ = actual
     assert "StackKey" in used["network"] and "StackKey" in provides["kms"]
-    assert {"ApiDatabaseSecret", "PrivateSubnet1", "DeletionProtected"} <= used["api"]
+    assert {"ApiDatabaseSecret", "PrivateSubnet1"} <= used["api_service"]
+    assert "DeletionProtected" in used["api_load_balancer"]
     assert any(_matches("NatGateway<n>Eip", n) for n in provides["network"])
     assert not _matches("NatGateway<n>Eip", "NatGatewayEip")

@@ -182,10 +182,10 @@ CASES = [
     Case("database name", (_edit("vars/defaults.yaml", "  name: tracker\n", "  name: activity\n"),),
          4, _database_name),
     Case("vpc cidr", (_edit("vars/production.yaml", "10.2.0.0/16", "10.9.0.0/16"),), 4, _vpc),
-    Case("fixed log group name", (_edit("partials/api.yaml.j2", '"/aws/ecs/api-"',
+    Case("fixed log group name", (_edit("partials/api_service.yaml.j2", '"/aws/ecs/api-"',
                                         '"/aws/ecs/tracker-api-"'),), 4, _log_group),
     Case("new IAM action and a 0.0.0.0/0 rule", (
-        _edit("partials/api.yaml.j2", "                  - logs:PutLogEvents\n",
+        _edit("partials/api_roles.yaml.j2", "                  - logs:PutLogEvents\n",
               "                  - logs:PutLogEvents\n                  - logs:DeleteLogGroup\n"),
         _edit("partials/network.yaml.j2", "        - Description: HTTPS from the internet\n",
               "        - Description: SSH from anywhere\n          IpProtocol: tcp\n"

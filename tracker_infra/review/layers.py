@@ -30,7 +30,6 @@ TYPE_LAYERS = {
     "AWS::KMS::": "shared",
 }
 
-# Plumbing a reader does not need as a box: its meaning shows as an edge (a route becomes
 
 def type_layer(type_: str) -> str | None:
     matches = [prefix for prefix in TYPE_LAYERS if type_.startswith(prefix)]
