@@ -6,7 +6,7 @@ PY  := .venv/bin/python
 PIP := python3 -m pip --python $(PY)
 PYTEST := PATH="$(CURDIR)/.venv/bin:$$PATH" $(PY) -m pytest -n 2 --dist loadgroup --no-loadscope-reorder
 
-.PHONY: render render-all check test pytest lint lint-quick lint-cfn lint-checkov lint-workflows deploy bench clean publish verify rehearse
+.PHONY: render render-all check test pytest lint lint-quick lint-cfn lint-checkov lint-workflows deploy bench clean publish verify rehearse regen regen-check
 
 .venv/.runtime: requirements.txt
 	python3 -m venv --without-pip .venv
@@ -22,6 +22,12 @@ render: .venv/.runtime        ## render one environment: make render ENV=staging
 
 render-all: .venv/.runtime    ## render every environment in vars/
 	$(PY) render.py --all
+
+regen: .venv/.dev             ## every generated file: the schema tables, what render.py --all writes, the docs example
+	$(PY) -m tracker_infra.regen
+
+regen-check: .venv/.dev       ## exit 3 listing every stale generated file
+	$(PY) -m tracker_infra.regen --check
 
 check: lint-quick             ## the fast loop (< 60 s): ruff, freshness, tests not marked slow, cfn-lint of changed templates
 	$(PYTEST) -m "not slow"
@@ -41,7 +47,7 @@ lint: lint-quick               ## ruff, freshness, then cfn-lint, checkov and th
 
 lint-quick: .venv/.dev
 	.venv/bin/ruff check .
-	$(PY) render.py --all --check
+	$(PY) -m tracker_infra.regen --check
 
 lint-cfn: .venv/.dev           ## cfn-lint on every rendered and bootstrap template (each names its region)
 	.venv/bin/cfn-lint rendered/*/*.yaml bootstrap/*.yaml

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import CREATE_ID, ENVS, config
+from tracker_infra.arn_shapes import ARN_SHAPES, arn_of
 from tracker_infra.cfn_yaml import load_template
 from tracker_infra.rehearsal.transforms import processed
 from tracker_infra.rendering import EDGE_REGION, ROOT
@@ -99,22 +100,6 @@ def test_cloudformation_validate_catches_a_planted_error(engine: Any) -> None:
 
 # --- parliament --------------------------------------------------------------------------------
 
-# ARN shapes of the types whose ARNs the policies name (Ref / GetAtt Arn of them).
-SECRET_ARN = "arn:aws:secretsmanager:{region}:{account}:secret:{id}-AbCdEf"
-ARNS = {
-    "AWS::SecretsManager::Secret": SECRET_ARN,
-    "AWS::KMS::Key": "arn:aws:kms:{region}:{account}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-    "AWS::Logs::LogGroup": "arn:aws:logs:{region}:{account}:log-group:{id}:*",
-    "AWS::ECR::Repository": "arn:aws:ecr:{region}:{account}:repository/{id}",
-    "AWS::S3::Bucket": "arn:aws:s3:::{id}",
-    "AWS::SNS::Topic": "arn:aws:sns:{region}:{account}:{id}",
-    "AWS::IAM::Role": "arn:aws:iam::{account}:role/{id}",
-    "AWS::CloudFront::Distribution": "EDFDVBD6EXAMPLE",
-    "AWS::RDS::DBCluster": "arn:aws:rds:{region}:{account}:cluster:{id}",
-    "AWS::SecretsManager::SecretTargetAttachment": SECRET_ARN,  # its Ref is the secret's ARN
-}
-
-
 def _resolved(node: Any, template: dict[str, Any], region: str, account: str) -> Any:
     """``node`` with Ref, GetAtt and Sub replaced by plausible values of the right shape."""
     pseudo = {"AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": account,
@@ -125,8 +110,9 @@ def _resolved(node: Any, template: dict[str, Any], region: str, account: str) ->
         if logical_id in pseudo:
             return pseudo[logical_id]
         kind = resources[logical_id]["Type"]
-        assert kind in ARNS, f"no ARN shape for {kind} ({logical_id}): add one to ARNS"
-        return ARNS[kind].format(region=region, account=account, id=logical_id.lower())
+        assert kind in ARN_SHAPES, (
+            f"no ARN shape for {kind} ({logical_id}): add it to tracker_infra/arn_shapes.py")
+        return arn_of(kind, region, account, logical_id.lower())
 
     def attribute(logical_id: str, name: str) -> str:
         # GetAtt Arn of a log group ends in ":*", as CloudFormation returns it; an ARN attribute

@@ -273,3 +273,19 @@ def test_a_reader_that_goes_away_is_not_an_internal_error(tmp_path: Path) -> Non
     process.stdout.close()  # the reader goes away before the report is written
     err = process.stderr.read().decode()
     assert process.wait(timeout=60) == 0 and "internal error" not in err, err
+
+
+def test_one_environment_meets_the_deploy_permission_check_that_all_meets(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A type missing from tracker_infra/deploy_permissions.yaml stops `--env X` as it stops
+    `--all` (which builds the deploy roles from it), and nothing is written."""
+    from tracker_infra import bootstrap
+
+    table = dict(bootstrap._permission_table())
+    del table["AWS::ECS::Service"]
+    monkeypatch.setattr(bootstrap, "_permission_table", lambda: table)
+    for args in (["--env", "dev"], ["--all"]):
+        assert main([*args, "--out", str(tmp_path / "rendered")]) == 2
+        err = capsys.readouterr().err
+        assert "deploy_permissions.yaml: types: lacks AWS::ECS::Service" in err and "make regen" in err
+    assert not (tmp_path / "rendered").exists()

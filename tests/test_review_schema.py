@@ -9,7 +9,7 @@ from tracker_infra.review.schema_table import TABLE, dumps, generate
 def test_the_shipped_create_only_table_is_fresh() -> None:
     fresh = dumps(generate())
     assert TABLE.read_text(encoding="utf-8") == fresh, (
-        "stale: run .venv/bin/python -m tracker_infra.review.schema_table and commit the table")
+        "stale: run `make regen` and commit the table")
 
 
 def test_the_table_holds_what_the_verdicts_need() -> None:

@@ -1,5 +1,6 @@
 """render.py diff on a table of real changes, each made in a temporary git repository (a copy of
-vars/, templates/, partials/, tracker_infra/, edge/ and render.py, rendered and committed) and
+vars/, templates/, partials/, tracker_infra/, edge/ and render.py, rendered and committed:
+tracker_infra/review/example.checkout) and
 reviewed before and after `render.py --all` rewrites rendered/, with the runtime install
 (requirements.txt only: no cfn-lint) and with the dev install. All four reports must be the same
 text, with the verdict and exit code each change deserves."""
@@ -7,7 +8,6 @@ text, with the verdict and exit code each change deserves."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import subprocess
@@ -18,10 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import copy_sources
 from tracker_infra.rendering import ROOT
+from tracker_infra.review import example
 
-COPIED = ("vars", "templates", "partials", "tracker_infra", "edge", "render.py")
 RUNTIME = ROOT / ".venv-runtime"  # gitignored; rebuilt when requirements.txt changes
 FLAGS = ("--fail-on-replace", "--fail-on-broadening")
 
@@ -60,20 +59,14 @@ def _git(repo: Path, *args: str) -> None:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = copy_sources(COPIED, tmp_path_factory.mktemp("repo"))
-    assert _run(sys.executable, "render.py", "--all", cwd=root).returncode == 0
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "base")
-    return root
+    """The sources, rendered and committed in a throwaway git repository (as the docs example
+    makes it)."""
+    return example.checkout(tmp_path_factory.mktemp("review"))
 
 
 def _edit(path: str, old: str, new: str) -> Callable[[Path], None]:
     def edit(repo: Path) -> None:
-        file = repo / path
-        text = file.read_text()
-        assert old in text, f"{old!r} not in {path}"
-        file.write_text(text.replace(old, new, 1))
+        example.apply((path, old, new), repo)
 
     return edit
 
@@ -178,21 +171,15 @@ class Case:
 
 
 CASES = [
-    Case("scaling bump", (_edit("vars/production.yaml", "max_acu: 16\n", "max_acu: 32\n"),), 0, _scaling),
+    Case("scaling bump", (_edit(*example.SCALING),), 0, _scaling),
     Case("database name", (_edit("vars/defaults.yaml", "  name: tracker\n", "  name: activity\n"),),
          4, _database_name),
     Case("vpc cidr", (_edit("vars/production.yaml", "10.2.0.0/16", "10.9.0.0/16"),), 4, _vpc),
     Case("fixed log group name", (_edit("partials/api_service.yaml.j2", '"/aws/ecs/api-"',
                                         '"/aws/ecs/tracker-api-"'),), 4, _log_group),
-    Case("new IAM action and a 0.0.0.0/0 rule", (
-        _edit("partials/api_roles.yaml.j2", "                  - logs:PutLogEvents\n",
-              "                  - logs:PutLogEvents\n                  - logs:DeleteLogGroup\n"),
-        _edit("partials/network.yaml.j2", "        - Description: HTTPS from the internet\n",
-              "        - Description: SSH from anywhere\n          IpProtocol: tcp\n"
-              "          FromPort: 22\n          ToPort: 22\n          CidrIp: 0.0.0.0/0\n"
-              "        - Description: HTTPS from the internet\n")), 5, _security),
-    Case("tag added everywhere", (_edit("vars/defaults.yaml", "  Project: community-tracker\n",
-                                        "  Project: community-tracker\n  Team: platform\n"),), 0, _tag),
+    Case("new IAM action and a 0.0.0.0/0 rule", (_edit(*example.NEW_IAM_ACTION),
+                                                  _edit(*example.SSH_FROM_ANYWHERE)), 5, _security),
+    Case("tag added everywhere", (_edit(*example.TAG_EVERYWHERE),), 0, _tag),
     Case("security header", (_edit("vars/defaults.yaml", "Referrer-Policy: strict-origin-when-cross-origin",
                                    "Referrer-Policy: no-referrer"),), 0, _headers),
     Case("removed environment", (_remove("vars/dev.yaml"),), 0, _removed_env),
@@ -221,35 +208,14 @@ def test_review_verdicts_before_and_after_rendering_in_both_installs(
     case.verdict(first, repo)
 
 
-# The example in docs/reviewing.md: a scaling bump, a new IAM action, SSH open to the internet and
-# a tag added everywhere, reviewed for production in markdown (what the PR comment shows).
-EXAMPLE = ("<!-- example report: begin -->\n", "<!-- example report: end -->\n")
-EXAMPLE_EDITS = (CASES[0].edits + CASES[4].edits + CASES[5].edits)
-
-
-def _example(repo: Path) -> str:
+def test_the_example_in_docs_is_what_the_code_prints(repo: Path) -> None:
+    """docs/reviewing.md's example is what tracker_infra/review/example.py makes of its edits in
+    this checkout (`make regen` writes it there)."""
     _git(repo, "checkout", "-q", "--", ".")
     _git(repo, "clean", "-qfd")
-    for edit in EXAMPLE_EDITS:
-        edit(repo)
-    done = _run(sys.executable, "render.py", "diff", "--env", "production", "--format", "markdown",
-                cwd=repo)
-    assert done.returncode == 0 and done.stderr == "", done.stderr
-    return re.sub(r"HEAD \([0-9a-f]+\)", "HEAD (0123abc)", done.stdout, count=1)
-
-
-def test_the_example_in_docs_is_what_the_code_prints(repo: Path) -> None:
-    """TRACKER_REGENERATE_EXAMPLE=1 writes the current report into docs/reviewing.md instead
-    (then read it, and commit it)."""
-    path = ROOT / "docs" / "reviewing.md"
-    doc = path.read_text()
-    start, end = doc.index(EXAMPLE[0]) + len(EXAMPLE[0]), doc.index(EXAMPLE[1])
-    report = _example(repo)
-    if os.environ.get("TRACKER_REGENERATE_EXAMPLE"):
-        path.write_text(doc[:start] + "\n" + report.strip() + "\n\n" + doc[end:])
-        doc = path.read_text()
-        start, end = doc.index(EXAMPLE[0]) + len(EXAMPLE[0]), doc.index(EXAMPLE[1])
+    report = example.report(repo)
     for part in ("#### IAM statement changes", "#### Security-group rule changes", "tag Team",
                  "**Estimated monthly cost, production:**", "<details>"):
         assert part in report
-    assert doc[start:end].strip() == report.strip(), "regenerate the example in docs/reviewing.md"
+    page = example.PAGE.read_text()
+    assert example.page_with(report, page) == page, "stale: run `make regen` and commit docs/reviewing.md"

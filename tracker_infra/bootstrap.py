@@ -8,7 +8,7 @@ the repository's GitHub environments `<env>` and `<env>-plan`). Deployed once by
 The role's policy is what the environment's two stacks need, computed: for every resource type in
 them (and those their transforms create, EXPANDS), the permissions CloudFormation's resource
 schema lists for its create, read, update and delete handlers (deploy_permissions.yaml, taken from
-the schemas by tests/test_ops_bootstrap.py), plus what the commands themselves call (PLUMBING),
+the schemas by permissions.py through `make regen`), plus what the commands themselves call (PLUMBING),
 the account's artifact bucket under the environment's prefixes, and the hosted rotation's code.
 Names are limited to the environment's (`<project>-<env>-*`) where the service's ARNs carry them
 (stacks, roles, functions, buckets), to its regions elsewhere; read-only actions are granted as
@@ -131,8 +131,15 @@ def handler_actions(types: Iterable[str]) -> set[str]:
     if missing:
         raise UserError(f"tracker_infra/{PERMISSIONS.name}", "types", f"lacks {', '.join(missing)}, "
                         "used by the templates (allowed: every resource type the stacks use; "
-                        "refresh it with `python -m tests.test_ops_bootstrap`)")
+                        "refresh it with `make regen`)")
     return {action for kind in types for action in table[kind]}
+
+
+def check_permissions(docs: Iterable[dict[str, Any]]) -> None:
+    """Every resource type these rendered stacks use has its handler permissions in
+    deploy_permissions.yaml (what the deploy roles are built from): checked on every render, of
+    one environment or all, so the same inputs meet the same checks."""
+    handler_actions(resource_types(docs))
 
 
 def _compact(actions: Iterable[str]) -> list[str]:

@@ -106,6 +106,8 @@ def run_render(args: argparse.Namespace) -> int:
         env_files, env_summaries = render_files(cfg, args.out)
         files.update(env_files)
         summaries.extend(env_summaries)
+    from .bootstrap import check_permissions
+    check_permissions(s.doc for s in summaries)  # the deploy roles can be built for what renders
     # The architecture pictures of every environment rendered, docs/architecture/ beside the
     # output folder.
     from .review.mermaid import architecture_files
@@ -139,8 +141,8 @@ def run_render(args: argparse.Namespace) -> int:
             folders = sorted({f"{root}/" for root in (args.out, docs_dir, args.vars, bootstrap_dir)
                               for path in paths if path.is_relative_to(root)}
                              | {str(path) for path in paths if path.name == "samconfig.toml"})
-            print(f"{len(stale)} stale file(s): run `python render.py --all` and commit "
-                  f"{' and '.join(folders)}", file=sys.stderr)
+            print(f"{len(stale)} stale file(s): run `python render.py --all` (or `make regen`, which "
+                  f"regenerates every generated file) and commit {' and '.join(folders)}", file=sys.stderr)
             return EXIT_STALE
         print(f"rendered/ is fresh ({len(files)} files, {len(configs)} environments)")
         return EXIT_OK

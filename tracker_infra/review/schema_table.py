@@ -11,9 +11,8 @@ verdicts. Per type it holds JSON pointers below ``/properties``:
   as ``LogGroupName``, or a writable primary identifier such as ``DBClusterIdentifier``): a
   replacement that keeps such a name fixed is refused by CloudFormation.
 
-Regenerate after upgrading cfn-lint (tests/test_review_schema.py fails while it is stale):
-
-  .venv/bin/python -m tracker_infra.review.schema_table
+Regenerate after upgrading cfn-lint with `make regen` (tracker_infra/regen.py); `make regen-check`
+and tests/test_review_schema.py fail while it is stale.
 """
 
 from __future__ import annotations
@@ -68,8 +67,3 @@ def dumps(table: dict[str, dict[str, list[str]]]) -> str:
 @lru_cache(maxsize=1)
 def table() -> dict[str, dict[str, list[str]]]:
     return json.loads(TABLE.read_text(encoding="utf-8"))
-
-
-if __name__ == "__main__":
-    TABLE.write_text(dumps(generate()), encoding="utf-8")
-    print(f"wrote {TABLE} ({len(table())} types)")
