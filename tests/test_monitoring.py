@@ -11,8 +11,20 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ENVS, config, config_with, copy_vars, per_create, props, render, resources, walk
+from tests.helpers import (
+    ENVS,
+    VARS,
+    config,
+    config_with,
+    copy_vars,
+    per_create,
+    props,
+    render,
+    resources,
+    walk,
+)
 from tracker_infra.cli import main
+from tracker_infra.config import read_yaml
 from tracker_infra.schema import Alarms, Config
 
 FIXTURES = Path(__file__).parent / "fixtures" / "postgresql"
@@ -184,17 +196,38 @@ def test_every_alarm_explains_itself_and_chooses_missing_data(stacks: Any, env: 
             assert p["AlarmName"].startswith(f"tracker-{env}{'-edge' if key == 'edge' else ''}-")
 
 
-def test_alarm_and_dashboard_counts_per_environment(stacks: Any) -> None:
-    counts = {env: {key: (len(resources(doc, "AWS::CloudWatch::Alarm")),
-                          len(resources(doc, "AWS::CloudWatch::Dashboard")))
-                    for key, doc in stacks[env].items()} for env in ENVS}
-    assert counts == {env: {"app": (6, 2), "edge": (2, 1)} for env in ENVS}
+def test_one_alarm_per_alarm_setting_and_three_dashboards(stacks: Any) -> None:
+    """Every setting under monitoring.alarms is one alarm, in the stack whose metric it watches
+    (CloudFront and Lambda@Edge in the edge stack); the dashboards are the design's three: API and
+    database in the regional stack, frontend in the edge stack."""
+    settings = set(Alarms.model_fields)
+    edge = {s for s in settings if s.startswith(("cloudfront_", "edge_"))}
+    for env in ENVS:
+        alarms = {key: resources(doc, "AWS::CloudWatch::Alarm") for key, doc in stacks[env].items()}
+        assert (len(alarms["app"]), len(alarms["edge"])) == (len(settings - edge), len(edge))
+        dashboards = {key: resources(doc, "AWS::CloudWatch::Dashboard") for key, doc in stacks[env].items()}
+        assert (len(dashboards["app"]), len(dashboards["edge"])) == (2, 1)
 
 
-def test_defaults_in_vars_equal_the_schemas_defaults() -> None:
-    # vars/defaults.yaml spells the alarm settings out; staging and dev override none of them
-    assert config("staging").monitoring.alarms == Alarms()
-    assert config("dev").monitoring.alarms == Alarms()
+def test_alarm_settings_are_written_once_in_vars_defaults() -> None:
+    """The schema holds no alarm values of its own: vars/defaults.yaml is their one source, and a
+    setting missing from it is refused, naming it."""
+    assert all(field.is_required() for field in Alarms.model_fields.values())
+    assert Config.model_fields["monitoring"].annotation.model_fields["alarms"].is_required()
+    defaults = read_yaml(VARS / "defaults.yaml")["monitoring"]["alarms"]
+    assert set(defaults) == set(Alarms.model_fields)
+
+
+def test_an_alarm_setting_missing_from_vars_is_refused_by_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    vars_dir = copy_vars(tmp_path)
+    path = vars_dir / "defaults.yaml"
+    text = path.read_text()
+    start = text.index("    edge_function_errors:")
+    path.write_text(text[:start] + text[text.index("\n\n", start) + 1:])
+    assert main(["--env", "dev", "--vars", str(vars_dir), "--out", str(tmp_path / "out")]) == 2
+    assert "monitoring.alarms.edge_function_errors" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 # --- topics ------------------------------------------------------------------------------------

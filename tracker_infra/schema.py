@@ -9,7 +9,7 @@ import ipaddress
 import json
 import re
 import unicodedata
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -301,42 +301,24 @@ class ThresholdAlarm(AlarmWindow):
                              "see the alarm).")
 
 
-def _alarm(description: str, threshold: float | None, period: int, periods: int,
-           severity: str) -> Any:
-    """A field holding one alarm's settings, defaulting to the design's numbers."""
-    data: dict[str, object] = {"period_seconds": period, "evaluation_periods": periods,
-                               "severity": severity}
-    if threshold is None:
-        return Field(default_factory=lambda: AlarmWindow.model_validate(data),
-                     description=description)
-    return Field(default_factory=lambda: ThresholdAlarm.model_validate({**data,
-                                                                        "threshold": threshold}),
-                 description=description)
-
-
 class Alarms(_Model):
-    """Thresholds and windows of the alarms; the defaults are the design's numbers."""
+    """Thresholds and windows of the alarms. Their values live in vars/defaults.yaml (the
+    design's numbers), the one place they are written; an environment overrides any of them."""
 
-    api_latency_p95: ThresholdAlarm = _alarm(
-        "ALB TargetResponseTime p95 above threshold seconds.", 2.0, 60, 2, "warning")
-    api_error_rate: ThresholdAlarm = _alarm(
-        "Target 5xx as a percentage of requests above threshold.", 5.0, 60, 2, "critical")
-    api_running_tasks: AlarmWindow = _alarm(
-        "Running tasks below api.min_tasks (the threshold comes from there).",
-        None, 60, 3, "warning")
-    api_healthy_targets: AlarmWindow = _alarm(
-        "No healthy target behind the load balancer.", None, 60, 2, "critical")
-    database_connection_failures: ThresholdAlarm = _alarm(
-        "Failed connection attempts in the PostgreSQL log: more than threshold per period.",
-        10.0, 300, 1, "warning")
-    database_acu_utilization: ThresholdAlarm = _alarm(
-        "Aurora ACUUtilization above threshold percent (5 periods of 1 minute: for 5 minutes).",
-        90.0, 60, 5, "warning")
-    cloudfront_5xx_error_rate: ThresholdAlarm = _alarm(
-        "CloudFront 5xxErrorRate above threshold percent.", 5.0, 300, 1, "critical")
-    edge_function_errors: ThresholdAlarm = _alarm(
-        "Lambda@Edge Errors (executions served from us-east-1) above threshold per period.",
-        0.0, 300, 1, "warning")
+    api_latency_p95: ThresholdAlarm = Field(description="ALB TargetResponseTime p95 above threshold seconds.")
+    api_error_rate: ThresholdAlarm = Field(
+        description="Target 5xx as a percentage of requests above threshold.")
+    api_running_tasks: AlarmWindow = Field(
+        description="Running tasks below api.min_tasks (the threshold comes from there).")
+    api_healthy_targets: AlarmWindow = Field(description="No healthy target behind the load balancer.")
+    database_connection_failures: ThresholdAlarm = Field(
+        description="Failed connection attempts in the PostgreSQL log: more than threshold per period.")
+    database_acu_utilization: ThresholdAlarm = Field(
+        description="Aurora ACUUtilization above threshold percent (5 periods of 1 minute: for 5 minutes).")
+    cloudfront_5xx_error_rate: ThresholdAlarm = Field(
+        description="CloudFront 5xxErrorRate above threshold percent.")
+    edge_function_errors: ThresholdAlarm = Field(
+        description="Lambda@Edge Errors (executions served from us-east-1) above threshold per period.")
 
 
 class Monitoring(_Model):
@@ -353,7 +335,7 @@ class Monitoring(_Model):
                                                 "additional metrics (cache hit rate, origin "
                                                 "latency, per-status error rates): billed as "
                                                 "up to 8 custom metrics per distribution.")
-    alarms: Alarms = Field(default_factory=Alarms, description="Alarm thresholds and windows.")
+    alarms: Alarms = Field(description="Alarm thresholds and windows (their values: vars/defaults.yaml).")
 
     @field_validator("critical_alarm_emails")
     @classmethod
