@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import copy_vars
+from tests.helpers import ENVS, config, copy_vars, render
 from tracker_infra.cfn_yaml import load_template
 from tracker_infra.cli import main
 from tracker_infra.config import load_all
@@ -185,3 +185,20 @@ def test_cost_command(capsys: pytest.CaptureFixture[str]) -> None:
     md = capsys.readouterr().out
     assert md.count("| **Total** |") == 3
     assert main(["cost", "--env", "nosuch"]) == 2
+
+
+def test_every_resource_type_the_stacks_use_is_priced_or_said_why_not() -> None:
+    """A new resource type is priced (one @priced entry in tracker_infra/review/cost.py, its
+    prices and assumptions in prices.yaml) or named as free or usage-priced; the registry's keys
+    are exactly those prices.yaml must hold."""
+    from tracker_infra.review.cost import BY_USAGE_NOT_COUNTED, NO_CHARGE_OF_ITS_OWN, PRICED
+
+    used = {r["Type"] for env in ENVS for key in ("app", "edge")
+            for r in render(config(env), key)["Resources"].values()}
+    priced = {t for entry in PRICED for t in entry.types}
+    unaccounted = used - priced - set(NO_CHARGE_OF_ITS_OWN) - set(BY_USAGE_NOT_COUNTED)
+    assert not unaccounted, f"price these or name them in cost.py: {sorted(unaccounted)}"
+    assert not priced & (set(NO_CHARGE_OF_ITS_OWN) | set(BY_USAGE_NOT_COUNTED))
+    prices = load_prices()
+    for entry in PRICED:
+        assert set(entry.prices) <= set(prices.price) and set(entry.assumptions) <= set(prices.assumption)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,27 +79,13 @@ def load_prices(path: Path | None = None) -> Prices:
         assumption[key] = float(entry["value"])
         unit[key] = str(entry.get("unit", ""))
     prices = Prices(float(hours), price, assumption, unit, str(data.get("region", "")), source)
-    for key in _PRICE_KEYS:
+    for key in price_keys():
         if key not in price:
             raise UserError(name, f"prices.{key}", "is missing (the estimate needs it)")
-    for key in _ASSUMPTION_KEYS:
+    for key in assumption_keys():
         if key not in assumption:
             raise UserError(name, f"assumptions.{key}", "is missing (the estimate needs it)")
     return prices
-
-
-_PRICE_KEYS = (
-    "nat_gateway_hour", "nat_gateway_gb", "public_ipv4_hour", "vpc_interface_endpoint_hour",
-    "alb_hour", "alb_lcu_hour", "aurora_serverless_v2_acu_hour",
-    "aurora_serverless_v2_acu_hour_io_optimized", "aurora_storage_gb_month",
-    "aurora_storage_gb_month_io_optimized", "aurora_io_million", "fargate_vcpu_hour",
-    "fargate_gb_hour", "fargate_vcpu_hour_arm", "fargate_gb_hour_arm", "kms_key_month",
-    "secret_month", "alarm_metric_month", "alarm_metric_month_high_resolution",
-    "composite_alarm_month", "dashboard_month", "logs_ingestion_gb", "logs_storage_gb_month",
-    "s3_standard_gb_month",
-)
-_ASSUMPTION_KEYS = ("nat_data_gb", "alb_lcu", "alb_public_ips", "aurora_storage_gb",
-                    "aurora_io_million", "log_ingestion_gb", "s3_storage_gb")
 
 
 @dataclass(frozen=True)
@@ -172,82 +159,69 @@ def _usd(value: float) -> str:
 # --- the estimate ------------------------------------------------------------------------------
 
 
-def estimate(docs: list[dict[str, Any]], regions: set[str] | None = None, *,
-             prices: Prices) -> Estimate:
+Docs = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Priced:
+    """One kind of line item: the resource types it counts, the prices and assumptions of
+    prices.yaml it uses, and the function that adds its lines. A new priced type is one entry
+    (the @priced decorator), its prices and assumptions in prices.yaml, and its test."""
+
+    types: tuple[str, ...]
+    prices: tuple[str, ...]
+    assumptions: tuple[str, ...]
+    count: Callable[[Docs, Prices, Estimate], None]
+
+
+PRICED: list[Priced] = []  # in the report's order
+
+
+def priced(types: tuple[str, ...], prices: tuple[str, ...],
+           assumptions: tuple[str, ...] = ()) -> Callable[[Callable[[Docs, Prices, Estimate], None]],
+                                                           Callable[[Docs, Prices, Estimate], None]]:
+    def register(count: Callable[[Docs, Prices, Estimate], None]) -> Callable[[Docs, Prices, Estimate], None]:
+        PRICED.append(Priced(types, prices, assumptions, count))
+        return count
+
+    return register
+
+
+# The types no line prices, and why. A type the templates start using is priced (@priced) or
+# named here; tests/test_cost.py fails until it is one or the other.
+NO_CHARGE_OF_ITS_OWN = (  # configuration of something priced elsewhere, or free
+    "AWS::ApplicationAutoScaling::ScalingPolicy", "AWS::CloudFront::CachePolicy",
+    "AWS::CloudFront::OriginAccessControl", "AWS::EC2::FlowLog", "AWS::EC2::InternetGateway",
+    "AWS::EC2::Route", "AWS::EC2::RouteTable", "AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupEgress",
+    "AWS::EC2::SecurityGroupIngress", "AWS::EC2::Subnet", "AWS::EC2::SubnetRouteTableAssociation",
+    "AWS::EC2::VPC", "AWS::EC2::VPCGatewayAttachment", "AWS::ECS::Cluster",
+    "AWS::ElasticLoadBalancingV2::Listener", "AWS::ElasticLoadBalancingV2::TargetGroup", "AWS::IAM::Role",
+    "AWS::KMS::Alias", "AWS::Logs::MetricFilter", "AWS::RDS::DBSubnetGroup", "AWS::S3::BucketPolicy",
+    "AWS::SNS::Subscription", "AWS::SNS::TopicPolicy", "AWS::SecretsManager::RotationSchedule",
+    "AWS::SecretsManager::SecretTargetAttachment", "Custom::DatabaseUser",
+)
+BY_USAGE_NOT_COUNTED = (  # charged per request, GB or query: see _NOT_COUNTED
+    "AWS::CloudFront::Distribution", "AWS::CloudFront::MonitoringSubscription", "AWS::ECR::Repository",
+    "AWS::Lambda::Function", "AWS::Serverless::Function", "AWS::Route53::RecordSet", "AWS::SNS::Topic",
+)
+
+
+def price_keys() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(k for entry in PRICED for k in entry.prices))
+
+
+def assumption_keys() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(k for entry in PRICED for k in entry.assumptions))
+
+
+def estimate(docs: Docs, regions: set[str] | None = None, *, prices: Prices) -> Estimate:
     """The monthly floor and ceiling of the stacks in ``docs`` (parsed templates, long-form)."""
-    p, a, h = prices.price, prices.assumption, prices.hours
     est = Estimate()
-    add = est.lines.append
-
-    nats = _of_type(docs, "AWS::EC2::NatGateway")  # public and private ones bill alike
-    if nats:
-        n = len(nats)
-        cost = n * h * p["nat_gateway_hour"]
-        add(Line("NAT gateways", f"{n} x {_n(h)} h x {_usd(p['nat_gateway_hour'])}", cost, cost))
-        cost = n * a["nat_data_gb"] * p["nat_gateway_gb"]
-        add(Line("NAT data processing", f"{n} x {_n(a['nat_data_gb'])} GB (assumed) x "
-                 f"{_usd(p['nat_gateway_gb'])}/GB", cost, cost))
-
-    albs = [x for x in _of_type(docs, "AWS::ElasticLoadBalancingV2::LoadBalancer")
-            if x[1].get("Type", "application") == "application"]
-    eips = len(_of_type(docs, "AWS::EC2::EIP"))
-    public_albs = [x for x in albs if x[1].get("Scheme", "internet-facing") == "internet-facing"]
-    if albs:
-        n = len(albs)
-        cost = n * h * (p["alb_hour"] + a["alb_lcu"] * p["alb_lcu_hour"])
-        add(Line("Application Load Balancers", f"{n} x {_n(h)} h x ({_usd(p['alb_hour'])} + "
-                 f"{_n(a['alb_lcu'])} LCU (assumed) x {_usd(p['alb_lcu_hour'])})", cost, cost))
-    ips = eips + len(public_albs) * a["alb_public_ips"]
-    if ips:
-        cost = ips * h * p["public_ipv4_hour"]
-        what = f"{eips} Elastic IP(s)" + (f" + {len(public_albs)} ALB x {_n(a['alb_public_ips'])} "
-                                          "(assumed)" if public_albs else "")
-        add(Line("Public IPv4 addresses", f"({what}) x {_n(h)} h x {_usd(p['public_ipv4_hour'])}",
-                 cost, cost))
-
-    endpoint_azs = 0
-    for _, props, _ in _of_type(docs, "AWS::EC2::VPCEndpoint"):
-        if props.get("VpcEndpointType") == "Interface":
-            subnets = props.get("SubnetIds")
-            endpoint_azs += len(subnets) if isinstance(subnets, list) else 2
-    if endpoint_azs:
-        cost = endpoint_azs * h * p["vpc_interface_endpoint_hour"]
-        add(Line("Interface VPC endpoints", f"{endpoint_azs} endpoint-AZ(s) x {_n(h)} h x "
-                 f"{_usd(p['vpc_interface_endpoint_hour'])}", cost, cost))
-
-    _aurora(docs, prices, est)
-    _fargate(docs, prices, est)
-
-    keys = len(_of_type(docs, "AWS::KMS::Key"))
-    if keys:
-        cost = keys * p["kms_key_month"]
-        add(Line("KMS customer managed keys", f"{keys} x {_usd(p['kms_key_month'])}", cost, cost))
-
-    secrets = len(_of_type(docs, "AWS::SecretsManager::Secret"))
-    managed = sum(1 for _, props, _ in _of_type(docs, "AWS::RDS::DBCluster", "AWS::RDS::DBInstance")
-                  if props.get("ManageMasterUserPassword") is True)
-    if secrets + managed:
-        cost = (secrets + managed) * p["secret_month"]
-        what = f"({secrets} + {managed} RDS-managed)" if secrets and managed else str(secrets + managed)
-        add(Line("Secrets Manager secrets", f"{what} x {_usd(p['secret_month'])}", cost, cost))
-
-    _alarms(docs, prices, est)
-
-    dashboards = len(_of_type(docs, "AWS::CloudWatch::Dashboard"))
-    if dashboards:
-        cost = dashboards * p["dashboard_month"]
-        add(Line("CloudWatch dashboards", f"{dashboards} x {_usd(p['dashboard_month'])}", cost, cost))
-
-    _logs(docs, prices, est)
-
-    buckets = len(_of_type(docs, "AWS::S3::Bucket"))
-    if buckets:
-        cost = buckets * a["s3_storage_gb"] * p["s3_standard_gb_month"]
-        add(Line("S3 storage", f"{buckets} bucket(s) x {_n(a['s3_storage_gb'])} GB (assumed) x "
-                 f"{_usd(p['s3_standard_gb_month'])}", cost, cost))
-
+    for entry in PRICED:
+        entry.count(docs, prices, est)
+    a = prices.assumption
     est.notes.append("Assumptions: " + "; ".join(
-        f"{k} = {_n(a[k])} {prices.assumption_unit[k]}" for k in _ASSUMPTION_KEYS) + ".")
+        f"{k} = {_n(a[k])} {prices.assumption_unit[k]}" for k in assumption_keys()) + ".")
     others = sorted((regions or set()) - {prices.region})
     if others:
         est.notes.append(f"Prices are {prices.region} list prices; stacks in {', '.join(others)} "
@@ -256,7 +230,69 @@ def estimate(docs: list[dict[str, Any]], regions: set[str] | None = None, *,
     return est
 
 
-def _aurora(docs: list[dict[str, Any]], prices: Prices, est: Estimate) -> None:
+def _flat(est: Estimate, item: str, basis: str, cost: float) -> None:
+    est.lines.append(Line(item, basis, cost, cost))
+
+
+@priced(("AWS::EC2::NatGateway",), ("nat_gateway_hour", "nat_gateway_gb"), ("nat_data_gb",))
+def _nat(docs: Docs, prices: Prices, est: Estimate) -> None:
+    p, a, h = prices.price, prices.assumption, prices.hours
+    n = len(_of_type(docs, "AWS::EC2::NatGateway"))  # public and private ones bill alike
+    if n:
+        _flat(est, "NAT gateways", f"{n} x {_n(h)} h x {_usd(p['nat_gateway_hour'])}",
+              n * h * p["nat_gateway_hour"])
+        _flat(est, "NAT data processing", f"{n} x {_n(a['nat_data_gb'])} GB (assumed) x "
+              f"{_usd(p['nat_gateway_gb'])}/GB", n * a["nat_data_gb"] * p["nat_gateway_gb"])
+
+
+def _albs(docs: Docs) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    return [x for x in _of_type(docs, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+            if x[1].get("Type", "application") == "application"]
+
+
+@priced(("AWS::ElasticLoadBalancingV2::LoadBalancer",), ("alb_hour", "alb_lcu_hour"), ("alb_lcu",))
+def _alb(docs: Docs, prices: Prices, est: Estimate) -> None:
+    p, a, h = prices.price, prices.assumption, prices.hours
+    n = len(_albs(docs))
+    if n:
+        _flat(est, "Application Load Balancers", f"{n} x {_n(h)} h x ({_usd(p['alb_hour'])} + "
+              f"{_n(a['alb_lcu'])} LCU (assumed) x {_usd(p['alb_lcu_hour'])})",
+              n * h * (p["alb_hour"] + a["alb_lcu"] * p["alb_lcu_hour"]))
+
+
+@priced(("AWS::EC2::EIP", "AWS::ElasticLoadBalancingV2::LoadBalancer"), ("public_ipv4_hour",),
+        ("alb_public_ips",))
+def _public_ips(docs: Docs, prices: Prices, est: Estimate) -> None:
+    p, a, h = prices.price, prices.assumption, prices.hours
+    eips = len(_of_type(docs, "AWS::EC2::EIP"))
+    public_albs = [x for x in _albs(docs) if x[1].get("Scheme", "internet-facing") == "internet-facing"]
+    ips = eips + len(public_albs) * a["alb_public_ips"]
+    if ips:
+        what = f"{eips} Elastic IP(s)" + (f" + {len(public_albs)} ALB x {_n(a['alb_public_ips'])} "
+                                          "(assumed)" if public_albs else "")
+        _flat(est, "Public IPv4 addresses", f"({what}) x {_n(h)} h x {_usd(p['public_ipv4_hour'])}",
+              ips * h * p["public_ipv4_hour"])
+
+
+@priced(("AWS::EC2::VPCEndpoint",), ("vpc_interface_endpoint_hour",))
+def _endpoints(docs: Docs, prices: Prices, est: Estimate) -> None:
+    p, h = prices.price, prices.hours
+    endpoint_azs = 0
+    for _, props, _ in _of_type(docs, "AWS::EC2::VPCEndpoint"):
+        if props.get("VpcEndpointType") == "Interface":
+            subnets = props.get("SubnetIds")
+            endpoint_azs += len(subnets) if isinstance(subnets, list) else 2
+    if endpoint_azs:
+        price = p["vpc_interface_endpoint_hour"]
+        _flat(est, "Interface VPC endpoints", f"{endpoint_azs} endpoint-AZ(s) x {_n(h)} h x {_usd(price)}",
+              endpoint_azs * h * price)
+
+
+@priced(("AWS::RDS::DBCluster", "AWS::RDS::DBInstance"),
+        ("aurora_serverless_v2_acu_hour", "aurora_serverless_v2_acu_hour_io_optimized",
+         "aurora_storage_gb_month", "aurora_storage_gb_month_io_optimized", "aurora_io_million"),
+        ("aurora_storage_gb", "aurora_io_million"))
+def _aurora(docs: Docs, prices: Prices, est: Estimate) -> None:
     p, a, h = prices.price, prices.assumption, prices.hours
     clusters = [x for x in _of_type(docs, "AWS::RDS::DBCluster")
                 if isinstance(x[1].get("ServerlessV2ScalingConfiguration"), dict)]
@@ -291,50 +327,96 @@ def _aurora(docs: list[dict[str, Any]], prices: Prices, est: Estimate) -> None:
         est.lines.append(Line(f"Aurora storage and I/O ({cluster_id})", basis, cost, cost))
 
 
-def _fargate(docs: list[dict[str, Any]], prices: Prices, est: Estimate) -> None:
-    p, h = prices.price, prices.hours
-    services = _of_type(docs, "AWS::ECS::Service")
+Found = tuple[str, dict[str, Any], dict[str, Any]]  # (logical ID, properties, its template)
+
+
+def _task_of(docs: Docs, service: Found) -> tuple[str, dict[str, Any]] | None:
+    """The service's task definition in its own template."""
+    service_id, props, doc = service
+    refs = set(references(props.get("TaskDefinition")))
+    return next(((tid, tprops) for tid, tprops, tdoc in _of_type(docs, "AWS::ECS::TaskDefinition")
+                 if tdoc is doc and tid in refs), None)
+
+
+def _on_fargate(props: dict[str, Any], task: dict[str, Any]) -> bool:
+    strategies = props.get("CapacityProviderStrategy") or []
+    return (props.get("LaunchType") == "FARGATE" or "FARGATE" in (task.get("RequiresCompatibilities") or [])
+            or any(isinstance(s, dict) and str(s.get("CapacityProvider", "")).startswith("FARGATE")
+                   for s in strategies))
+
+
+def _task_range(docs: Docs, service: Found, services: int) -> tuple[float | None, float | None]:
+    """(fewest, most) tasks: its scalable target's capacity, else its desired count."""
+    service_id, props, doc = service
     targets = [x for x in _of_type(docs, "AWS::ApplicationAutoScaling::ScalableTarget")
                if x[1].get("ScalableDimension") == "ecs:service:DesiredCount"]
-    for service_id, props, doc in services:
-        task_refs = set(references(props.get("TaskDefinition")))
-        task = next(((tid, tprops) for tid, tprops, tdoc in _of_type(docs, "AWS::ECS::TaskDefinition")
-                     if tdoc is doc and tid in task_refs), None)
+    mine = [x for x in targets if x[2] is doc and service_id in set(references(x[1].get("ResourceId")))]
+    if not mine and services == 1 and len(targets) == 1:
+        mine = targets
+    if mine:
+        return _number(mine[0][1].get("MinCapacity")), _number(mine[0][1].get("MaxCapacity"))
+    count = _number(props.get("DesiredCount", 1))
+    return count, count
+
+
+def _fargate_line(service_id: str, task: dict[str, Any], low: float, high: float,
+                  prices: Prices) -> Line:
+    p, h = prices.price, prices.hours
+    arm = (task.get("RuntimePlatform") or {}).get("CpuArchitecture") == "ARM64"
+    vcpu_price = p["fargate_vcpu_hour_arm" if arm else "fargate_vcpu_hour"]
+    gb_price = p["fargate_gb_hour_arm" if arm else "fargate_gb_hour"]
+    vcpu, gb = (_number(task.get("Cpu")) or 0) / 1024, (_number(task.get("Memory")) or 0) / 1024
+    per_task = h * (vcpu * vcpu_price + gb * gb_price)
+    basis = (f"{_n(low)}..{_n(high)} task(s) x {_n(h)} h x ({_n(vcpu)} vCPU x {_usd(vcpu_price)} + "
+             f"{_n(gb)} GB x {_usd(gb_price)})")
+    return Line(f"Fargate tasks ({service_id})", basis, low * per_task, high * per_task)
+
+
+@priced(("AWS::ECS::Service", "AWS::ECS::TaskDefinition", "AWS::ApplicationAutoScaling::ScalableTarget"),
+        ("fargate_vcpu_hour", "fargate_gb_hour", "fargate_vcpu_hour_arm", "fargate_gb_hour_arm"))
+def _fargate(docs: Docs, prices: Prices, est: Estimate) -> None:
+    services = _of_type(docs, "AWS::ECS::Service")
+    for service in services:
+        service_id, props, _ = service
+        task = _task_of(docs, service)
         if task is None:
             est.notes.append(f"{service_id}: task definition not found in the template; not counted.")
             continue
         task_id, tprops = task
-        fargate = (props.get("LaunchType") == "FARGATE"
-                   or "FARGATE" in (tprops.get("RequiresCompatibilities") or [])
-                   or any(isinstance(s, dict) and str(s.get("CapacityProvider", "")).startswith("FARGATE")
-                          for s in props.get("CapacityProviderStrategy") or []))
-        if not fargate:
+        if not _on_fargate(props, tprops):
             continue
-        cpu, memory = _number(tprops.get("Cpu")), _number(tprops.get("Memory"))
-        if cpu is None or memory is None:
+        if _number(tprops.get("Cpu")) is None or _number(tprops.get("Memory")) is None:
             est.notes.append(f"{task_id}: Cpu/Memory are not literals; {service_id} not counted.")
             continue
-        mine = [x for x in targets if x[2] is doc and service_id in set(references(x[1].get("ResourceId")))]
-        if not mine and len(services) == 1 and len(targets) == 1:
-            mine = targets
-        if mine:
-            low, high = _number(mine[0][1].get("MinCapacity")), _number(mine[0][1].get("MaxCapacity"))
-        else:
-            low = high = _number(props.get("DesiredCount", 1))
+        low, high = _task_range(docs, service, len(services))
         if low is None or high is None:
             est.notes.append(f"{service_id}: task count is not a literal; not counted.")
             continue
-        arm = (tprops.get("RuntimePlatform") or {}).get("CpuArchitecture") == "ARM64"
-        vcpu_price = p["fargate_vcpu_hour_arm" if arm else "fargate_vcpu_hour"]
-        gb_price = p["fargate_gb_hour_arm" if arm else "fargate_gb_hour"]
-        vcpu, gb = cpu / 1024, memory / 1024
-        per_task = h * (vcpu * vcpu_price + gb * gb_price)
-        basis = (f"{_n(low)}..{_n(high)} task(s) x {_n(h)} h x ({_n(vcpu)} vCPU x {_usd(vcpu_price)} + "
-                 f"{_n(gb)} GB x {_usd(gb_price)})")
-        est.lines.append(Line(f"Fargate tasks ({service_id})", basis, low * per_task, high * per_task))
+        est.lines.append(_fargate_line(service_id, tprops, low, high, prices))
 
 
-def _alarms(docs: list[dict[str, Any]], prices: Prices, est: Estimate) -> None:
+@priced(("AWS::KMS::Key",), ("kms_key_month",))
+def _kms(docs: Docs, prices: Prices, est: Estimate) -> None:
+    keys = len(_of_type(docs, "AWS::KMS::Key"))
+    if keys:
+        price = prices.price["kms_key_month"]
+        _flat(est, "KMS customer managed keys", f"{keys} x {_usd(price)}", keys * price)
+
+
+@priced(("AWS::SecretsManager::Secret", "AWS::RDS::DBCluster", "AWS::RDS::DBInstance"), ("secret_month",))
+def _secrets(docs: Docs, prices: Prices, est: Estimate) -> None:
+    secrets = len(_of_type(docs, "AWS::SecretsManager::Secret"))
+    managed = sum(1 for _, props, _ in _of_type(docs, "AWS::RDS::DBCluster", "AWS::RDS::DBInstance")
+                  if props.get("ManageMasterUserPassword") is True)
+    if secrets + managed:
+        price = prices.price["secret_month"]
+        what = f"({secrets} + {managed} RDS-managed)" if secrets and managed else str(secrets + managed)
+        _flat(est, "Secrets Manager secrets", f"{what} x {_usd(price)}", (secrets + managed) * price)
+
+
+@priced(("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm"),
+        ("alarm_metric_month", "alarm_metric_month_high_resolution", "composite_alarm_month"))
+def _alarms(docs: Docs, prices: Prices, est: Estimate) -> None:
     p = prices.price
     standard = high_res = 0
     for _, props, _ in _of_type(docs, "AWS::CloudWatch::Alarm"):
@@ -364,7 +446,16 @@ def _alarms(docs: list[dict[str, Any]], prices: Prices, est: Estimate) -> None:
         est.lines.append(Line("CloudWatch alarms", " + ".join(parts), cost, cost))
 
 
-def _logs(docs: list[dict[str, Any]], prices: Prices, est: Estimate) -> None:
+@priced(("AWS::CloudWatch::Dashboard",), ("dashboard_month",))
+def _dashboards(docs: Docs, prices: Prices, est: Estimate) -> None:
+    dashboards = len(_of_type(docs, "AWS::CloudWatch::Dashboard"))
+    if dashboards:
+        price = prices.price["dashboard_month"]
+        _flat(est, "CloudWatch dashboards", f"{dashboards} x {_usd(price)}", dashboards * price)
+
+
+@priced(("AWS::Logs::LogGroup",), ("logs_ingestion_gb", "logs_storage_gb_month"), ("log_ingestion_gb",))
+def _logs(docs: Docs, prices: Prices, est: Estimate) -> None:
     p, a = prices.price, prices.assumption
     groups = _of_type(docs, "AWS::Logs::LogGroup")
     if not groups:
@@ -383,6 +474,15 @@ def _logs(docs: list[dict[str, Any]], prices: Prices, est: Estimate) -> None:
     est.lines.append(Line("CloudWatch Logs storage", f"{_n(round(months, 2))} group-months retained x "
                           f"{_n(gb)} GB x {_usd(p['logs_storage_gb_month'])} (uncompressed, upper bound)",
                           cost, cost))
+
+
+@priced(("AWS::S3::Bucket",), ("s3_standard_gb_month",), ("s3_storage_gb",))
+def _s3(docs: Docs, prices: Prices, est: Estimate) -> None:
+    buckets = len(_of_type(docs, "AWS::S3::Bucket"))
+    if buckets:
+        gb, price = prices.assumption["s3_storage_gb"], prices.price["s3_standard_gb_month"]
+        _flat(est, "S3 storage", f"{buckets} bucket(s) x {_n(gb)} GB (assumed) x {_usd(price)}",
+              buckets * gb * price)
 
 
 # --- presentation ------------------------------------------------------------------------------
