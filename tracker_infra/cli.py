@@ -7,7 +7,9 @@ import importlib
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import (
     EXIT_AWS,
@@ -94,85 +96,133 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@dataclass
+class Rendered:
+    """What a render produces: files to write, folders it owns (files in them it did not produce
+    are removed), other files to remove, and the stacks' summaries."""
+
+    files: dict[Path, bytes] = field(default_factory=dict)
+    env_dirs: list[Path] = field(default_factory=list)
+    leftovers: list[Path] = field(default_factory=list)
+    summaries: list[Any] = field(default_factory=list)
+
+
+def _stacks(configs: list[Any], out: Path) -> Rendered:
+    from .bootstrap import check_permissions
+    from .output import render_files
+
+    done = Rendered(env_dirs=[out / cfg.environment for cfg in configs])
+    for cfg in configs:
+        env_files, env_summaries = render_files(cfg, out)
+        done.files.update(env_files)
+        done.summaries.extend(env_summaries)
+    check_permissions(s.doc for s in done.summaries)  # the deploy roles can be built for what renders
+    return done
+
+
+def _account_files(args: argparse.Namespace, configs: list[Any], done: Rendered) -> None:
+    """--all: the files that depend on every environment, beside the output folder (the vars'
+    JSON Schema, each account's bootstrap stack, samconfig.toml), and what environments no longer
+    in vars/ left behind."""
+    from .bootstrap import bootstrap_files
+    from .config import environments
+    from .samconfig import samconfig_text
+    from .schema import json_schema
+
+    bootstrap_dir = args.out.parent / "bootstrap"
+    done.files[args.vars / "schema.json"] = json_schema().encode("utf-8")
+    done.files.update(bootstrap_files(configs, done.summaries, bootstrap_dir))
+    done.env_dirs.append(bootstrap_dir)  # its files of accounts no longer in vars/ are leftovers
+    done.files[args.out.parent / "samconfig.toml"] = samconfig_text(configs, done.summaries).encode("utf-8")
+    known = set(environments(args.vars))
+    if args.out.is_dir():
+        done.env_dirs += [d for d in sorted(args.out.iterdir()) if d.is_dir() and d.name not in known]
+    docs_dir = args.out.parent / "docs" / "architecture"
+    if docs_dir.is_dir():
+        done.leftovers += [p for p in sorted(docs_dir.glob("*.md")) if p.stem not in known]
+
+
+def _report_stale(args: argparse.Namespace, done: Rendered, environments: int) -> int:
+    from .output import stale_files
+
+    stale = stale_files(done.files, done.env_dirs, done.leftovers)
+    for line in stale:
+        print(f"stale: {line}")
+    if not stale:
+        print(f"rendered/ is fresh ({len(done.files)} files, {environments} environments)")
+        return EXIT_OK
+    paths = [Path(line.split(" (", 1)[0]) for line in stale]
+    roots = (args.out, args.out.parent / "docs" / "architecture", args.vars, args.out.parent / "bootstrap")
+    folders = sorted({f"{root}/" for root in roots for path in paths if path.is_relative_to(root)}
+                     | {str(path) for path in paths if path.name == "samconfig.toml"})
+    print(f"{len(stale)} stale file(s): run `python render.py --all` (or `make regen`, which "
+          f"regenerates every generated file) and commit {' and '.join(folders)}", file=sys.stderr)
+    return EXIT_STALE
+
+
 def run_render(args: argparse.Namespace) -> int:
-    from .config import environments, load_all
-    from .output import render_files, stale_files, write_files
+    from .config import load_all
+    from .output import write_files
+    from .review.mermaid import architecture_files
 
     started = time.perf_counter()
     configs = load_all(args.vars, None if args.all else args.env)
-    files: dict[Path, bytes] = {}
-    summaries = []
-    for cfg in configs:
-        env_files, env_summaries = render_files(cfg, args.out)
-        files.update(env_files)
-        summaries.extend(env_summaries)
-    from .bootstrap import check_permissions
-    check_permissions(s.doc for s in summaries)  # the deploy roles can be built for what renders
-    # The architecture pictures of every environment rendered, docs/architecture/ beside the
-    # output folder.
-    from .review.mermaid import architecture_files
-    docs_dir = args.out.parent / "docs" / "architecture"
-    bootstrap_dir = args.out.parent / "bootstrap"
-    files.update(architecture_files(summaries, docs_dir))
-    env_dirs = [args.out / cfg.environment for cfg in configs]
-    leftovers: list[Path] = []
-    if args.all:  # the editors' JSON Schema of the vars files, kept fresh like the templates
-        from .schema import json_schema
-        files[args.vars / "schema.json"] = json_schema().encode("utf-8")
-        # ...the deploy roles of each account (bootstrap/<account>.yaml, beside the output folder)
-        from .bootstrap import bootstrap_files
-        files.update(bootstrap_files(configs, summaries, bootstrap_dir))
-        env_dirs.append(bootstrap_dir)  # ...whose files of accounts no longer in vars/ are leftovers
-        # ...samconfig.toml, the sam deploy settings of every stack, beside the output folder
-        from .samconfig import samconfig_text
-        files[args.out.parent / "samconfig.toml"] = samconfig_text(configs, summaries).encode("utf-8")
-        # ...and what environments that no longer exist left behind
-        known = set(environments(args.vars))
-        if args.out.is_dir():
-            env_dirs += [d for d in sorted(args.out.iterdir()) if d.is_dir() and d.name not in known]
-        if docs_dir.is_dir():
-            leftovers += [p for p in sorted(docs_dir.glob("*.md")) if p.stem not in known]
+    done = _stacks(configs, args.out)
+    # the architecture pictures of every environment rendered, docs/architecture/ beside the output
+    done.files.update(architecture_files(done.summaries, args.out.parent / "docs" / "architecture"))
+    if args.all:
+        _account_files(args, configs, done)
     if args.check:
-        stale = stale_files(files, env_dirs, leftovers)
-        for line in stale:
-            print(f"stale: {line}")
-        if stale:
-            paths = [Path(line.split(" (", 1)[0]) for line in stale]
-            folders = sorted({f"{root}/" for root in (args.out, docs_dir, args.vars, bootstrap_dir)
-                              for path in paths if path.is_relative_to(root)}
-                             | {str(path) for path in paths if path.name == "samconfig.toml"})
-            print(f"{len(stale)} stale file(s): run `python render.py --all` (or `make regen`, which "
-                  f"regenerates every generated file) and commit {' and '.join(folders)}", file=sys.stderr)
-            return EXIT_STALE
-        print(f"rendered/ is fresh ({len(files)} files, {len(configs)} environments)")
-        return EXIT_OK
-    write_files(files, env_dirs, leftovers)
-    for s in summaries:
+        return _report_stale(args, done, len(configs))
+    write_files(done.files, done.env_dirs, done.leftovers)
+    for s in done.summaries:
         print(f"{s.stack.name:<28} {s.stack.region:<12} {s.resources:>4} resources "
               f"{s.size / 1024:>7.1f} KB  {s.path}")
     print(f"rendered {len(configs)} environment(s) in {time.perf_counter() - started:.2f} s")
     return EXIT_OK
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+def _command(argv: list[str]) -> tuple[Any, argparse.Namespace]:
+    """(the function to run, its parsed arguments): a subcommand's module, else rendering."""
     if argv and argv[0] in SUBCOMMANDS:
         module = importlib.import_module(f"tracker_infra.{SUBCOMMANDS[argv[0]]}")
         parser = argparse.ArgumentParser(prog=f"render.py {argv[0]}", description=module.__doc__,
                                          epilog=exit_codes_help(tuple(module.EXITS), module.EXITS),
                                          formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(parser)
-        args = parser.parse_args(argv[1:])
-        command = module.run
-    else:
-        args = _parser().parse_args(argv)
-        command = run_render
+        return module.run, parser.parse_args(argv[1:])
+    return run_render, _parser().parse_args(argv)
+
+
+def _unexpected(exc: Exception) -> int:
+    """The last line of defence: one line, not a trace (TRACKER_DEBUG=1 raises it again)."""
+    if type(exc).__module__.startswith("botocore"):  # AWS said no (denied, throttled): no bug
+        print(f"error: AWS: {exc}", file=sys.stderr)
+        return EXIT_AWS
+    print(f"internal error: {type(exc).__name__}: {exc}\n"
+          "This is a bug in tracker-infra, not in your input: please report it with the "
+          "command you ran (set TRACKER_DEBUG=1 for the traceback).", file=sys.stderr)
+    if os.environ.get("TRACKER_DEBUG"):
+        raise exc
+    return EXIT_INTERNAL
+
+
+def _missing(exc: ModuleNotFoundError) -> int:
+    if (exc.name or "").startswith("tracker_infra"):
+        raise exc
+    print(f"error: {missing_package(exc, ROOT)}", file=sys.stderr)
+    return EXIT_USER
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     timing = None
-    if os.environ.get("TRACKER_TIMINGS"):
-        from .ops import timing
-        timing.start()
     try:
-        return command(args)
+        command, args = _command(argv)
+        if os.environ.get("TRACKER_TIMINGS"):
+            from .ops import timing
+            timing.start()
+        return int(command(args))
     except UserError as exc:
         for line in str(exc).splitlines():  # several problems: one line each
             print(f"error: {line}", file=sys.stderr)
@@ -181,25 +231,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_AWS
     except ModuleNotFoundError as exc:
-        if (exc.name or "").startswith("tracker_infra"):
-            raise
-        print(f"error: {missing_package(exc, ROOT)}", file=sys.stderr)
-        return EXIT_USER
+        return _missing(exc)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader went away (render.py ... | head): nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - the last line of defence prints one line, not a trace
-        if type(exc).__module__.startswith("botocore"):  # AWS said no (denied, throttled): no bug
-            print(f"error: AWS: {exc}", file=sys.stderr)
-            return EXIT_AWS
-        print(f"internal error: {type(exc).__name__}: {exc}\n"
-              "This is a bug in tracker-infra, not in your input: please report it with the "
-              "command you ran (set TRACKER_DEBUG=1 for the traceback).", file=sys.stderr)
-        if os.environ.get("TRACKER_DEBUG"):
-            raise
-        return EXIT_INTERNAL
+        return _unexpected(exc)
     finally:
         if timing is not None:
             timing.report(argv[0] if argv else "render")

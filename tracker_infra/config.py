@@ -112,6 +112,42 @@ def _keys_at(data: Any, parent: tuple[Any, ...]) -> list[str]:
     return [k for k in data if isinstance(k, str)] if isinstance(data, dict) else []
 
 
+def _missing(key: str, loc: tuple[Any, ...], files: dict[Path, dict[str, Any]]) -> UserError:
+    """A missing key: a near-miss key beside it in one of the files is the likely cause (blame
+    that file), else the environment file should set it."""
+    (defaults_file, _), (env_file, _) = files.items()
+    known = _known_keys(loc)
+    for path, data in files.items():
+        near = [k for k in _keys_at(data, loc[:-1]) if k not in known]
+        typo = difflib.get_close_matches(str(loc[-1]), near, n=1)
+        if typo:
+            return UserError(str(path), key, f"is missing: {path.name} sets {typo[0]!r} instead (a typo?)")
+    return UserError(str(env_file), key, f"is missing (allowed: set it here or in {defaults_file})")
+
+
+def _invalid(err: dict[str, Any], blamed: Path, key: str) -> UserError:
+    """A value the schema refuses, in the house style: pydantic's "Input should be X" becomes
+    "is <value> (allowed: X)"."""
+    message = err["msg"].removeprefix("Value error, ")
+    own = err["type"] in ("value_error", "assertion_error")
+    if message.startswith("Input should be ") and not own:
+        return UserError(str(blamed), key, f"is {err['input']!r} (allowed: "
+                         f"{message.removeprefix('Input should be ')})")
+    return UserError(str(blamed), key, message if own else f"{message}, got {err['input']!r}")
+
+
+def _unknown_lines(unknown: dict[tuple[Path, tuple[Any, ...]], list[str]]) -> list[UserError]:
+    """Several unknown keys in one mapping make one line."""
+    out = []
+    for (blamed, parent), names in unknown.items():
+        shown = ", ".join(".".join(map(str, (*parent, n))) for n in names[:5])
+        more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+        known = _known_keys((*parent, names[0]))
+        out.append(UserError(str(blamed), shown + more, f"unknown key{'s' if len(names) > 1 else ''} "
+                             f"(allowed: {', '.join(known) or 'the keys documented in vars/schema.json'})"))
+    return out
+
+
 def _schema_errors(exc: Exception, files: dict[Path, dict[str, Any]]) -> list[UserError]:
     """One UserError per problem pydantic found, each blaming the file the value came from.
 
@@ -130,44 +166,18 @@ def _schema_errors(exc: Exception, files: dict[Path, dict[str, Any]]) -> list[Us
         key = ".".join(str(p) for p in loc)
         # Blame the file the value came from: the environment file if it sets the key, else defaults.
         blamed = env_file if (_has_path(env_data, loc) or not loc) else defaults_file
-        known = _known_keys(loc)
         if err["type"] == "missing":
-            # A near-miss key beside it in one of the files is the likely cause: blame that file.
-            for path, data in files.items():
-                typo = difflib.get_close_matches(str(loc[-1]), [k for k in _keys_at(data, loc[:-1])
-                                                                if k not in known], n=1)
-                if typo:
-                    out.append(UserError(str(path), key, f"is missing: {path.name} sets "
-                                         f"{typo[0]!r} instead (a typo?)"))
-                    break
-            else:
-                out.append(UserError(str(env_file), key, "is missing (allowed: set it here or in "
-                                     f"{defaults_file})"))
-            continue
-        if err["type"] == "extra_forbidden":
-            near = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            out.append(_missing(key, loc, files))
+        elif err["type"] == "extra_forbidden":
+            near = difflib.get_close_matches(str(loc[-1]), _known_keys(loc), n=1)
             if near:
                 out.append(UserError(str(blamed), key, f"unknown key (did you mean {near[0]}? "
-                                     f"allowed: {', '.join(known)})"))
-            else:  # several unknown keys in one mapping make one line
+                                     f"allowed: {', '.join(_known_keys(loc))})"))
+            else:
                 unknown.setdefault((blamed, loc[:-1]), []).append(str(loc[-1]))
-            continue
-        message = err["msg"].removeprefix("Value error, ")
-        if message.startswith("Input should be ") and err["type"] not in ("value_error", "assertion_error"):
-            # pydantic's "Input should be X" -> "is <value> (allowed: X)", the house style
-            out.append(UserError(str(blamed), key, f"is {err['input']!r} (allowed: "
-                                 f"{message.removeprefix('Input should be ')})"))
-            continue
-        if err["type"] not in ("value_error", "assertion_error"):
-            message = f"{message}, got {err['input']!r}"
-        out.append(UserError(str(blamed), key, message))
-    for (blamed, parent), names in unknown.items():
-        shown = ", ".join(".".join(map(str, (*parent, n))) for n in names[:5])
-        more = f" and {len(names) - 5} more" if len(names) > 5 else ""
-        known = _known_keys((*parent, names[0]))
-        out.append(UserError(str(blamed), shown + more, f"unknown key{'s' if len(names) > 1 else ''} "
-                             f"(allowed: {', '.join(known) or 'the keys documented in vars/schema.json'})"))
-    return out
+        else:
+            out.append(_invalid(err, blamed, key))
+    return out + _unknown_lines(unknown)
 
 
 def load_environment(vars_dir: Path, env: str) -> Config:

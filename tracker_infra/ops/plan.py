@@ -216,51 +216,66 @@ def _detail_text(d: Detail) -> str:
     return text + (f" [{'; '.join(extras)}]" if extras else "")
 
 
+MARK = {"Add": "+", "Modify": "~", "Remove": "-", "Import": ">", "Dynamic": "?"}
+
+
+def _headline(p: StackPlan, markdown: bool) -> list[str]:
+    counts = {a: sum(c.action == a for c in p.changes) for a in ("Add", "Modify", "Remove")}
+    dangers = [c for c in p.changes if c.dangerous]
+    head = (f"{p.stack} ({p.region}, {p.status}): " +
+            (f"{counts['Add']} to add, {counts['Modify']} to modify, {counts['Remove']} to remove"
+             if p.changes else "no changes"))
+    if dangers:
+        head += f"; !! {len(dangers)} stateful resource(s) removed or replaced"
+    if p.drifted:
+        head += "; the stack had drifted at its last detection (see `render.py drift`)"
+    lines = [f"## {head}" if markdown else head]
+    if p.change_set:
+        lines.append(f"change set: `{p.change_set}`" if markdown else f"  change set {p.change_set}")
+    return lines
+
+
+def _change_lines(title: str, changes: list[ResourceChange], markdown: bool) -> list[str]:
+    """A group of changes (stateful or other), the dangerous ones first, each with its details."""
+    if not changes:
+        return []
+    lines = [f"\n### {title}\n" if markdown else f"  {title}:"]
+    for c in sorted(changes, key=lambda c: (not c.dangerous, c.logical_id)):
+        warn = "!! " if c.dangerous else ""
+        entry = f"{warn}{MARK.get(c.action, c.action)} {c.logical_id} {c.type}: {_verdict(c)}"
+        lines.append(f"- {entry}" if markdown else f"    {entry}")
+        lines += [f"  - {_detail_text(d)}" if markdown else f"        {_detail_text(d)}" for d in c.details]
+    return lines
+
+
+def _access_table(title: str, rows: list[ResourceChange], markdown: bool) -> list[str]:
+    """The changes to IAM and resource policies, or to security groups, as a table."""
+    if not rows:
+        return []
+
+    def properties(c: ResourceChange, separator: str = ", ") -> str:
+        return separator.join(d.path or "(resource)" for d in c.details) or "-"
+
+    if markdown:
+        return [f"\n### {title}\n", "| resource | type | change | properties |", "|---|---|---|---|",
+                *[f"| {c.logical_id} | {c.type} | {_verdict(c)} | {properties(c, '; ')} |"
+                  for c in rows]]
+    return [f"  {title}:", f"    {'resource':<32} {'change':<7} properties",
+            *[f"    {c.logical_id:<32} {c.action:<7} {properties(c)}" for c in rows]]
+
+
 def format_plan(env: str, plans: list[StackPlan], markdown: bool = False) -> str:
     """The plan as text or markdown: a headline per stack, then its changes grouped (stateful,
     other), then the IAM and security-group changes as tables. Kept apart from the AWS calls so
     the shared review formatter can take its place."""
     lines = [f"# plan: {env}" if markdown else f"plan: {env}", ""]
-    mark = {"Add": "+", "Modify": "~", "Remove": "-", "Import": ">", "Dynamic": "?"}
     for p in plans:
-        counts = {a: sum(c.action == a for c in p.changes) for a in ("Add", "Modify", "Remove")}
-        dangers = [c for c in p.changes if c.dangerous]
-        head = (f"{p.stack} ({p.region}, {p.status}): " +
-                (f"{counts['Add']} to add, {counts['Modify']} to modify, {counts['Remove']} to remove"
-                 if p.changes else "no changes"))
-        if dangers:
-            head += f"; !! {len(dangers)} stateful resource(s) removed or replaced"
-        if p.drifted:
-            head += "; the stack had drifted at its last detection (see `render.py drift`)"
-        lines.append(f"## {head}" if markdown else head)
-        if p.change_set:
-            lines.append(f"change set: `{p.change_set}`" if markdown else f"  change set {p.change_set}")
-        groups = (("stateful", [c for c in p.changes if c.stateful]),
-                  ("other", [c for c in p.changes if not c.stateful]))
-        for title, changes in groups:
-            if not changes:
-                continue
-            lines.append(f"\n### {title}\n" if markdown else f"  {title}:")
-            for c in sorted(changes, key=lambda c: (not c.dangerous, c.logical_id)):
-                warn = "!! " if c.dangerous else ""
-                entry = f"{warn}{mark.get(c.action, c.action)} {c.logical_id} {c.type}: {_verdict(c)}"
-                lines.append(f"- {entry}" if markdown else f"    {entry}")
-                for d in c.details:
-                    lines.append(f"  - {_detail_text(d)}" if markdown else f"        {_detail_text(d)}")
+        lines += _headline(p, markdown)
+        lines += _change_lines("stateful", [c for c in p.changes if c.stateful], markdown)
+        lines += _change_lines("other", [c for c in p.changes if not c.stateful], markdown)
         for title, prefixes in (("IAM and resource-policy changes", IAM_TYPES),
                                 ("security-group changes", SECURITY_GROUP_TYPES)):
-            rows = [c for c in p.changes if c.type.startswith(prefixes)]
-            if not rows:
-                continue
-            if markdown:
-                lines += [f"\n### {title}\n", "| resource | type | change | properties |",
-                          "|---|---|---|---|"]
-                lines += [f"| {c.logical_id} | {c.type} | {_verdict(c)} | "
-                          f"{'; '.join(d.path or '(resource)' for d in c.details) or '-'} |" for c in rows]
-            else:
-                lines += [f"  {title}:", f"    {'resource':<32} {'change':<7} properties"]
-                lines += [f"    {c.logical_id:<32} {c.action:<7} "
-                          f"{', '.join(d.path or '(resource)' for d in c.details) or '-'}" for c in rows]
+            lines += _access_table(title, [c for c in p.changes if c.type.startswith(prefixes)], markdown)
         lines.append("")
     return "\n".join(lines)
 

@@ -223,19 +223,21 @@ def _destroy(moto: StandIn, env: list[str]) -> tuple[int, str]:
     return _command("destroy", *env, "--yes")
 
 
+def _limited(name: str, code: int, output: str, cfg: Config) -> bool:
+    """Whether a step ran as far as moto can show (its shortfall is MOTO_CANNOT[name])."""
+    stacks = (cfg.stack_name, cfg.edge_stack_name)
+    if name == "outputs":
+        return code == EXIT_OK and all(f"{s} (" in output for s in stacks) and "no outputs" in output
+    if name == "verify":
+        heads = tuple(f"stack {s} " for s in stacks)
+        rows = [line for line in output.splitlines() if line.startswith(heads) and "outputs" not in line]
+        return code == EXIT_VERIFY_FAILED and len(rows) == 2 and all(" PASS " in r for r in rows)
+    return name == "drift" and code in (EXIT_AWS, EXIT_DRIFTED)
+
+
 def judge(name: str, code: int, output: str, cfg: Config) -> Step:
     """A step's verdict from its exit code and what it printed."""
-    stacks = (cfg.stack_name, cfg.edge_stack_name)
-    if name == "outputs" and code == EXIT_OK and all(f"{s} (" in output and "no outputs" in output
-                                                     for s in stacks):
-        return Step(name, "LIMITED", MOTO_CANNOT[name])
-    if name == "verify" and code == EXIT_VERIFY_FAILED:
-        heads = tuple(f"stack {s} " for s in stacks)
-        stack_rows = [line for line in output.splitlines()
-                      if line.startswith(heads) and "outputs" not in line]
-        if len(stack_rows) == 2 and all(" PASS " in line for line in stack_rows):
-            return Step(name, "LIMITED", MOTO_CANNOT[name])
-    if name == "drift" and code in (EXIT_AWS, EXIT_DRIFTED):
+    if _limited(name, code, output, cfg):
         return Step(name, "LIMITED", MOTO_CANNOT[name])
     if name == "destroy" and cfg.protected and code == EXIT_USER and "lifecycle: is 'protected'" in output:
         return Step(name, "PASS", "refused: the environment is protected (as it should be)")

@@ -4,8 +4,9 @@
 
 Checks that the repository is the environment's own (the stack's ApiRepositoryUri output) and
 that the digest is in it (ECR DescribeImages), then updates the regional stack with the previous
-template and every other parameter's previous value, waits, and reports the digest it replaced
-(the one to release again to roll back). No re-render, no template change.
+template and every other parameter's previous value, waits while printing the stack's events,
+and reports the digest it replaced (the one to release again to roll back). No re-render, no
+template change.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ EXITS = {
 IMAGE = re.compile(r"^(?P<repository>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
 PARAMETER = "ApiImageDigest"
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]  # as samconfig.toml deploys it
-UPDATE_DELAY_SECONDS, UPDATE_ATTEMPTS = 15, 160  # up to 40 minutes: the service must stabilise
 COPY_HINT = ("copy it unchanged first, keeping its digest: crane copy <source-uri>@<digest> "
              "<repository-uri>:<tag>  (or skopeo copy --preserve-digests); docker pull/tag/push "
              "may change the digest")
@@ -52,15 +52,12 @@ def running_digest(aws: Aws) -> str:
     return next((p["ParameterValue"] for p in stack["Parameters"] if p["ParameterKey"] == PARAMETER), "")
 
 
-def release(aws: Aws, digest: str, repository: str | None = None) -> int:
-    """Run ``digest`` in the regional stack; ``repository``, when given, must be the stack's own."""
-    from botocore.exceptions import ClientError, WaiterError
+def _check_image(aws: Aws, own: str, digest: str, repository: str | None) -> None:
+    """The image is in the environment's own repository (its digest pushed there)."""
+    from botocore.exceptions import ClientError
 
-    cfg = aws.cfg
-    name, region = cfg.stack_name, cfg.region
-    (own,) = required_outputs(aws.outputs(name, region), name, ("ApiRepositoryUri",), cfg.environment)
     if repository is not None and repository != own:
-        raise UserError("IMAGE", "repository", f"{repository} is not {cfg.environment}'s "
+        raise UserError("IMAGE", "repository", f"{repository} is not {aws.cfg.environment}'s "
                         f"repository (allowed: {own}, the stack's ApiRepositoryUri); {COPY_HINT}")
     try:
         aws.client("ecr").describe_images(repositoryName=own.split("/", 1)[1],
@@ -70,35 +67,55 @@ def release(aws: Aws, digest: str, repository: str | None = None) -> int:
             raise
         raise UserError("IMAGE", "digest", f"{digest} is not in {own} (allowed: an image pushed "
                         f"there); {COPY_HINT}") from None
-    stack: dict[str, Any] = aws.describe_stack(name, region) or {}
+
+
+def _idle(aws: Aws) -> dict[str, Any]:
+    """The regional stack, refused while an operation runs or after one failed."""
+    name = aws.cfg.stack_name
+    stack: dict[str, Any] = aws.describe_stack(name, aws.cfg.region) or {}
     status = stack["StackStatus"]
-    if status.endswith("_IN_PROGRESS") or status.endswith("_FAILED") or status == "ROLLBACK_COMPLETE":
+    if status.endswith(("_IN_PROGRESS", "_FAILED")) or status == "ROLLBACK_COMPLETE":
         raise UserError(f"stack {name}", "StackStatus", f"is {status} (allowed: a stack whose last "
                         "operation completed; wait for it, or fix it first)")
+    return stack
+
+
+def _update(aws: Aws, stack: dict[str, Any], digest: str) -> str:
+    """Update the stack's image parameter (everything else as it was), streaming its events;
+    the status it ends in."""
+    name, region = aws.cfg.stack_name, aws.cfg.region
+    parameters = [{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
+                  for p in stack["Parameters"] if p["ParameterKey"] != PARAMETER]
+    events = aws.events(stack.get("StackId", name), region)
+    aws.client("cloudformation", region).update_stack(
+        StackName=name, UsePreviousTemplate=True, Capabilities=CAPABILITIES,
+        Parameters=[*parameters, {"ParameterKey": PARAMETER, "ParameterValue": digest}])
+    settled = aws.wait_for_stack(name, region, events)
+    return str((settled or {}).get("StackStatus", "gone"))
+
+
+def release(aws: Aws, digest: str, repository: str | None = None) -> int:
+    """Run ``digest`` in the regional stack; ``repository``, when given, must be the stack's own."""
+    cfg = aws.cfg
+    name = cfg.stack_name
+    (own,) = required_outputs(aws.outputs(name, cfg.region), name, ("ApiRepositoryUri",), cfg.environment)
+    _check_image(aws, own, digest, repository)
+    stack = _idle(aws)
     previous = running_digest(aws)
     if previous == digest:
         print(f"{name} already runs {digest}; nothing to do")
-        return 0
+        return EXIT_OK
     started = time.perf_counter()
-    parameters = [{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
-                  for p in stack["Parameters"] if p["ParameterKey"] != PARAMETER]
-    cloudformation = aws.client("cloudformation", region)
-    cloudformation.update_stack(
-        StackName=name, UsePreviousTemplate=True, Capabilities=CAPABILITIES,
-        Parameters=[*parameters, {"ParameterKey": PARAMETER, "ParameterValue": digest}])
-    print(f"releasing {digest} to {name} (was {previous or 'none'}) ...")
-    try:
-        cloudformation.get_waiter("stack_update_complete").wait(
-            StackName=name, WaiterConfig={"Delay": UPDATE_DELAY_SECONDS, "MaxAttempts": UPDATE_ATTEMPTS})
-    except WaiterError:
-        final = (aws.describe_stack(name, region) or {}).get("StackStatus", "gone")
-        print(f"release failed: {name} is {final}; it still runs {previous or 'no image'} "
-              "(see the stack's events)")
+    print(f"releasing {digest} to {name} (was {previous or 'none'}; the stack's events follow)", flush=True)
+    status = _update(aws, stack, digest)
+    if status != "UPDATE_COMPLETE":
+        print(f"release failed: {name} is {status}; it still runs {previous or 'no image'} "
+              "(see the events above)")
         return EXIT_AWS
     print(f"released {digest} to {name} in {time.perf_counter() - started:.0f} s")
     if previous:
         print(f"roll back with: render.py release-image --env {cfg.environment} {own}@{previous}")
-    return 0
+    return EXIT_OK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

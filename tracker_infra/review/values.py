@@ -56,39 +56,65 @@ def _label(value: Any) -> str:
     return value if isinstance(value, str) and len(value) <= 60 else compact(value, 60)
 
 
-def diff_values(old: Any, new: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Any, Any]]:
+Differences = list[tuple[tuple[Any, ...], Any, Any]]
+
+
+def _mappings(old: Any, new: Any) -> bool:
+    return isinstance(old, dict) and isinstance(new, dict) and not (is_intrinsic(old) or is_intrinsic(new))
+
+
+def _json_bodies(old: Any, new: Any) -> tuple[Any, Any, str] | None:
+    """Both sides as parsed JSON when both hold a JSON document (a string, or !Sub of one): the
+    bodies and the path step that says which; None otherwise."""
+    if (isinstance(old, dict) and isinstance(new, dict) and is_intrinsic(old) and is_intrinsic(new)
+            and next(iter(old)) == next(iter(new)) == "Fn::Sub"):
+        old, new, step = old["Fn::Sub"], new["Fn::Sub"], "!Sub(json)"
+    elif isinstance(old, str) and isinstance(new, str):
+        step = "(json)"
+    else:
+        return None
+    a, b = json_body(old), json_body(new)
+    return (a, b, step) if a is not None and b is not None else None
+
+
+def _by_name(old: list[Any], new: list[Any], key: str, path: tuple[Any, ...]) -> Differences:
+    """Lists of named items (tags by Key, ...) compared item by item, by that name."""
+    before = {_label(i[key]): i for i in old}
+    after = {_label(i[key]): i for i in new}
+    out = []
+    for name in dict.fromkeys([*before, *after]):
+        out += diff_values(before.get(name, MISSING), after.get(name, MISSING), (*path, (key, name)))
+    return out
+
+
+def _lists(old: list[Any], new: list[Any], path: tuple[Any, ...]) -> Differences | None:
+    key = _identity_key(old, new)
+    if key is not None:
+        return _by_name(old, new, key, path)
+    if len(old) == len(new) and all(isinstance(i, (dict, list)) for i in old + new):
+        out = []
+        for index, (a, b) in enumerate(zip(old, new, strict=True)):
+            out += diff_values(a, b, (*path, index))
+        return out
+    return None
+
+
+def diff_values(old: Any, new: Any, path: tuple[Any, ...] = ()) -> Differences:
     """Every difference between two parsed values as (path, old, new); MISSING for absent."""
     if old == new:
         return []
-    if isinstance(old, dict) and isinstance(new, dict) and not (is_intrinsic(old) or is_intrinsic(new)):
+    if _mappings(old, new):
         out = []
         for key in dict.fromkeys([*old, *new]):
             out += diff_values(old.get(key, MISSING), new.get(key, MISSING), (*path, key))
         return out
-    if (isinstance(old, dict) and isinstance(new, dict) and is_intrinsic(old) and is_intrinsic(new)
-            and next(iter(old)) == next(iter(new)) == "Fn::Sub"):
-        a, b = json_body(old["Fn::Sub"]), json_body(new["Fn::Sub"])
-        if a is not None and b is not None:
-            return diff_values(a, b, (*path, "!Sub(json)"))
-    if isinstance(old, str) and isinstance(new, str):
-        a, b = json_body(old), json_body(new)
-        if a is not None and b is not None:
-            return diff_values(a, b, (*path, "(json)"))
+    bodies = _json_bodies(old, new)
+    if bodies is not None:
+        return diff_values(bodies[0], bodies[1], (*path, bodies[2]))
     if isinstance(old, list) and isinstance(new, list):
-        key = _identity_key(old, new)
-        if key is not None:
-            before = {_label(i[key]): i for i in old}
-            after = {_label(i[key]): i for i in new}
-            out = []
-            for name in dict.fromkeys([*before, *after]):
-                out += diff_values(before.get(name, MISSING), after.get(name, MISSING),
-                                   (*path, (key, name)))
-            return out
-        if len(old) == len(new) and all(isinstance(i, (dict, list)) for i in old + new):
-            out = []
-            for index, (a, b) in enumerate(zip(old, new, strict=True)):
-                out += diff_values(a, b, (*path, index))
-            return out
+        found = _lists(old, new, path)
+        if found is not None:
+            return found
     return [(path, old, new)]
 
 
@@ -110,25 +136,28 @@ def compact(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _compact_intrinsic(name: str, arg: Any) -> str:
+    if name == "Ref" and isinstance(arg, str):
+        return f"!Ref {arg}"
+    if name == "Fn::GetAtt" and isinstance(arg, list) and all(isinstance(a, str) for a in arg):
+        return f"!GetAtt {'.'.join(arg)}"
+    return f"!{name.removeprefix('Fn::')} {_compact(arg)}"
+
+
+SCALARS = {True: "true", False: "false", None: "null"}
+
+
 def _compact(value: Any) -> str:
     if value is MISSING:
         return "(none)"
     if is_intrinsic(value):
-        name, arg = next(iter(value.items()))
-        short = name.removeprefix("Fn::")
-        if name == "Ref" and isinstance(arg, str):
-            return f"!Ref {arg}"
-        if name == "Fn::GetAtt" and isinstance(arg, list) and all(isinstance(a, str) for a in arg):
-            return f"!GetAtt {'.'.join(arg)}"
-        return f"!{short} {_compact(arg)}"
+        return _compact_intrinsic(*next(iter(value.items())))
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_compact(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_compact(v) for v in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
+    if isinstance(value, bool) or value is None:
+        return SCALARS[value]
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     return str(value)
