@@ -79,38 +79,52 @@ class Rule:
     source: str  # where it is written: the group, or a standalone rule's logical ID
 
 
-def security_group_rules(t: Template) -> list[Rule]:
-    """Every rule of every security group: inline, and standalone Ingress/Egress resources."""
-    rules = []
-    written: list[tuple[str, str, dict[str, Any], str]] = []
+Written = tuple[str, str, dict[str, Any], str]  # (group, direction, rule properties, where written)
+
+
+def _written_rules(t: Template) -> list[Written]:
+    """The rules as written: inline in a group, or as a standalone Ingress/Egress resource."""
+    written: list[Written] = []
     for rid in t.resources:
         type_, props = t.type(rid), t.props(rid)
         if type_ == "AWS::EC2::SecurityGroup":
-            for direction, key in (("ingress", "SecurityGroupIngress"),
-                                   ("egress", "SecurityGroupEgress")):
-                for rule in props.get(key) or []:
-                    if isinstance(rule, dict):
-                        written.append((rid, direction, rule, rid))
+            for direction, key in (("ingress", "SecurityGroupIngress"), ("egress", "SecurityGroupEgress")):
+                rules = [r for r in props.get(key) or [] if isinstance(r, dict)]
+                written += [(rid, direction, rule, rid) for rule in rules]
         elif type_ in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"):
             group = ref_target(props.get("GroupId"))
             if group:
                 written.append((group, type_.rsplit("Group", 1)[-1].lower(), props, rid))
-    for group, direction, rule, source in written:
-        prefix = "Source" if direction == "ingress" else "Destination"
-        peer_group = ref_target(rule.get(f"{prefix}SecurityGroupId"))
-        if peer_group:
-            kind, peer = "group", peer_group
-        elif isinstance(rule.get("CidrIp"), str) or isinstance(rule.get("CidrIpv6"), str):
-            kind, peer = "cidr", str(rule.get("CidrIp") or rule.get("CidrIpv6"))
-            if peer == NO_MATCH_CIDR:
-                continue
-        elif rule.get(f"{prefix}PrefixListId") is not None:
-            kind, peer = "prefix", str(ref_target(rule[f"{prefix}PrefixListId"])
-                                       or rule[f"{prefix}PrefixListId"])
-        else:
-            continue
-        rules.append(Rule(group, direction, kind, peer, _ports(rule), source))
+    return written
+
+
+def _peer(rule: dict[str, Any], direction: str) -> tuple[str, str] | None:
+    """(kind, peer) of a rule: another group, a CIDR or a prefix list; None for none (or the
+    CIDR that matches nothing, which stands for "no rule")."""
+    prefix = "Source" if direction == "ingress" else "Destination"
+    peer_group = ref_target(rule.get(f"{prefix}SecurityGroupId"))
+    if peer_group:
+        return "group", peer_group
+    if isinstance(rule.get("CidrIp"), str) or isinstance(rule.get("CidrIpv6"), str):
+        cidr = str(rule.get("CidrIp") or rule.get("CidrIpv6"))
+        return None if cidr == NO_MATCH_CIDR else ("cidr", cidr)
+    prefix_list = rule.get(f"{prefix}PrefixListId")
+    if prefix_list is not None:
+        return "prefix", str(ref_target(prefix_list) or prefix_list)
+    return None
+
+
+def security_group_rules(t: Template) -> list[Rule]:
+    """Every rule of every security group: inline, and standalone Ingress/Egress resources."""
+    rules = []
+    for group, direction, rule, source in _written_rules(t):
+        peer = _peer(rule, direction)
+        if peer is not None:
+            rules.append(Rule(group, direction, peer[0], peer[1], _ports(rule), source))
     return sorted(rules)
+
+
+ANYWHERE_CIDRS = ("0.0.0.0/0", "::/0")
 
 
 def _vpc_networks(t: Template) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -153,66 +167,87 @@ class Flow:
     how: str = ""  # the rules that allow it
 
 
+FlowKey = tuple[str, str, str, str]  # (src, dst, note, how)
+
+
+@dataclass
+class _Groups:
+    """The template's security groups and rules, asked which ports one side allows."""
+
+    rules: list[Rule]
+    vpcs: list[Any]
+    groups: list[str]
+    declares_egress: set[str]
+
+    @classmethod
+    def of(cls, t: Template) -> _Groups:
+        groups = sorted(rid for rid in t.resources if t.type(rid) == "AWS::EC2::SecurityGroup")
+        return cls(security_group_rules(t), _vpc_networks(t), groups,
+                   {g for g in groups if t.props(g).get("SecurityGroupEgress")})
+
+    def _reaches(self, r: Rule, peer: str) -> bool:
+        """Whether a rule's peer covers the group ``peer``: by name, a CIDR inside the VPC, or
+        anywhere."""
+        if r.peer_kind == "group":
+            return r.peer == peer
+        return r.peer_kind == "cidr" and (_inside_vpc(r.peer, self.vpcs) or r.peer in ANYWHERE_CIDRS)
+
+    def allowed(self, group: str, direction: str, peer: str) -> list[Ports]:
+        """The ports ``group`` allows to or from ``peer`` in this direction, any rule counted."""
+        default = direction == "egress" and group not in self.declares_egress  # CloudFormation's allow-all
+        out = [Ports("all", *ALL_PORTS)] if default else []
+        return out + [r.ports for r in self.rules
+                      if r.group == group and r.direction == direction and self._reaches(r, peer)]
+
+    def named(self, group: str, direction: str, peer: str) -> list[Ports]:
+        """The ports of the rules of ``group`` that name the group ``peer``."""
+        return [r.ports for r in self.rules if r.group == group and r.direction == direction
+                and r.peer_kind == "group" and r.peer == peer]
+
+    def between(self, src: str, dst: str, flows: dict[FlowKey, set[Ports]]) -> None:
+        """src -> dst: what dst's ingress names and src's egress lets out, and the other way."""
+        egress = self.allowed(src, "egress", dst)
+        for p in self.named(dst, "ingress", src):
+            met = [m for e in egress if (m := p.meet(e))]
+            if met:
+                flows[(src, dst, "", f"{dst} ingress and {src} egress")].update(met)
+            else:
+                flows[(src, dst, f"{src} egress does not allow it", f"{dst} ingress")].add(p)
+        ingress_any = self.allowed(dst, "ingress", src)
+        for p in self.named(src, "egress", dst):
+            if not any(p.meet(i) for i in ingress_any):
+                flows[(src, dst, f"{dst} ingress does not allow it", f"{src} egress")].add(p)
+
+    def outside(self, r: Rule) -> FlowKey | None:
+        """The flow of a rule to or from outside the groups (one side only), or None for egress
+        to the VPC's own addresses (checked as the sending side of group-to-group flows)."""
+        if r.peer_kind == "cidr" and r.peer in ANYWHERE_CIDRS:
+            end = INTERNET
+        elif r.peer_kind == "cidr" and _inside_vpc(r.peer, self.vpcs):
+            if r.direction == "egress":
+                return None
+            end = f"cidr:{r.peer}"
+        else:
+            end = f"{r.peer_kind}:{r.peer}"
+        how = f"{r.group} {r.direction}"
+        return (end, r.group, "", how) if r.direction == "ingress" else (r.group, end, "", how)
+
+
 def security_group_flows(t: Template) -> list[Flow]:
     """Flows between groups and to/from the outside, checking both sides where both are groups.
 
     Group A -> group B is allowed where A's egress allows B (by group, or a CIDR inside the VPC,
     or the default allow-all when A declares no egress) AND B's ingress allows A likewise.
     """
-    rules = security_group_rules(t)
-    vpcs = _vpc_networks(t)
-    groups = sorted(rid for rid in t.resources if t.type(rid) == "AWS::EC2::SecurityGroup")
-    declares_egress = {g for g in groups if t.props(g).get("SecurityGroupEgress")}
-
-    def allowed(group: str, direction: str, peer: str) -> list[Ports]:
-        if direction == "egress" and group not in declares_egress:
-            out = [Ports("all", *ALL_PORTS)]  # CloudFormation keeps the default allow-all
-        else:
-            out = []
-        for r in rules:
-            if r.group == group and r.direction == direction and (
-                    (r.peer_kind == "group" and r.peer == peer)
-                    or (r.peer_kind == "cidr" and _inside_vpc(r.peer, vpcs))
-                    or (r.peer_kind == "cidr" and r.peer in ("0.0.0.0/0", "::/0"))):
-                out.append(r.ports)
-        return out
-
-    flows: dict[tuple[str, str, str, str], set[Ports]] = defaultdict(set)
-    for src in groups:
-        for dst in groups:
-            if src == dst:
-                continue
-            egress = allowed(src, "egress", dst)
-            ingress = [r.ports for r in rules if r.group == dst and r.direction == "ingress"
-                       and r.peer_kind == "group" and r.peer == src]
-            egress_named = [r.ports for r in rules if r.group == src and r.direction == "egress"
-                            and r.peer_kind == "group" and r.peer == dst]
-            ingress_any = allowed(dst, "ingress", src)
-            for p in ingress:
-                met = [m for e in egress if (m := p.meet(e))]
-                if met:
-                    flows[(src, dst, "", f"{dst} ingress and {src} egress")].update(met)
-                else:
-                    flows[(src, dst, f"{src} egress does not allow it", f"{dst} ingress")].add(p)
-            for p in egress_named:
-                if not any(p.meet(i) for i in ingress_any):
-                    flows[(src, dst, f"{dst} ingress does not allow it", f"{src} egress")].add(p)
-    for r in rules:  # to and from the outside: one side only
-        if r.peer_kind == "group":
-            continue
-        outside = r.peer
-        if r.peer_kind == "cidr" and r.peer in ("0.0.0.0/0", "::/0"):
-            outside = INTERNET
-        elif r.peer_kind == "cidr" and _inside_vpc(r.peer, vpcs):
-            if r.direction == "egress":
-                continue  # checked above as the sending side of group-to-group flows
-            outside = f"cidr:{r.peer}"
-        else:
-            outside = f"{r.peer_kind}:{r.peer}"
-        how = f"{r.group} {r.direction}"
-        key = (outside, r.group, "", how) if r.direction == "ingress" else \
-            (r.group, outside, "", how)
-        flows[key].add(r.ports)
+    found = _Groups.of(t)
+    flows: dict[FlowKey, set[Ports]] = defaultdict(set)
+    for src in found.groups:
+        for dst in found.groups:
+            if src != dst:
+                found.between(src, dst, flows)
+    for r in found.rules:
+        key = found.outside(r) if r.peer_kind != "group" else None
+        if key is not None:
+            flows[key].add(r.ports)
     return sorted(Flow(src, dst, tuple(sorted(ports)), note, how)
                   for (src, dst, note, how), ports in flows.items())
-

@@ -111,6 +111,51 @@ def analyse(old: dict[str, Any], new: dict[str, Any]) -> list[ResourceChange]:
     return out
 
 
+def _create_only_hits(entry: dict[str, Any] | None, old: dict[str, Any],
+                      new: dict[str, Any]) -> dict[str, str]:
+    """pointer -> YES (always) or MAY (conditional) for each create-only property whose value
+    differs between the two resources' properties."""
+    hits: dict[str, str] = {}
+    for verdict, key in ((YES, "always"), (MAY, "conditional")):
+        for pointer in (entry or {}).get(key, []):
+            parts = pointer.split("/")
+            if _values_at(old, parts) != _values_at(new, parts):
+                hits.setdefault(pointer, verdict)
+    return hits
+
+
+def _replaces(path: tuple[Any, ...], hits: dict[str, str]) -> str:
+    """Whether a change at ``path`` replaces the resource: YES, MAY or NO."""
+    replaces = NO
+    if path[:1] == ("Properties",):
+        for pointer, verdict in hits.items():
+            if _pointer_matches(pointer, path[1:]):
+                replaces = YES if YES in (replaces, verdict) else verdict
+    return replaces
+
+
+def _verdict(diff: ResourceChange, hits: dict[str, str], entry: dict[str, Any] | None,
+             raw: list[tuple[tuple[Any, ...], Any, Any]], type_: str) -> None:
+    """The resource's replacement verdict and its reason."""
+    if hits:
+        strongest = YES if YES in hits.values() else MAY
+        names = sorted(p.replace("/", ".") for p, v in hits.items() if v == strongest)
+        diff.replacement = strongest
+        diff.reason = (f"create-only {'property' if len(names) == 1 else 'properties'} "
+                       f"{', '.join(names)} changed" + ("" if strongest == YES else
+                                                       " (replacement depends on the change)"))
+    elif entry is None and any(p[:1] == ("Properties",) for p, _, _ in raw):
+        diff.replacement, diff.reason = UNKNOWN, f"no resource schema for {type_}"
+
+
+def _engine_upgrade(diff: ResourceChange, old: dict[str, Any], new: dict[str, Any]) -> None:
+    if diff.type in ENGINE_TYPES:
+        before, after = (_major(p.get("EngineVersion")) for p in (old, new))
+        if before and after and before != after:
+            diff.irreversible = (f"engine major version {before} -> {after}: an upgrade with no "
+                                 "way back (a downgrade is a restore from a snapshot)")
+
+
 def _changed(logical_id: str, a: dict[str, Any], b: dict[str, Any]) -> ResourceChange:
     type_old, type_new = str(a.get("Type", "?")), str(b.get("Type", "?"))
     diff = _new(logical_id, "changed", b, type_old if type_old != type_new else "")
@@ -123,33 +168,10 @@ def _changed(logical_id: str, a: dict[str, Any], b: dict[str, Any]) -> ResourceC
         return diff
     props_old, props_new = _props(a), _props(b)
     entry = create_only(type_new)
-    hits: dict[str, str] = {}  # pointer -> YES/MAY when its value differs
-    for verdict, key in ((YES, "always"), (MAY, "conditional")):
-        for pointer in (entry or {}).get(key, []):
-            parts = pointer.split("/")
-            if _values_at(props_old, parts) != _values_at(props_new, parts):
-                hits.setdefault(pointer, verdict)
-    for path, x, y in raw:
-        replaces = NO
-        if path[:1] == ("Properties",):
-            for pointer, verdict in hits.items():
-                if _pointer_matches(pointer, path[1:]):
-                    replaces = YES if YES in (replaces, verdict) else verdict
-        diff.changes.append(Change(format_path(path), x, y, replaces))
-    if hits:
-        strongest = YES if YES in hits.values() else MAY
-        names = sorted(p.replace("/", ".") for p, v in hits.items() if v == strongest)
-        diff.replacement = strongest
-        diff.reason = (f"create-only {'property' if len(names) == 1 else 'properties'} "
-                       f"{', '.join(names)} changed" + ("" if strongest == YES else
-                                                       " (replacement depends on the change)"))
-    elif entry is None and any(p[:1] == ("Properties",) for p, _, _ in raw):
-        diff.replacement, diff.reason = UNKNOWN, f"no resource schema for {type_new}"
-    if type_new in ENGINE_TYPES:
-        before, after = (_major(p.get("EngineVersion")) for p in (props_old, props_new))
-        if before and after and before != after:
-            diff.irreversible = (f"engine major version {before} -> {after}: an upgrade with no "
-                                 "way back (a downgrade is a restore from a snapshot)")
+    hits = _create_only_hits(entry, props_old, props_new)
+    diff.changes = [Change(format_path(path), x, y, _replaces(path, hits)) for path, x, y in raw]
+    _verdict(diff, hits, entry, raw, type_new)
+    _engine_upgrade(diff, props_old, props_new)
     return diff
 
 
@@ -196,6 +218,14 @@ def _replaced_reference(resource: dict[str, Any], replaced: dict[str, str]) -> t
     return None
 
 
+def _stays(logical_id: str, resource: Any, old: dict[str, Any], moving: dict[str, str],
+           diff: ResourceChange | None) -> bool:
+    """A resource that exists on both sides, is not itself replaced or moving, and so may have to
+    follow a network that moves."""
+    return (logical_id in old and logical_id not in moving and isinstance(resource, dict)
+            and not (diff is not None and (diff.replaced or diff.moves or diff.kind != "changed")))
+
+
 def _network_moves(diffs: list[ResourceChange], old: dict[str, Any], new: dict[str, Any]) -> None:
     """Resources that stay but reference a replaced (or moving) network resource."""
     by_id = {d.logical_id: d for d in diffs}
@@ -205,10 +235,8 @@ def _network_moves(diffs: list[ResourceChange], old: dict[str, Any], new: dict[s
         grew = False
         for logical_id, resource in new.items():
             diff = by_id.get(logical_id)
-            if (logical_id not in old or logical_id in moving or not isinstance(resource, dict)
-                    or (diff is not None and (diff.replaced or diff.moves or diff.kind != "changed"))):
-                continue
-            targets = sorted(set(references(_props(resource))) & set(moving))
+            targets = (sorted(set(references(_props(resource))) & set(moving))
+                       if _stays(logical_id, resource, old, moving, diff) else [])
             if not targets:
                 continue
             if diff is None:

@@ -85,21 +85,31 @@ def _covers(pattern: str, value: str) -> bool:
     return pattern == value or (not pattern.startswith("not ") and fnmatchcase(value, pattern))
 
 
+def _resource_widening(st: _Statement, resource: str, same_action: list[_Statement]) -> str:
+    """How one resource of a statement widens what the statements allowing its action allowed."""
+    same = [b for b in same_action if any(_covers(r, resource) for r in b.resources)]
+    if not same:
+        wider = any(_covers(resource, r) for b in same_action for r in b.resources)
+        return f"{'wider' if wider else 'new'} resource {resource}"
+    if st.principal and not any(b.principal == st.principal for b in same):
+        return "new principal"
+    if not st.condition and all(b.condition for b in same):
+        return "condition removed"
+    return ""
+
+
 def _widening(st: _Statement, before: set[_Statement]) -> str:
+    """How an added Allow statement widens what its policy allowed before ("" if it does not):
+    a new action, a new or wider resource, a new principal, a condition removed."""
     allowed = [b for b in before if b.where == st.where and b.effect == "Allow"]
     for action in st.actions:
         same_action = [b for b in allowed if any(_covers(a, action) for a in b.actions)]
         if not same_action:
             return f"new action {action}"
         for resource in st.resources:
-            same = [b for b in same_action if any(_covers(r, resource) for r in b.resources)]
-            if not same:
-                wider = any(_covers(resource, r) for b in same_action for r in b.resources)
-                return f"{'wider' if wider else 'new'} resource {resource}"
-            if st.principal and not any(b.principal == st.principal for b in same):
-                return "new principal"
-            if not st.condition and all(b.condition for b in same):
-                return "condition removed"
+            found = _resource_widening(st, resource, same_action)
+            if found:
+                return found
     return ""
 
 
