@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -112,86 +112,107 @@ class Arrow:
 def _shape(type_: str) -> str:
     return "cylinder" if type_ in CYLINDERS else "subroutine" if type_ in SUBROUTINES else "rect"
 
-def resource_view(t: Template) -> tuple[list[Box], list[Arrow]]:
-    """The boxes and arrows of one stack's resource picture."""
-    layer_of = layers(t)
-    shown = sorted(rid for rid in t.resources if t.type(rid) not in HIDDEN_TYPES)
-    shown_set = set(shown)
-    users: Counter[str] = Counter(r for rid in t.resources for r in t.refs[rid])
+def _served(t: Template, group: list[str], layer: str, layer_of: dict[str, str]) -> dict[str, list[str]]:
+    """A group's resources by the layer each serves most (its own when it serves none)."""
+    served: dict[str, list[str]] = defaultdict(list)
+    for rid in group:
+        near = Counter(layer_of[r] for r in t.refs[rid] if layer_of[r] not in (layer, "shared"))
+        served[min(near, key=lambda n: (-near[n], list(LAYERS).index(n))) if near else layer].append(rid)
+    return served
 
-    # Collapse many boxes of one type in one layer into one.
+
+def _collapse(t: Template, shown: list[str],
+              layer_of: dict[str, str]) -> tuple[list[Box], dict[str, str], list[str]]:
+    """Many boxes of one type in one layer become one per layer served ("4 × Alarm (API)"):
+    (those boxes, resource -> its box, the resources left to draw one by one)."""
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for rid in shown:
         groups[(layer_of[rid], t.type(rid))].append(rid)
-    box_of: dict[str, str] = {}
-    boxes: list[Box] = []
-    singles: list[str] = []
+    boxes, box_of, singles = [], {}, []
     for (layer, type_), group in sorted(groups.items()):
         if len(group) <= COLLAPSE_OVER:
             singles += group
             continue
-        served: dict[str, list[str]] = defaultdict(list)  # one box per layer served: "4 × Alarm (API)"
-        for rid in group:
-            near = Counter(layer_of[r] for r in t.refs[rid] if layer_of[r] not in (layer, "shared"))
-            served[min(near, key=lambda n: (-near[n], list(LAYERS).index(n)))
-                   if near else layer].append(rid)
-        for target, part in sorted(served.items()):
+        for target, part in sorted(_served(t, group, layer, layer_of).items()):
             if len(part) == 1:
                 singles += part
                 continue
             gid = f"{t.stack.key}__{type_.split('::', 1)[-1].replace('::', '')}{target.title()}"
             box_of.update(dict.fromkeys(part, gid))
-            boxes.append(Box(layer, gid, (f"{len(part)} × {_short_type(type_)} "
-                                          f"({LAYERS[target]})", *part), _shape(type_)))
+            boxes.append(Box(layer, gid, (f"{len(part)} × {_short_type(type_)} ({LAYERS[target]})", *part),
+                             _shape(type_)))
+    return boxes, box_of, singles
+
+
+def _extra(t: Template, rid: str, users: Counter[str]) -> list[str]:
+    """What a single box says besides its ID and type."""
+    type_ = t.type(rid)
+    if type_ == "AWS::KMS::Key":
+        return [f"used by {_count(users[rid], 'resource')}"]
+    if type_ in NO_EDGES_FROM:
+        return [f"charts {_count(len(t.refs[rid]), 'resource')}"]
+    if type_ == "AWS::SNS::Topic":  # where the alarms end up
+        protocols = Counter(str(t.props(s).get("Protocol")) for s in t.resources
+                            if t.type(s) == "AWS::SNS::Subscription" and rid in t.refs[s])
+        return [", ".join(f"{_count(n, p + ' subscription')}" for p, n in sorted(protocols.items()))] \
+            if protocols else []
+    return _facts(t, rid)
+
+
+# A direct reference beats "via", which beats DependsOn alone.
+ARROW_RANK = {("solid", ""): 0, ("solid", "via"): 1, ("dotted", ""): 2}
+
+
+def _rank(style: str, label: str) -> int:
+    return ARROW_RANK.get((style, "via" if label.startswith("via ") else ""), 3)
+
+
+@dataclass
+class _Arrows:
+    t: Template
+    box_of: dict[str, str]
+    found: dict[tuple[str, str], Arrow] = field(default_factory=dict)
+
+    def add(self, src: str, dst: str, label: str = "", style: str = "solid") -> None:
+        a, b = self.box_of[src], self.box_of[dst]
+        if a == b or self.t.type(dst) in NO_EDGES_TO or self.t.type(src) in NO_EDGES_FROM:
+            return
+        old = self.found.get((a, b))
+        if old is None or _rank(style, label) < _rank(old.style, old.label):
+            self.found[(a, b)] = Arrow(a, b, label, style)
+
+    def to(self, rid: str, target: str, shown: set[str], style: str) -> None:
+        """rid -> target, or one step through a resource not drawn (role, subnet group, policy)."""
+        if target in shown:
+            self.add(rid, target, style=style)
+            return
+        beyond = self.t.refs[target] | (self.t.depends[target] if style == "solid" else set())
+        for other in sorted(beyond):
+            if other in shown and other != rid:
+                self.add(rid, other, f"via {target}", style)
+
+
+def resource_view(t: Template) -> tuple[list[Box], list[Arrow]]:
+    """The boxes and arrows of one stack's resource picture."""
+    layer_of = layers(t)
+    shown = sorted(rid for rid in t.resources if t.type(rid) not in HIDDEN_TYPES)
+    users: Counter[str] = Counter(r for rid in t.resources for r in t.refs[rid])
+    boxes, box_of, singles = _collapse(t, shown, layer_of)
     for rid in singles:
         box_of[rid] = t.node_id(rid)
-        extra = _facts(t, rid)
-        if t.type(rid) == "AWS::KMS::Key":
-            extra = [f"used by {_count(users[rid], 'resource')}"]
-        elif t.type(rid) in NO_EDGES_FROM:
-            extra = [f"charts {_count(len(t.refs[rid]), 'resource')}"]
-        elif t.type(rid) == "AWS::SNS::Topic":  # where the alarms end up
-            protocols = Counter(str(t.props(s).get("Protocol")) for s in t.resources
-                                if t.type(s) == "AWS::SNS::Subscription" and rid in t.refs[s])
-            extra = [", ".join(f"{_count(n, p + ' subscription')}"
-                               for p, n in sorted(protocols.items()))] if protocols else []
-        boxes.append(Box(layer_of[rid], t.node_id(rid), (rid, _short_type(t.type(rid)), *extra),
-                         _shape(t.type(rid))))
-
-    arrows: dict[tuple[str, str], Arrow] = {}
-
-    def add(src: str, dst: str, label: str = "", style: str = "solid") -> None:
-        a, b = box_of[src], box_of[dst]
-        if a == b or t.type(dst) in NO_EDGES_TO or t.type(src) in NO_EDGES_FROM:
-            return
-        old = arrows.get((a, b))
-        # A direct reference beats "via", which beats DependsOn alone.
-        rank = {("solid", ""): 0, ("solid", "via"): 1, ("dotted", ""): 2}
-        key = (style, "via" if label.startswith("via ") else "")
-        if old is None or rank.get(key, 3) < rank.get(
-                (old.style, "via" if old.label.startswith("via ") else ""), 3):
-            arrows[(a, b)] = Arrow(a, b, label, style)
-
+        label = (rid, _short_type(t.type(rid)), *_extra(t, rid, users))
+        boxes.append(Box(layer_of[rid], t.node_id(rid), label, _shape(t.type(rid))))
+    arrows, shown_set = _Arrows(t, box_of), set(shown)
     for rid in shown:
         for target in sorted(t.refs[rid]):
-            if target in shown_set:
-                add(rid, target)
-            else:  # one step through a resource not drawn (role, subnet group, bucket policy)
-                for beyond in sorted(t.refs[target] | t.depends[target]):
-                    if beyond in shown_set and beyond != rid:
-                        add(rid, beyond, f"via {target}")
+            arrows.to(rid, target, shown_set, "solid")
         for target in sorted(t.depends[rid]):
-            if target in shown_set:
-                add(rid, target, style="dotted")
-            else:
-                for beyond in sorted(t.refs[target]):
-                    if beyond in shown_set and beyond != rid:
-                        add(rid, beyond, f"via {target}", "dotted")
+            arrows.to(rid, target, shown_set, "dotted")
     for subnet, target, cidr in _routes(t):
         if subnet in shown_set and target in shown_set:
             key = (box_of[subnet], box_of[target])
-            arrows[key] = Arrow(*key, f"route {cidr}")
-    return sorted(boxes), sorted(arrows.values())
+            arrows.found[key] = Arrow(*key, f"route {cidr}")
+    return sorted(boxes), sorted(arrows.found.values())
 
 
 def _routes(t: Template) -> list[tuple[str, str, str]]:
@@ -225,47 +246,54 @@ def _behaviours(config: dict[str, Any]) -> list[dict[str, Any]]:
     return [b for b in [default, *rest] if isinstance(b, dict)]
 
 
+VIEWER = {"redirect-to-https": "HTTPS 443 (HTTP 80 redirects)", "https-only": "HTTPS 443",
+          "allow-all": "HTTP 80, HTTPS 443"}
+
+
+def _origin_arrow(t: Template, rid: str, origin: dict[str, Any], behaviours: list[dict[str, Any]]) -> Arrow:
+    """Distribution -> origin: the methods its behaviours allow, OAC signing, a custom origin's
+    protocol and port."""
+    methods = sorted({m for b in behaviours if b.get("TargetOriginId") == origin.get("Id")
+                      for m in b.get("AllowedMethods") or []})
+    parts = ["/".join(methods)] if methods else []
+    oac = ref_target(origin.get("OriginAccessControlId"))
+    if oac:
+        signing = _lookup(t.props(oac), "OriginAccessControlConfig.SigningProtocol")
+        parts.append(f"via OAC {signing}" if signing else "via OAC")
+    custom = origin.get("CustomOriginConfig")
+    if isinstance(custom, dict):
+        parts.append(f"{custom.get('OriginProtocolPolicy', '')} {custom.get('HTTPSPort', 443)}".strip())
+    target = ref_target(origin.get("DomainName"))
+    dst = t.node_id(target) if target else f"origin:{origin.get('DomainName')}"
+    return Arrow(t.node_id(rid), dst, " ".join(parts) or "origin")
+
+
+def _triggers(behaviours: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
+    """(function, event type) -> in how many behaviours it runs (Lambda@Edge and CloudFront
+    Functions alike)."""
+    triggers: Counter[tuple[str, str]] = Counter()
+    for b in behaviours:
+        associations = [(a, "LambdaFunctionARN") for a in b.get("LambdaFunctionAssociations") or []]
+        associations += [(a, "FunctionARN") for a in b.get("FunctionAssociations") or []]
+        for assoc, key in associations:
+            fn = ref_target(assoc.get(key))
+            if fn:
+                triggers[(fn, str(assoc.get("EventType")))] += 1
+    return triggers
+
+
 def cloudfront_flows(t: Template) -> list[Arrow]:
     """Viewer -> distribution, distribution -> origins (via OAC), triggers of edge functions."""
     arrows = []
-    for rid in sorted(t.resources):
-        if t.type(rid) != "AWS::CloudFront::Distribution":
-            continue
+    for rid in sorted(t.of_type("AWS::CloudFront::Distribution")):
         config = t.props(rid).get("DistributionConfig") or {}
         behaviours = _behaviours(config)
         policies = {str(b.get("ViewerProtocolPolicy")) for b in behaviours}
-        viewer = {"redirect-to-https": "HTTPS 443 (HTTP 80 redirects)", "https-only": "HTTPS 443",
-                  "allow-all": "HTTP 80, HTTPS 443"}
-        label = "; ".join(viewer.get(p, p) for p in sorted(policies))
-        arrows.append(Arrow(INTERNET, t.node_id(rid), label))
-        for origin in config.get("Origins") or []:
-            target = ref_target(origin.get("DomainName"))
-            methods = sorted({m for b in behaviours if b.get("TargetOriginId") == origin.get("Id")
-                              for m in b.get("AllowedMethods") or []})
-            parts = ["/".join(methods)] if methods else []
-            oac = ref_target(origin.get("OriginAccessControlId"))
-            if oac:
-                signing = _lookup(t.props(oac), "OriginAccessControlConfig.SigningProtocol")
-                parts.append(f"via OAC {signing}" if signing else "via OAC")
-            custom = origin.get("CustomOriginConfig")
-            if isinstance(custom, dict):
-                parts.append(f"{custom.get('OriginProtocolPolicy', '')} "
-                             f"{custom.get('HTTPSPort', 443)}".strip())
-            dst = t.node_id(target) if target else f"origin:{origin.get('DomainName')}"
-            arrows.append(Arrow(t.node_id(rid), dst, " ".join(parts) or "origin"))
-        triggers: dict[tuple[str, str], int] = Counter()
-        for b in behaviours:
-            for assoc in b.get("LambdaFunctionAssociations") or []:
-                fn = ref_target(assoc.get("LambdaFunctionARN"))
-                if fn:
-                    triggers[(fn, str(assoc.get("EventType")))] += 1
-            for assoc in b.get("FunctionAssociations") or []:
-                fn = ref_target(assoc.get("FunctionARN"))
-                if fn:
-                    triggers[(fn, str(assoc.get("EventType")))] += 1
-        for (fn, event), count in sorted(triggers.items()):
-            scope = f"all {count} behaviours" if count == len(behaviours) else \
-                f"{count} of {len(behaviours)} behaviours"
+        arrows.append(Arrow(INTERNET, t.node_id(rid), "; ".join(VIEWER.get(p, p) for p in sorted(policies))))
+        arrows += [_origin_arrow(t, rid, origin, behaviours) for origin in config.get("Origins") or []]
+        for (fn, event), count in sorted(_triggers(behaviours).items()):
+            scope = (f"all {count} behaviours" if count == len(behaviours)
+                     else f"{count} of {len(behaviours)} behaviours")
             arrows.append(Arrow(t.node_id(rid), t.node_id(fn), f"{event}, {scope}", "dotted"))
     return arrows
 
@@ -305,6 +333,52 @@ def _external_label(end: str) -> str:
 
 
 @dataclass
+class _Traffic:
+    """What the traffic picture gathers from each stack: arrows, the ends outside the stacks,
+    and the table's rows (from, to, allowed, note)."""
+
+    arrows: list[Arrow] = field(default_factory=list)
+    externals: set[str] = field(default_factory=set)
+    rows: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    def _ends(self, t: Template, end: str, owners: dict[str, list[str]],
+              boxes: dict[str, tuple[str, ...]]) -> list[str]:
+        """The boxes one end of a flow is drawn as: a group's members, or an external end."""
+        if end not in t.resources:
+            self.externals.add(end)
+            return [_external_id(end)]
+        who = owners.get(end) or [end]
+        for rid in who:
+            boxes[t.node_id(rid)] = (rid, f"in {end}") if rid != end else (rid,)
+        return [t.node_id(rid) for rid in who]
+
+    def security_groups(self, t: Template, boxes: dict[str, tuple[str, ...]]) -> None:
+        owners = members(t)
+        for flow in security_group_flows(t):
+            label = ports_label(flow.ports) + (f" — blocked: {flow.note}" if flow.note else "")
+            for a in self._ends(t, flow.src, owners, boxes):
+                for b in self._ends(t, flow.dst, owners, boxes):
+                    via = _way_out(t, a.split("_", 1)[1]) if b == INTERNET else ""
+                    style = "dotted" if flow.note else "solid"
+                    self.arrows.append(Arrow(a, b, f"{label} {via}".strip(), style))
+            self.rows.append((_row_end(t, flow.src, owners), _row_end(t, flow.dst, owners),
+                              ports_label(flow.ports), f"{flow.how}: {flow.note}" if flow.note else flow.how))
+
+    def cloudfront(self, t: Template, boxes: dict[str, tuple[str, ...]]) -> None:
+        for a in cloudfront_flows(t):
+            for end in (a.src, a.dst):
+                if end == INTERNET or end.startswith("origin:"):
+                    self.externals.add(end)
+                else:
+                    rid = end.split("_", 1)[1]
+                    boxes[end] = (rid, _short_type(t.type(rid)))
+            self.arrows.append(Arrow(_external_id(a.src) if a.src == INTERNET else a.src,
+                                     _external_id(a.dst) if a.dst.startswith("origin:") else a.dst,
+                                     a.label, a.style))
+            self.rows.append((_cf_end(a.src), _cf_end(a.dst), a.label, "CloudFront configuration"))
+
+
+@dataclass
 class Picture:
     env: str
     templates: list[Template]
@@ -314,60 +388,25 @@ class Picture:
 
     def traffic(self) -> tuple[str, list[tuple[str, str, str, str]]]:
         """The traffic flowchart and its table rows (from, to, allowed, note)."""
-        lines = ["flowchart LR"]
+        found = _Traffic()
         inside: dict[str, dict[str, tuple[str, ...]]] = {}
-        arrows: list[Arrow] = []
-        externals: set[str] = set()
-        rows = []
         for t in self.templates:
             boxes: dict[str, tuple[str, ...]] = {}
-            owners = members(t)
-
-            def ends(end: str, t: Template = t, owners: dict[str, list[str]] = owners,
-                     boxes: dict[str, tuple[str, ...]] = boxes) -> list[str]:
-                if end in t.resources:
-                    who = owners.get(end) or [end]
-                    for rid in who:
-                        boxes[t.node_id(rid)] = (rid, f"in {end}") if rid != end else (rid,)
-                    return [t.node_id(rid) for rid in who]
-                externals.add(end)
-                return [_external_id(end)]
-
-            for flow in security_group_flows(t):
-                label = ports_label(flow.ports)
-                if flow.note:
-                    label += f" — blocked: {flow.note}"
-                for a in ends(flow.src):
-                    for b in ends(flow.dst):
-                        via = _way_out(t, a.split("_", 1)[1]) if b == INTERNET else ""
-                        arrows.append(Arrow(a, b, f"{label} {via}".strip(),
-                                            "dotted" if flow.note else "solid"))
-                rows.append((_row_end(t, flow.src, owners), _row_end(t, flow.dst, owners),
-                             ports_label(flow.ports),
-                             f"{flow.how}: {flow.note}" if flow.note else flow.how))
-            for a in cloudfront_flows(t):
-                for end in (a.src, a.dst):
-                    if end == INTERNET or end.startswith("origin:"):
-                        externals.add(end)
-                    else:
-                        rid = end.split("_", 1)[1]
-                        boxes[end] = (rid, _short_type(t.type(rid)))
-                arrows.append(Arrow(_external_id(a.src) if a.src == INTERNET else a.src,
-                                    _external_id(a.dst) if a.dst.startswith("origin:") else a.dst,
-                                    a.label, a.style))
-                rows.append((_cf_end(a.src), _cf_end(a.dst), a.label, "CloudFront configuration"))
+            found.security_groups(t, boxes)
+            found.cloudfront(t, boxes)
             inside[t.stack.key] = boxes
-        for end in sorted(externals):
-            lines.append("  " + _node(_external_id(end), [_external_label(end)], "stadium"))
+        lines = ["flowchart LR"]
+        lines += ["  " + _node(_external_id(end), [_external_label(end)], "stadium")
+                  for end in sorted(found.externals)]
         for t in self.templates:
             if not inside[t.stack.key]:
                 continue
             lines.append(f'  subgraph {t.stack.key}["{_escape(self.stack_title(t))}"]')
-            for node_id, label in sorted(inside[t.stack.key].items()):
-                lines.append("    " + _node(node_id, label))
+            lines += ["    " + _node(node_id, label)
+                      for node_id, label in sorted(inside[t.stack.key].items())]
             lines.append("  end")
-        lines += ["  " + _arrow(a) for a in sorted(set(arrows))]
-        return "\n".join(lines) + "\n", rows
+        lines += ["  " + _arrow(a) for a in sorted(set(found.arrows))]
+        return "\n".join(lines) + "\n", found.rows
 
     def resources(self) -> str:
         lines = ["flowchart TB"]
