@@ -190,6 +190,23 @@ def walk(node: Any) -> Iterator[Any]:
             yield from walk(value)
 
 
+def _named(key: str, value: Any) -> tuple[list[str], list[Any]] | None:
+    """(the IDs an intrinsic names, the nodes under it still to walk) for Ref, Fn::GetAtt and
+    Fn::Sub; None for anything else."""
+    if key == "Ref" and isinstance(value, str):
+        return [value.split(".", 1)[0]], []  # SAM: !Ref Function.Version
+    if key == "Fn::GetAtt":
+        target = value[0] if isinstance(value, list) and value else value
+        return ([target.split(".", 1)[0]] if isinstance(target, str) else []), []
+    if key == "Fn::Sub":
+        text, local = (value[0], value[1]) if isinstance(value, list) else (value, {})
+        local_names = set(local) if isinstance(local, dict) else set()
+        variables = _SUB_VAR.findall(text) if isinstance(text, str) else []
+        names = [var.split(".", 1)[0].strip() for var in variables]
+        return [n for n in names if n not in local_names], [local]
+    return None
+
+
 def references(node: Any) -> Iterator[str]:
     """Logical IDs (and pseudo parameters such as AWS::Region) named by Ref, Fn::GetAtt and
     Fn::Sub anywhere under ``node``, depth first; Fn::Sub's own variables are not references."""
@@ -197,26 +214,11 @@ def references(node: Any) -> Iterator[str]:
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            if len(node) == 1:
-                (key, value), = node.items()
-                if key == "Ref" and isinstance(value, str):
-                    yield value.split(".", 1)[0]  # SAM: !Ref Function.Version
-                    continue
-                if key == "Fn::GetAtt":
-                    target = value[0] if isinstance(value, list) and value else value
-                    if isinstance(target, str):
-                        yield target.split(".", 1)[0]
-                    continue
-                if key == "Fn::Sub":
-                    text, local = (value[0], value[1]) if isinstance(value, list) else (value, {})
-                    local_names = set(local) if isinstance(local, dict) else set()
-                    if isinstance(text, str):
-                        for var in _SUB_VAR.findall(text):
-                            name = var.split(".", 1)[0].strip()
-                            if name not in local_names:
-                                yield name
-                    stack.append(local)
-                    continue
+            found = _named(*next(iter(node.items()))) if len(node) == 1 else None
+            if found is not None:
+                yield from found[0]
+                stack.extend(found[1])
+                continue
             stack.extend(reversed(node.values()))
         elif isinstance(node, list):
             stack.extend(reversed(node))

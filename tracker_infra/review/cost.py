@@ -50,6 +50,31 @@ class Prices:
     source: dict[str, str] = field(default_factory=dict)
 
 
+def _price_entries(name: str, entries: dict[str, Any]) -> tuple[dict[str, float], dict[str, str]]:
+    """(key -> USD per unit, key -> "source (date)"); every price names its unit, source and date."""
+    price, source = {}, {}
+    for key, entry in entries.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("price"), (int, float)):
+            raise UserError(name, f"prices.{key}.price", "must be a number (USD per unit)")
+        for needed in ("source", "date", "unit"):
+            if not entry.get(needed):
+                raise UserError(name, f"prices.{key}.{needed}", "is missing (allowed: every "
+                                "price names its unit, its source URL and the date it was checked)")
+        price[key] = float(entry["price"])
+        source[key] = f"{entry['source']} ({entry['date']})"
+    return price, source
+
+
+def _assumption_entries(name: str, entries: dict[str, Any]) -> tuple[dict[str, float], dict[str, str]]:
+    assumption, unit = {}, {}
+    for key, entry in entries.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("value"), (int, float)):
+            raise UserError(name, f"assumptions.{key}.value", "must be a number")
+        assumption[key] = float(entry["value"])
+        unit[key] = str(entry.get("unit", ""))
+    return assumption, unit
+
+
 def load_prices(path: Path | None = None) -> Prices:
     """Read and check the price table; a missing price, source or date is a UserError."""
     from ..config import read_yaml
@@ -60,32 +85,14 @@ def load_prices(path: Path | None = None) -> Prices:
     hours = data.get("hours_per_month")
     if not isinstance(hours, (int, float)) or hours <= 0:
         raise UserError(name, "hours_per_month", "must be a positive number (allowed: 730)")
-    price: dict[str, float] = {}
-    source: dict[str, str] = {}
-    for key, entry in (data.get("prices") or {}).items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("price"), (int, float)):
-            raise UserError(name, f"prices.{key}.price", "must be a number (USD per unit)")
-        for needed in ("source", "date", "unit"):
-            if not entry.get(needed):
-                raise UserError(name, f"prices.{key}.{needed}", "is missing (allowed: every "
-                                "price names its unit, its source URL and the date it was checked)")
-        price[key] = float(entry["price"])
-        source[key] = f"{entry['source']} ({entry['date']})"
-    assumption: dict[str, float] = {}
-    unit: dict[str, str] = {}
-    for key, entry in (data.get("assumptions") or {}).items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("value"), (int, float)):
-            raise UserError(name, f"assumptions.{key}.value", "must be a number")
-        assumption[key] = float(entry["value"])
-        unit[key] = str(entry.get("unit", ""))
-    prices = Prices(float(hours), price, assumption, unit, str(data.get("region", "")), source)
-    for key in price_keys():
-        if key not in price:
-            raise UserError(name, f"prices.{key}", "is missing (the estimate needs it)")
-    for key in assumption_keys():
-        if key not in assumption:
-            raise UserError(name, f"assumptions.{key}", "is missing (the estimate needs it)")
-    return prices
+    price, source = _price_entries(name, data.get("prices") or {})
+    assumption, unit = _assumption_entries(name, data.get("assumptions") or {})
+    needed = (("prices", price_keys(), price), ("assumptions", assumption_keys(), assumption))
+    for section, keys, have in needed:
+        missing = [k for k in keys if k not in have]
+        if missing:
+            raise UserError(name, f"{section}.{missing[0]}", "is missing (the estimate needs it)")
+    return Prices(float(hours), price, assumption, unit, str(data.get("region", "")), source)
 
 
 @dataclass(frozen=True)
@@ -414,26 +421,31 @@ def _secrets(docs: Docs, prices: Prices, est: Estimate) -> None:
         _flat(est, "Secrets Manager secrets", f"{what} x {_usd(price)}", (secrets + managed) * price)
 
 
+def _high_resolution(periods: list[float | None]) -> bool:
+    return any(x is not None and x < 60 for x in periods)
+
+
+def _alarm_metrics(props: dict[str, Any]) -> tuple[int, bool]:
+    """(metrics an alarm bills, whether at high resolution: a period under a minute)."""
+    metrics = props.get("Metrics")
+    if not isinstance(metrics, list):
+        return 1, _high_resolution([_number(props.get("Period"))])
+    items = [m for m in metrics if isinstance(m, dict)]
+    stats = [m["MetricStat"] for m in items if isinstance(m.get("MetricStat"), dict)]
+    count = sum(1 for m in items if "MetricStat" in m)
+    if any("ANOMALY_DETECTION_BAND" in str(m.get("Expression", "")) for m in items):
+        count = 3 * max(count, 1)  # an anomaly detection alarm bills three metrics
+    return count, _high_resolution([_number(stat.get("Period")) for stat in stats])
+
+
 @priced(("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm"),
         ("alarm_metric_month", "alarm_metric_month_high_resolution", "composite_alarm_month"))
 def _alarms(docs: Docs, prices: Prices, est: Estimate) -> None:
     p = prices.price
     standard = high_res = 0
     for _, props, _ in _of_type(docs, "AWS::CloudWatch::Alarm"):
-        metrics = props.get("Metrics")
-        if isinstance(metrics, list):
-            count = sum(1 for m in metrics if isinstance(m, dict) and "MetricStat" in m)
-            periods = [_number(m["MetricStat"].get("Period")) for m in metrics
-                       if isinstance(m, dict) and isinstance(m.get("MetricStat"), dict)]
-            if any(isinstance(m, dict) and "ANOMALY_DETECTION_BAND" in str(m.get("Expression", ""))
-                   for m in metrics):
-                count = 3 * max(count, 1)  # an anomaly detection alarm bills three metrics
-        else:
-            count, periods = 1, [_number(props.get("Period"))]
-        if any(x is not None and x < 60 for x in periods):
-            high_res += count
-        else:
-            standard += count
+        count, high = _alarm_metrics(props)
+        high_res, standard = (high_res + count, standard) if high else (high_res, standard + count)
     composite = len(_of_type(docs, "AWS::CloudWatch::CompositeAlarm"))
     if standard + high_res + composite:
         cost = (standard * p["alarm_metric_month"] + high_res * p["alarm_metric_month_high_resolution"]
@@ -507,37 +519,38 @@ def format_estimate(title: str, est: Estimate, markdown: bool) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _pair(a: float, b: float) -> str:
+    sign = "+" if b >= a else "-"
+    return f"{_money(a)} -> {_money(b)} ({sign}{_money(abs(b - a))})"
+
+
+def _amounts(line: Line | None) -> tuple[str, str]:
+    """(floor, ceiling) of a line item, "-" for one that is not there."""
+    return (_money(line.floor), _money(line.ceiling)) if line else ("-", "-")
+
+
 def format_delta(name: str, before: Estimate, after: Estimate, markdown: bool) -> str | None:
     """What a change does to an environment's estimate, or None when it moves nothing."""
     old, new = before.by_item(), after.by_item()
-    changed = [item for item in dict.fromkeys([*old, *new])
-               if (old.get(item) and (old[item].floor, old[item].ceiling)) !=
-                  (new.get(item) and (new[item].floor, new[item].ceiling))]
+    def values(line: Line | None) -> tuple[float, float] | None:
+        return (line.floor, line.ceiling) if line else None
+
+    changed = [item for item in dict.fromkeys([*old, *new]) if values(old.get(item)) != values(new.get(item))]
     if not changed:
         return None
-
-    def pair(a: float, b: float) -> str:
-        sign = "+" if b >= a else "-"
-        return f"{_money(a)} -> {_money(b)} ({sign}{_money(abs(b - a))})"
-
-    rows = []
+    totals = f"floor {_pair(before.floor, after.floor)}; ceiling {_pair(before.ceiling, after.ceiling)}"
     if markdown:
-        rows += [f"**Estimated monthly cost, {name}:** floor {pair(before.floor, after.floor)}; "
-                 f"ceiling {pair(before.ceiling, after.ceiling)}", "",
-                 "| Item | Floor before | Floor after | Ceiling before | Ceiling after |",
-                 "|---|--:|--:|--:|--:|"]
+        rows = [f"**Estimated monthly cost, {name}:** {totals}", "",
+                "| Item | Floor before | Floor after | Ceiling before | Ceiling after |",
+                "|---|--:|--:|--:|--:|"]
         for item in changed:
-            o, n = old.get(item), new.get(item)
-            rows.append(f"| {item} | {_money(o.floor) if o else '-'} | {_money(n.floor) if n else '-'} | "
-                        f"{_money(o.ceiling) if o else '-'} | {_money(n.ceiling) if n else '-'} |")
+            (of, oc), (nf, nc) = _amounts(old.get(item)), _amounts(new.get(item))
+            rows.append(f"| {item} | {of} | {nf} | {oc} | {nc} |")
     else:
-        rows.append(f"Estimated monthly cost, {name}: floor {pair(before.floor, after.floor)}; "
-                    f"ceiling {pair(before.ceiling, after.ceiling)}")
+        rows = [f"Estimated monthly cost, {name}: {totals}"]
         for item in changed:
-            o, n = old.get(item), new.get(item)
-            rows.append(f"  {item}: floor {_money(o.floor) if o else '-'} -> "
-                        f"{_money(n.floor) if n else '-'}, ceiling {_money(o.ceiling) if o else '-'} "
-                        f"-> {_money(n.ceiling) if n else '-'}")
+            (of, oc), (nf, nc) = _amounts(old.get(item)), _amounts(new.get(item))
+            rows.append(f"  {item}: floor {of} -> {nf}, ceiling {oc} -> {nc}")
     return "\n".join(rows) + "\n"
 
 
