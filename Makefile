@@ -47,6 +47,7 @@ lint: lint-quick               ## ruff, freshness, then cfn-lint, checkov and th
 
 lint-quick: .venv/.dev
 	.venv/bin/ruff check .
+	$(PY) tools/complexity.py
 	$(PY) -m tracker_infra.regen --check
 
 lint-cfn: .venv/.dev           ## cfn-lint on every rendered and bootstrap template (each names its region)

@@ -345,3 +345,21 @@ def test_markdown_collapses_detail_and_stays_under_the_comment_limit() -> None:
     assert cut.count("<details>") == cut.count("</details>") == 1
     assert cut.rstrip().endswith("or run `render.py diff` locally._")
     assert format_report(report, markdown=True) != full and len(format_report(report, markdown=True)) < 65_536
+
+
+def test_a_logical_id_renamed_is_said_as_a_rename_with_what_happens_to_the_data() -> None:
+    bucket = {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "Properties": {
+        "VersioningConfiguration": {"Status": "Enabled"}, "BucketEncryption": {"x": 1},
+        "Tags": [{"Key": "Project", "Value": "t"}]}}
+    other = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "t"}}
+    old = {"Resources": {"SiteBucket": bucket, "Topic": other}}
+    new = {"Resources": {"WebsiteBucket": copy.deepcopy(bucket), "Topic": other}}
+    result = diff_templates(old, new, name="t/edge.yaml")
+    assert by_id(result)["WebsiteBucket"].renamed_from == "SiteBucket"
+    text = text_of(result)
+    assert ("!!   t/edge.yaml WebsiteBucket (AWS::S3::Bucket): likely a rename of SiteBucket. "
+            "CloudFormation creates WebsiteBucket and deletes SiteBucket. Its data does not follow") in text
+    assert "keep the logical ID SiteBucket, or move it with CloudFormation's stack refactoring" in text
+    # a new resource of another shape is not a rename
+    new["Resources"]["WebsiteBucket"]["Properties"] = {"AccessControl": "Private"}
+    assert by_id(diff_templates(old, new))["WebsiteBucket"].renamed_from == ""

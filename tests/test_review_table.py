@@ -26,8 +26,14 @@ FLAGS = ("--fail-on-replace", "--fail-on-broadening")
 
 
 def _run(*args: str | Path, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True,  # noqa: S603
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,  # noqa: S603
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +47,17 @@ def runtime_python() -> Path:
         base = Path(sys.base_prefix) / "bin" / "python3"
         made = _run(base, "-m", "venv", "--without-pip", RUNTIME)
         if made.returncode == 0:
-            made = _run(base, "-m", "pip", "--python", RUNTIME / "bin" / "python", "install",
-                        "--quiet", "-r", ROOT / "requirements.txt")
+            made = _run(
+                base,
+                "-m",
+                "pip",
+                "--python",
+                RUNTIME / "bin" / "python",
+                "install",
+                "--quiet",
+                "-r",
+                ROOT / "requirements.txt",
+            )
         if made.returncode != 0:
             shutil.rmtree(RUNTIME, ignore_errors=True)
             pytest.skip(f"cannot build the runtime environment here: {made.stderr.strip()[-300:]}")
@@ -91,40 +106,60 @@ def _scaling(text: str, repo: Path) -> None:
 def _database_name(text: str, repo: Path) -> None:
     alarms = _alarms(text)
     for env in ("dev", "staging", "production"):
-        assert (f"{env}/app.yaml DatabaseCluster (AWS::RDS::DBCluster): REPLACED: create-only "
-                "property DatabaseName changed") in alarms
-        assert (f"{env}/app.yaml DatabaseCluster (AWS::RDS::DBCluster): DBClusterIdentifier is "
-                f'fixed ("tracker-{env}")') in alarms
+        assert (
+            f"{env}/app.yaml DatabaseCluster (AWS::RDS::DBCluster): REPLACED: create-only "
+            "property DatabaseName changed"
+        ) in alarms
+        assert (
+            f"{env}/app.yaml DatabaseCluster (AWS::RDS::DBCluster): DBClusterIdentifier is "
+            f'fixed ("tracker-{env}")'
+        ) in alarms
     assert "!! CloudFormation will refuse this update: 3 custom-named resource(s)" in alarms
 
 
 def _vpc(text: str, repo: Path) -> None:
     alarms = _alarms(text)
-    assert ("!!   production/app.yaml DatabaseCluster (AWS::RDS::DBCluster): MUST MOVE TO A "
-            "REPLACED NETWORK") in alarms
+    assert (
+        "!!   production/app.yaml DatabaseCluster (AWS::RDS::DBCluster): MUST MOVE TO A REPLACED NETWORK"
+    ) in alarms
     assert "!!   production/app.yaml ApiService (AWS::ECS::Service): references" in alarms
     assert "!!   production/app.yaml DatabaseSubnetGroup (AWS::RDS::DBSubnetGroup): references" in alarms
     assert "staging/" not in text and "dev/" not in text
-    assert "Properties.CidrBlock: \"10.2.0.0/16\" -> \"10.9.0.0/16\" (requires replacement)" in text
+    assert 'Properties.CidrBlock: "10.2.0.0/16" -> "10.9.0.0/16" (requires replacement)' in text
 
 
 def _log_group(text: str, repo: Path) -> None:
     alarms = _alarms(text)
     for env, policy in (("dev", "Delete"), ("staging", "Retain"), ("production", "Retain")):
-        assert (f"{env}/app.yaml ApiLogGroup (AWS::Logs::LogGroup): REPLACED: create-only property "
-                f"LogGroupName changed (UpdateReplacePolicy: {policy})") in alarms
-    assert re.search(r'Properties\.LogGroupName: !Sub \["/aws/ecs/api-staging-\$\{CreateId\}", .*\] -> '
-                     r'!Sub \["/aws/ecs/tracker-api-staging-\$\{CreateId\}", .*\] \(requires replacement\)',
-                     text)
+        assert (
+            f"{env}/app.yaml ApiLogGroup (AWS::Logs::LogGroup): REPLACED: create-only property "
+            f"LogGroupName changed (UpdateReplacePolicy: {policy})"
+        ) in alarms
+    assert re.search(
+        r'Properties\.LogGroupName: !Sub \["/aws/ecs/api-staging-\$\{CreateId\}", .*\] -> '
+        r'!Sub \["/aws/ecs/tracker-api-staging-\$\{CreateId\}", .*\] \(requires replacement\)',
+        text,
+    )
 
 
 def _security(text: str, repo: Path) -> None:
-    assert not _alarms(text)
-    iam = re.findall(r"^\s+\+\s+(\S+)\s+ApiTaskExecutionRole start-api-task\s+Allow\s.*"
-                     r"logs:DeleteLogGroup.*WIDENS: new action logs:DeleteLogGroup$", text, re.M)
+    head = _alarms(text)  # the widenings lead the report, each named once per stack
+    assert head.count("WIDENS IAM: ") == 3 and head.count("WIDENS security group: ") == 3, head
+    assert ("WIDENS IAM: production/app.yaml ApiTaskExecutionRole start-api-task: new action "
+            "logs:DeleteLogGroup") in head
+    iam = re.findall(
+        r"^\s+\+\s+(\S+)\s+ApiTaskExecutionRole start-api-task\s+Allow\s.*"
+        r"logs:DeleteLogGroup.*WIDENS: new action logs:DeleteLogGroup$",
+        text,
+        re.M,
+    )
     assert sorted(iam) == ["dev/app.yaml", "production/app.yaml", "staging/app.yaml"]
-    rules = re.findall(r"^\s+\+\s+(\S+)\s+AlbSecurityGroup\s+ingress\s+tcp 22\s+0\.0\.0\.0/0\s+"
-                       r"WIDENS: open to the internet$", text, re.M)
+    rules = re.findall(
+        r"^\s+\+\s+(\S+)\s+AlbSecurityGroup\s+ingress\s+tcp 22\s+0\.0\.0\.0/0\s+"
+        r"WIDENS: open to the internet$",
+        text,
+        re.M,
+    )
     assert sorted(rules) == ["dev/app.yaml", "production/app.yaml", "staging/app.yaml"]
     assert text.index("IAM statement changes:") < text.index("dev/app.yaml (tracker-dev")
 
@@ -141,14 +176,25 @@ def _tag(text: str, repo: Path) -> None:
 def _headers(text: str, repo: Path) -> None:
     assert not _alarms(text)
     for env in ("dev", "staging", "production"):
-        assert (f"{env}/edge.yaml: edge function code changed: a new Lambda@Edge version is "
-                "published and the distribution updated") in text
-    assert ('edge/headers.json.headers.Referrer-Policy: "strict-origin-when-cross-origin" -> '
-            '"no-referrer"') in text
-    assert text.count("~ SecurityHeadersFunction  AWS::Serverless::Function  new code: a new version "
-                      "is published") == 3
-    assert text.count("~ Distribution  AWS::CloudFront::Distribution  updated to "
-                      "SecurityHeadersFunction's new version") == 3
+        assert (
+            f"{env}/edge.yaml: edge function code changed: a new Lambda@Edge version is "
+            "published and the distribution updated"
+        ) in text
+    assert (
+        'edge/headers.json.headers.Referrer-Policy: "strict-origin-when-cross-origin" -> "no-referrer"'
+    ) in text
+    assert (
+        text.count(
+            "~ SecurityHeadersFunction  AWS::Serverless::Function  new code: a new version is published"
+        )
+        == 3
+    )
+    assert (
+        text.count(
+            "~ Distribution  AWS::CloudFront::Distribution  updated to SecurityHeadersFunction's new version"
+        )
+        == 3
+    )
     assert "no resource changes" not in text
 
 
@@ -172,23 +218,46 @@ class Case:
 
 CASES = [
     Case("scaling bump", (_edit(*example.SCALING),), 0, _scaling),
-    Case("database name", (_edit("vars/defaults.yaml", "  name: tracker\n", "  name: activity\n"),),
-         4, _database_name),
+    Case(
+        "database name",
+        (_edit("vars/defaults.yaml", "  name: tracker\n", "  name: activity\n"),),
+        4,
+        _database_name,
+    ),
     Case("vpc cidr", (_edit("vars/production.yaml", "10.2.0.0/16", "10.9.0.0/16"),), 4, _vpc),
-    Case("fixed log group name", (_edit("partials/api_service.yaml.j2", '"/aws/ecs/api-"',
-                                        '"/aws/ecs/tracker-api-"'),), 4, _log_group),
-    Case("new IAM action and a 0.0.0.0/0 rule", (_edit(*example.NEW_IAM_ACTION),
-                                                  _edit(*example.SSH_FROM_ANYWHERE)), 5, _security),
+    Case(
+        "fixed log group name",
+        (_edit("partials/api_service.yaml.j2", '"/aws/ecs/api-"', '"/aws/ecs/tracker-api-"'),),
+        4,
+        _log_group,
+    ),
+    Case(
+        "new IAM action and a 0.0.0.0/0 rule",
+        (_edit(*example.NEW_IAM_ACTION), _edit(*example.SSH_FROM_ANYWHERE)),
+        5,
+        _security,
+    ),
     Case("tag added everywhere", (_edit(*example.TAG_EVERYWHERE),), 0, _tag),
-    Case("security header", (_edit("vars/defaults.yaml", "Referrer-Policy: strict-origin-when-cross-origin",
-                                   "Referrer-Policy: no-referrer"),), 0, _headers),
+    Case(
+        "security header",
+        (
+            _edit(
+                "vars/defaults.yaml",
+                "Referrer-Policy: strict-origin-when-cross-origin",
+                "Referrer-Policy: no-referrer",
+            ),
+        ),
+        0,
+        _headers,
+    ),
     Case("removed environment", (_remove("vars/dev.yaml"),), 0, _removed_env),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_review_verdicts_before_and_after_rendering_in_both_installs(
-        case: Case, repo: Path, runtime_python: Path) -> None:
+    case: Case, repo: Path, runtime_python: Path
+) -> None:
     _git(repo, "checkout", "-q", "--", ".")
     _git(repo, "clean", "-qfd")
     for edit in case.edits:
@@ -214,8 +283,275 @@ def test_the_example_in_docs_is_what_the_code_prints(repo: Path) -> None:
     _git(repo, "checkout", "-q", "--", ".")
     _git(repo, "clean", "-qfd")
     report = example.report(repo)
-    for part in ("#### IAM statement changes", "#### Security-group rule changes", "tag Team",
-                 "**Estimated monthly cost, production:**", "<details>"):
+    for part in (
+        "#### IAM statement changes",
+        "#### Security-group rule changes",
+        "tag Team",
+        "**Estimated monthly cost, production:**",
+        "<details>",
+    ):
         assert part in report
     page = example.PAGE.read_text()
     assert example.page_with(report, page) == page, "stale: run `make regen` and commit docs/reviewing.md"
+
+
+# --- widenings: every category in the report's head, each gate failing on its own kind ----------
+# Each change is made in the checkout and reviewed for production after rendering, in both
+# installs, with both gates: a security widening exits 5, a loss of data protection 4.
+
+SITE_BLOCK = (
+    "        BlockPublicAcls: true\n        BlockPublicPolicy: true\n        IgnorePublicAcls: true\n"
+    "        RestrictPublicBuckets: true\n      OwnershipControls:"
+)
+FLOW_LOG = "  FlowLog:\n    Type: AWS::EC2::FlowLog\n"
+FLOW_LOG_END = "      {{ m.tags(6, Name=stack.name) }}\n\n  AlbSecurityGroup:"
+
+
+@dataclass(frozen=True)
+class Widening:
+    name: str
+    edits: tuple[tuple[str, str, str], ...]
+    exit: int  # 5: security widened; 4: data protection loosened; 0: a tightening
+    head: str  # what the report's head says ("" for a tightening: no WIDENS at all)
+
+
+WIDENINGS = [
+    Widening(
+        "site bucket public",
+        (("partials/frontend.yaml.j2", SITE_BLOCK, SITE_BLOCK.replace("true", "false")),),
+        5,
+        "WIDENS exposure: production/edge.yaml SiteBucket (AWS::S3::Bucket): public access block off",
+    ),
+    Widening(
+        "tasks with public IPs",
+        (("partials/api_service.yaml.j2", "AssignPublicIp: DISABLED", "AssignPublicIp: ENABLED"),),
+        5,
+        "WIDENS exposure: production/app.yaml ApiService (AWS::ECS::Service): tasks get public IP",
+    ),
+    Widening(
+        "database instances public",
+        (("partials/database.yaml.j2", "PubliclyAccessible: false", "PubliclyAccessible: true"),),
+        5,
+        "(AWS::RDS::DBInstance): PubliclyAccessible: true",
+    ),
+    Widening(
+        "CloudFront over plain HTTP",
+        (
+            (
+                "partials/frontend.yaml.j2",
+                "ViewerProtocolPolicy: redirect-to-https",
+                "ViewerProtocolPolicy: allow-all",
+            ),
+        ),
+        5,
+        "WIDENS transport: production/edge.yaml Distribution (AWS::CloudFront::Distribution): "
+        "serves plain HTTP",
+    ),
+    Widening(
+        "CloudFront TLS 1.0",
+        (
+            (
+                "partials/frontend.yaml.j2",
+                "MinimumProtocolVersion: TLSv1.2_2021",
+                "MinimumProtocolVersion: TLSv1",
+            ),
+        ),
+        5,
+        "(AWS::CloudFront::Distribution): MinimumProtocolVersion TLSv1 (older than TLS 1.2)",
+    ),
+    Widening(
+        "ALB TLS 1.0",
+        (
+            (
+                "partials/api_load_balancer.yaml.j2",
+                "SslPolicy: ELBSecurityPolicy-TLS13-1-2-2021-06",
+                "SslPolicy: ELBSecurityPolicy-TLS-1-0-2015-04",
+            ),
+        ),
+        5,
+        "WIDENS transport: production/app.yaml ApiHttpsListener (AWS::ElasticLoadBalancingV2::Listener): "
+        "SslPolicy ELBSecurityPolicy-TLS-1-0-2015-04 accepts TLS older than 1.2",
+    ),
+    Widening(
+        "database unencrypted",
+        (("partials/database.yaml.j2", "StorageEncrypted: true", "StorageEncrypted: false"),),
+        4,  # StorageEncrypted is create-only: the cluster is replaced too (data at risk wins)
+        "WIDENS encryption: production/app.yaml DatabaseCluster (AWS::RDS::DBCluster): StorageEncrypted off",
+    ),
+    Widening(
+        "topics without the key",
+        (("partials/monitoring.yaml.j2", "      KmsMasterKeyId: !GetAtt StackKey.Arn\n", ""),),
+        5,
+        "(AWS::SNS::Topic): its KMS key removed",
+    ),
+    Widening(
+        "log groups without the key",
+        (
+            (
+                "partials/macros.yaml.j2",
+                "      KmsKeyId: !GetAtt StackKey.Arn\n      {{ tags(6) }}",
+                "      {{ tags(6) }}",
+            ),
+        ),
+        5,
+        "(AWS::Logs::LogGroup): its KMS key removed",
+    ),
+    Widening(
+        "site access logs removed",
+        (
+            (
+                "partials/frontend.yaml.j2",
+                "      LoggingConfiguration:\n        "
+                "DestinationBucketName: !Ref DistributionLogBucket\n        LogFilePrefix: s3/\n",
+                "",
+            ),
+        ),
+        5,
+        "WIDENS audit: production/edge.yaml SiteBucket (AWS::S3::Bucket): server access logging removed",
+    ),
+    Widening(
+        "CloudFront logs removed",
+        (
+            (
+                "partials/frontend.yaml.j2",
+                "        Logging:\n          Bucket: !GetAtt "
+                "DistributionLogBucket.DomainName\n          IncludeCookies: false\n"
+                "          Prefix: cloudfront/\n",
+                "",
+            ),
+        ),
+        5,
+        "(AWS::CloudFront::Distribution): standard logging removed",
+    ),
+    Widening(
+        "database log exports off",
+        (("partials/database.yaml.j2", "      EnableCloudwatchLogsExports:\n        - postgresql\n", ""),),
+        5,
+        "(AWS::RDS::DBCluster): log exports removed",
+    ),
+    Widening(
+        "alarms notify no one",
+        (("partials/macros.yaml.j2", "      AlarmActions:\n        - !Ref {{ topic | logical_id }}\n", ""),),
+        5,
+        "(AWS::CloudWatch::Alarm): alarm actions removed",
+    ),
+    Widening(
+        "flow logs removed",
+        (
+            ("partials/network.yaml.j2", FLOW_LOG, "{% if false %}\n" + FLOW_LOG),
+            (
+                "partials/network.yaml.j2",
+                FLOW_LOG_END,
+                "      {{ m.tags(6, Name=stack.name) }}\n{% endif %}\n\n  AlbSecurityGroup:",
+            ),
+        ),
+        5,
+        "WIDENS audit: production/app.yaml FlowLog (AWS::EC2::FlowLog): VPC flow log removed",
+    ),
+    Widening(
+        "production disposable",
+        (
+            (
+                "vars/production.yaml",
+                "environment: production\n",
+                "environment: production\nlifecycle: disposable\n",
+            ),
+        ),
+        4,
+        "WIDENS data: production/app.yaml DatabaseCluster (AWS::RDS::DBCluster): "
+        "DeletionPolicy: Snapshot removed",
+    ),
+    Widening(
+        "shorter backups",
+        (("vars/production.yaml", "backup_retention_days: 14", "backup_retention_days: 7"),),
+        4,
+        "WIDENS data: production/app.yaml DatabaseCluster (AWS::RDS::DBCluster): "
+        "BackupRetentionPeriod 14 -> 7",
+    ),
+    Widening(
+        "shorter log retention",
+        (("vars/production.yaml", "log_retention_days: 90", "log_retention_days: 7"),),
+        4,
+        "(AWS::Logs::LogGroup): RetentionInDays 90 -> 7",
+    ),
+    Widening(
+        "site versioning suspended",
+        (
+            (
+                "partials/frontend.yaml.j2",
+                "      VersioningConfiguration:\n        Status: Enabled\n      BucketEncryption:",
+                "      VersioningConfiguration:\n        Status: Suspended\n      BucketEncryption:",
+            ),
+        ),
+        4,
+        "WIDENS data: production/edge.yaml SiteBucket (AWS::S3::Bucket): versioning Suspended",
+    ),
+    # tightenings and neutral changes: no verdict
+    Widening(
+        "stricter TLS policy",
+        (
+            (
+                "partials/api_load_balancer.yaml.j2",
+                "ELBSecurityPolicy-TLS13-1-2-2021-06",
+                "ELBSecurityPolicy-TLS13-1-3-2021-06",
+            ),
+        ),
+        0,
+        "",
+    ),
+    Widening(
+        "longer backups",
+        (("vars/production.yaml", "backup_retention_days: 14", "backup_retention_days: 30"),),
+        0,
+        "",
+    ),
+    Widening(
+        "longer log retention",
+        (("vars/production.yaml", "log_retention_days: 90", "log_retention_days: 365"),),
+        0,
+        "",
+    ),
+    Widening(
+        "a new deny",
+        (
+            (
+                "partials/frontend.yaml.j2",
+                "          - Sid: DenyRequestsWithoutTls\n",
+                '          - Sid: DenyDeletes\n            Effect: Deny\n            Principal: "*"\n'
+                '            Action: "s3:DeleteBucket"\n            Resource: !GetAtt SiteBucket.Arn\n'
+                "          - Sid: DenyRequestsWithoutTls\n",
+            ),
+        ),
+        0,
+        "",
+    ),
+]
+
+
+def test_the_widening_table_covers_every_category() -> None:
+    categories = {
+        w.head.split(":")[0].removeprefix("WIDENS ") for w in WIDENINGS if w.head.startswith("WIDENS")
+    }
+    assert {"exposure", "transport", "encryption", "data", "audit"} <= categories
+    assert sum(w.exit != 0 for w in WIDENINGS) >= 15 and sum(w.exit == 0 for w in WIDENINGS) >= 3
+
+
+@pytest.mark.parametrize("case", WIDENINGS, ids=[w.name for w in WIDENINGS])
+def test_each_widening_is_in_the_head_and_fails_its_gate_in_both_installs(
+    case: Widening, repo: Path, runtime_python: Path
+) -> None:
+    _git(repo, "checkout", "-q", "--", ".")
+    _git(repo, "clean", "-qfd")
+    for edit in case.edits:
+        example.apply(edit, repo)
+    reports = []
+    for python in (Path(sys.executable), runtime_python):
+        done = _run(python, "render.py", "diff", "--env", "production", *FLAGS, cwd=repo)
+        assert done.stderr == "" and done.returncode == case.exit, (done.returncode, done.stdout[:3000])
+        reports.append(done.stdout)
+    assert reports[0] == reports[1]
+    head = _alarms(reports[0])
+    if case.head:
+        assert case.head in head, head
+    else:
+        assert "WIDENS" not in reports[0], head

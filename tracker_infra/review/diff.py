@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +41,18 @@ from .report import Change, Report, ResourceChange, StackChanges, format_report
 from .security import iam_changes, rule_changes
 from .template import Template
 from .values import MISSING, diff_values, format_path, json_body
+from .widening import widenings
 
 # What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
 EXITS = {
     EXIT_OK: "",
     EXIT_USER: "",
-    EXIT_REPLACE: ("with --fail-on-replace: a stateful resource replaced, deleted or moved to a "
-        "replaced network, or an update CloudFormation would refuse (a fixed custom "
-        "name); wins over the next"),
-    EXIT_BROADENING: ("with --fail-on-broadening: an IAM statement or security-group rule widens access "
-        "(new action, wider resource, new principal or peer, 0.0.0.0/0)"),
+    EXIT_REPLACE: ("with --fail-on-replace: data at risk: a stateful resource replaced, deleted or "
+                   "moved to a replaced network, an update CloudFormation would refuse (a fixed custom "
+                   "name), or data protection loosened (deletion protection, retention, backups, "
+                   "versioning); wins over the next"),
+    EXIT_BROADENING: ("with --fail-on-broadening: security widened: exposure, transport, encryption "
+                      "or audit loosened, an IAM statement or a security-group rule widens access"),
 }
 
 
@@ -79,7 +82,33 @@ def diff_templates(old: dict[str, Any], new: dict[str, Any], name: str = "", lab
     before, after = Template(old), Template(new)
     result.iam = iam_changes(before, after)
     result.rules = rule_changes(before, after)
+    result.widenings = widenings(old.get("Resources") or {}, new.get("Resources") or {})
+    _renames(result.resources, old.get("Resources") or {}, new.get("Resources") or {})
     return result
+
+
+RENAME_SIMILARITY = 0.75  # share of properties equal on both sides for "likely the same resource"
+
+
+def _similarity(a: dict[str, Any], b: dict[str, Any]) -> float:
+    pa, pb = a.get("Properties") or {}, b.get("Properties") or {}
+    keys = set(pa) | set(pb)
+    if not keys:
+        return 1.0
+    return sum(1 for k in keys if pa.get(k, MISSING) == pb.get(k, MISSING)) / len(keys)
+
+
+def _renames(resources: list[ResourceChange], old: dict[str, Any], new: dict[str, Any]) -> None:
+    """A resource removed and one of the same type added with nearly the same properties: most
+    likely a logical ID renamed (CloudFormation sees a delete and a create)."""
+    removed = [r for r in resources if r.kind == "removed"]
+    for added in (r for r in resources if r.kind == "added"):
+        candidates = [(round(_similarity(old[r.logical_id], new[added.logical_id]), 3), r.logical_id)
+                      for r in removed if r.type == added.type]
+        best = max(candidates, default=(0.0, ""))
+        if best[0] >= RENAME_SIMILARITY:
+            added.renamed_from = best[1]
+            removed = [r for r in removed if r.logical_id != best[1]]
 
 
 def _file_changes(name: str, old: bytes | None, new: bytes | None) -> list[Change]:
@@ -162,8 +191,89 @@ def _uses_version(node: Any, function: str) -> bool:
     return isinstance(node, list) and any(_uses_version(v, function) for v in node)
 
 
-def compare(old: Side, new: Side, labels: dict[tuple[str, str], tuple[str, str]],
-            transform: dict[str, Any] | None = None, pair: tuple[str, str] | None = None,
+Labels = dict[tuple[str, str], tuple[str, str]]  # (env, file) -> (stack name, region)
+
+
+@dataclass
+class _EnvPair:
+    """One environment's files on both sides (or two environments', for the environment diff)."""
+
+    env_a: str
+    env_b: str
+    files_a: dict[str, bytes]
+    files_b: dict[str, bytes]
+    labels: Labels
+    transform: dict[str, Any] | None
+    stacks: dict[str, StackChanges] = field(default_factory=dict)
+    parsed_b: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def shown(self) -> str:
+        return self.env_b if self.env_a == self.env_b else f"{self.env_a} -> {self.env_b}"
+
+    def label(self, fname: str) -> str:
+        found = self.labels.get((self.env_b, fname)) or self.labels.get((self.env_a, fname))
+        stack, region = found or ("", "")
+        return f"{stack}, {region}" if stack else ""
+
+    def names(self) -> list[str]:
+        return sorted(set(self.files_a) | set(self.files_b))
+
+    def templates(self) -> list[str]:
+        return [f for f in self.names() if "/" not in f and f.endswith((".yaml", ".yml"))]
+
+    def template(self, fname: str) -> None:
+        """One stack template compared; a stack no longer rendered is not deleted by anything."""
+        a, b = self.files_a.get(fname), self.files_b.get(fname)
+        self.parsed_b[fname] = doc_b = _load(b, f"{self.env_b}/{fname}")
+        if a == b and not self.transform:
+            return
+        doc_a = _load(a, f"{self.env_a}/{fname}")
+        if self.transform:
+            doc_a, doc_b = self.transform[self.env_a](doc_a), self.transform[self.env_b](doc_b)
+        stack = self.stacks[fname] = diff_templates(doc_a, doc_b, f"{self.shown}/{fname}", self.label(fname))
+        stack.status = "added" if a is None else "removed" if b is None else "changed"
+        if b is None:
+            stack.resources, stack.widenings = [], []
+            stack.notes.append("no longer rendered: the deployed stack is not deleted by anything; "
+                               "delete it by hand once its data is safe")
+
+    def _normalised(self, a: bytes | None, b: bytes | None) -> tuple[bytes | None, bytes | None]:
+        if not (self.transform and a is not None and b is not None):
+            return a, b
+        ja, jb = json_body(a.decode("utf-8", "replace")), json_body(b.decode("utf-8", "replace"))
+        if ja is None or jb is None:
+            return a, b
+        return (json.dumps(self.transform[self.env_a](ja), sort_keys=True).encode(),
+                json.dumps(self.transform[self.env_b](jb), sort_keys=True).encode())
+
+    def package_file(self, fname: str, owners: dict[str, tuple[str, str]]) -> None:
+        """A file of a stack's package (the edge function's): compared with its stack."""
+        a, b = self._normalised(self.files_a.get(fname), self.files_b.get(fname))
+        if a == b:
+            return
+        owner, function = owners.get(fname.split("/", 1)[0], (fname, ""))
+        if owner not in self.stacks:
+            stack, region = self.labels.get((self.env_b, owner)) or ("", "")
+            self.stacks[owner] = StackChanges(f"{self.shown}/{owner}", f"{stack}, {region}" if stack else "")
+        if function:
+            _new_code(self.stacks[owner], self.parsed_b[owner], function, _file_changes(fname, a, b))
+        else:
+            self.stacks[owner].other += _file_changes(fname, a, b)
+
+    def compare(self) -> list[StackChanges]:
+        templates = self.templates()
+        for fname in templates:
+            self.template(fname)
+        owners = _package_owner(self.parsed_b)
+        for fname in self.names():
+            if fname not in templates:
+                self.package_file(fname, owners)
+        return [s for _, s in sorted(self.stacks.items()) if not s.empty]
+
+
+def compare(old: Side, new: Side, labels: Labels, transform: dict[str, Any] | None = None,
+            pair: tuple[str, str] | None = None,
             removed_envs: frozenset[str] = frozenset()) -> tuple[list[StackChanges], list[str]]:
     """Every file of every environment on either side, compared: the stacks that changed, and
     notes about environments that disappeared.
@@ -177,49 +287,8 @@ def compare(old: Side, new: Side, labels: dict[tuple[str, str], tuple[str, str]]
         if env_a in removed_envs and env_b not in new.files:
             notes.append(_removed_env_note(env_a))
             continue
-        files_a, files_b = old.files.get(env_a, {}), new.files.get(env_b, {})
-        shown_env = env_b if env_a == env_b else f"{env_a} -> {env_b}"
-        names = sorted(set(files_a) | set(files_b))
-        templates = [f for f in names if "/" not in f and f.endswith((".yaml", ".yml"))]
-        stacks: dict[str, StackChanges] = {}
-        parsed_b = {}
-        for fname in templates:
-            stack, region = labels.get((env_b, fname)) or labels.get((env_a, fname)) or ("", "")
-            label = f"{stack}, {region}" if stack else ""
-            a, b = files_a.get(fname), files_b.get(fname)
-            parsed_b[fname] = doc_b = _load(b, f"{env_b}/{fname}")
-            if a == b and not transform:
-                continue
-            doc_a = _load(a, f"{env_a}/{fname}")
-            if transform:
-                doc_a, doc_b = transform[env_a](doc_a), transform[env_b](doc_b)
-            stacks[fname] = diff_templates(doc_a, doc_b, f"{shown_env}/{fname}", label)
-            stacks[fname].status = "added" if a is None else "removed" if b is None else "changed"
-            if b is None:  # a stack no longer rendered is not deleted by anything either
-                stacks[fname].resources = []
-                stacks[fname].notes.append("no longer rendered: the deployed stack is not deleted "
-                                           "by anything; delete it by hand once its data is safe")
-        owners = _package_owner(parsed_b)
-        for fname in names:
-            if fname in templates:
-                continue
-            a, b = files_a.get(fname), files_b.get(fname)
-            if transform and a is not None and b is not None:
-                ja, jb = json_body(a.decode("utf-8", "replace")), json_body(b.decode("utf-8", "replace"))
-                if ja is not None and jb is not None:
-                    a = json.dumps(transform[env_a](ja), sort_keys=True).encode()
-                    b = json.dumps(transform[env_b](jb), sort_keys=True).encode()
-            if a == b:
-                continue
-            owner, function = owners.get(fname.split("/", 1)[0], (fname, ""))
-            if owner not in stacks:
-                stack, region = labels.get((env_b, owner)) or ("", "")
-                stacks[owner] = StackChanges(f"{shown_env}/{owner}", f"{stack}, {region}" if stack else "")
-            if function:
-                _new_code(stacks[owner], parsed_b[owner], function, _file_changes(fname, a, b))
-            else:
-                stacks[owner].other += _file_changes(fname, a, b)
-        results += [s for _, s in sorted(stacks.items()) if not s.empty]
+        results += _EnvPair(env_a, env_b, old.files.get(env_a, {}), new.files.get(env_b, {}), labels,
+                            transform).compare()
     return results, notes
 
 
@@ -314,11 +383,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only this environment (repeatable); default: all")
     parser.add_argument("--format", choices=("text", "markdown"), default="text")
     parser.add_argument("--fail-on-replace", action="store_true",
-                        help=f"exit {EXIT_REPLACE} when a stateful resource is replaced, deleted or "
-                        "moved to a replaced network, or CloudFormation would refuse the update")
+                        help=f"exit {EXIT_REPLACE} when data is at risk: a stateful resource replaced, "
+                        "deleted or moved, an update CloudFormation would refuse, data protection loosened")
     parser.add_argument("--fail-on-broadening", action="store_true",
-                        help=f"exit {EXIT_BROADENING} when an IAM statement or a security-group rule "
-                        "widens access")
+                        help=f"exit {EXIT_BROADENING} when security widens: exposure, transport, "
+                        "encryption, audit, IAM or security groups")
     parser.add_argument("--vars", type=Path, default=Path(os.path.relpath(ROOT / "vars")),
                         metavar="DIR", help="variables folder (default: vars/)")
     parser.add_argument("--out", type=Path, default=Path(os.path.relpath(ROOT / "rendered")),
@@ -332,8 +401,8 @@ def run(args: argparse.Namespace) -> int:
     markdown = args.format == "markdown"
     text = format_report(report, markdown, columns=width())
     print(text if markdown else paint(text), end="")
-    if args.fail_on_replace and (report.data_at_risk or report.refused):
+    if args.fail_on_replace and (report.data_at_risk or report.refused or report.data_widenings):
         return EXIT_REPLACE
-    if args.fail_on_broadening and report.widenings:
+    if args.fail_on_broadening and report.security_widenings:
         return EXIT_BROADENING
-    return 0
+    return EXIT_OK

@@ -32,6 +32,7 @@ from typing import Any
 
 from ..terminal import clip, fit
 from .values import MISSING, compact, show_change
+from .widening import Widening
 
 # Replacement verdicts, weakest to strongest.
 NO, UNKNOWN, MAY, YES = "", "unknown", "may", "yes"
@@ -74,6 +75,7 @@ class ResourceChange:
     moves: str = ""  # the replaced network resource it must move to
     irreversible: str = ""  # e.g. an engine major version upgrade
     effect: str = ""  # what else CloudFormation does to it (a new function version, ...)
+    renamed_from: str = ""  # added: the removed resource it likely renames (same type, nearly same)
 
     @property
     def stateful(self) -> bool:
@@ -136,6 +138,7 @@ class StackChanges:
     notes: list[str] = field(default_factory=list)  # what the change does besides its resources
     iam: list[IamChange] = field(default_factory=list)
     rules: list[RuleChange] = field(default_factory=list)
+    widenings: list[Widening] = field(default_factory=list)  # resources loosened (widening.py)
 
     @property
     def empty(self) -> bool:
@@ -167,9 +170,25 @@ class Report:
     def refused(self) -> list[tuple[StackChanges, ResourceChange]]:
         return [(s, r) for s, r in self.each() if r.refused]
 
+    def _widened(self, security: bool) -> list[tuple[StackChanges, Widening]]:
+        return [(s, w) for s in self.stacks for w in s.widenings if w.security == security]
+
     @property
-    def widenings(self) -> list[IamChange | RuleChange]:
-        return [c for s in self.stacks for c in [*s.iam, *s.rules] if c.widening]
+    def security_widenings(self) -> list[tuple[StackChanges, Widening | IamChange | RuleChange]]:
+        """Every change that exposes or weakens: resources (widening.py), IAM statements and
+        security-group rules."""
+        found: list[tuple[StackChanges, Widening | IamChange | RuleChange]] = list(self._widened(True))
+        found += [(s, c) for s in self.stacks for c in [*s.iam, *s.rules] if c.widening]
+        return found
+
+    @property
+    def data_widenings(self) -> list[tuple[StackChanges, Widening]]:
+        """Every change that loosens data protection (deletion protection, retention, ...)."""
+        return self._widened(False)
+
+    @property
+    def renames(self) -> list[tuple[StackChanges, ResourceChange]]:
+        return [(s, r) for s, r in self.each() if r.renamed_from]
 
 
 # --- formatting --------------------------------------------------------------------------------
@@ -225,8 +244,38 @@ def _where(s: StackChanges, r: ResourceChange, md: bool) -> str:
     return f"`{s.name}` **{r.logical_id}** ({r.type})" if md else f"{s.name} {r.logical_id} ({r.type})"
 
 
+def _widening_line(s: StackChanges, w: Widening | IamChange | RuleChange, md: bool) -> str:
+    """One widening as the head lists it: its category, where, why."""
+    where = f"`{s.name}`" if md else s.name
+    if isinstance(w, Widening):
+        return f"WIDENS {w.category}: {where} {w.logical_id} ({w.type}): {w.reason}"
+    if isinstance(w, IamChange):
+        return f"WIDENS IAM: {where} {w.resource}: {w.widening} ({w.effect} {w.actions} on {w.resources})"
+    return f"WIDENS security group: {where} {w.group} {w.direction} {w.ports} {w.peer}: {w.widening}"
+
+
+def _rename_line(s: StackChanges, r: ResourceChange, md: bool) -> str:
+    stateful = " Its data does not follow: the new resource starts empty." if r.stateful else ""
+    return (f"{_where(s, r, md)}: likely a rename of {r.renamed_from}. CloudFormation creates "
+            f"{r.logical_id} and deletes {r.renamed_from}.{stateful} To keep it: keep the logical ID "
+            f"{r.renamed_from}, or move it with CloudFormation's stack refactoring")
+
+
+def _widening_alarms(report: Report, out: _Out) -> None:
+    md = out.md
+    security = report.security_widenings
+    out.alarm(f"{len(security)} change(s) widen security (exposure, transport, encryption, audit, IAM, "
+              "security groups):", [_widening_line(s, w, md) for s, w in security])
+    data = report.data_widenings
+    out.alarm(f"{len(data)} change(s) loosen data protection:", [_widening_line(s, w, md) for s, w in data])
+    renames = report.renames
+    out.alarm(f"{len(renames)} likely rename(s) of a logical ID:",
+              [_rename_line(s, r, md) for s, r in renames])
+
+
 def _alarms(report: Report, out: _Out) -> None:
     md = out.md
+    _widening_alarms(report, out)
     at_risk = report.data_at_risk
     out.alarm(f"{len(at_risk)} stateful resource(s) replaced, deleted or moved to a replaced "
               "network: their data does not follow.",
@@ -240,12 +289,17 @@ def _alarms(report: Report, out: _Out) -> None:
     out.alarm(f"{len(moving)} more resource(s) must move to a replaced network (updated in place "
               "only if the resource can change networks):",
               [f"{_where(s, r, md)}: {r.moves}" for s, r in moving])
+    _notes(report, out)
+
+
+def _notes(report: Report, out: _Out) -> None:
+    """What cannot be judged, and what else the change does."""
     unknown = [(s, r) for s, r in report.each() if r.replacement == UNKNOWN]
     causes = Counter(r.reason for _, r in unknown)
     out.alarm(f"Unknown: whether {len(unknown)} resource(s) are replaced cannot be judged "
               "(the CloudFormation change set will say):",
               [f"{cause}: {n} resource(s)" for cause, n in sorted(causes.items())], "NOTE")
-    notes = [*report.notes, *[f"`{s.name}`: {n}" if md else f"{s.name}: {n}"
+    notes = [*report.notes, *[f"`{s.name}`: {n}" if out.md else f"{s.name}: {n}"
                               for s in report.stacks for n in s.notes]]
     out.alarm("What else this change does:", notes, "IMPORTANT")
 
@@ -298,14 +352,15 @@ def _change_line(c: Change, md: bool, indent: str) -> str:
 _MARK = {"added": "+", "removed": "-", "changed": "~"}
 
 
-def _stack(s: StackChanges, out: _Out) -> None:
-    md = out.md
-    counts = s.counts()
-    summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no resource changes"
+def _headline(s: StackChanges, out: _Out) -> None:
+    summary = ", ".join(f"{n} {k}" for k, n in s.counts().items() if n) or "no resource changes"
     label = f" ({s.label})" if s.label else ""
     status = "" if s.status == "changed" else f" (file {s.status})"
-    out.add(f"#### `{s.name}`{label}{status}: {summary}" if md else f"{s.name}{label}{status}: {summary}")
-    # The same change on many resources: one line with the count.
+    out.add(f"#### `{s.name}`{label}{status}: {summary}" if out.md else f"{s.name}{label}{status}: {summary}")
+
+
+def _grouped(s: StackChanges, out: _Out) -> set[tuple[str, str, str]]:
+    """The same change on many resources, one line with the count; the changes so shown."""
     seen: Counter[tuple[str, str, str]] = Counter()
     for r in s.resources:
         seen.update({_key(c) for c in r.changes if not c.replaces})
@@ -316,39 +371,77 @@ def _stack(s: StackChanges, out: _Out) -> None:
         what = (", ".join(f"{t} ×{n}" for t, n in sorted(types.items())) if len(types) <= 3
                 else f"{len(types)} types")
         out.add(f"- ~ **{seen[key]} resources**: {_code(path)}: {_code(old)} → {_code(new)} ({what})"
-                if md else f"  ~ {seen[key]} resources: {path}: {old} -> {new} ({what})")
-    # Replaced only because what they reference is replaced (route tables of a new VPC, ...).
+                if out.md else f"  ~ {seen[key]} resources: {path}: {old} -> {new} ({what})")
+    return grouped
+
+
+def _followers(s: StackChanges, grouped: set[tuple[str, str, str]], out: _Out) -> list[ResourceChange]:
+    """Replaced only because what they reference is replaced (route tables of a new VPC, ...):
+    one line naming them."""
     followers = [r for r in s.resources if r.replaced and r.reason.endswith(FOLLOWS)
                  and not r.stateful and not r.refused and all(_key(c) in grouped for c in r.changes)]
     if followers:
         names = ", ".join(r.logical_id for r in followers)
         what = f"{len(followers)} resources replaced because what they reference is replaced"
-        out.add(f"- ~ **{what}**: {names}" if md else f"  ~ {what}: {names}")
+        out.add(f"- ~ **{what}**: {names}" if out.md else f"  ~ {what}: {names}")
+    return followers
+
+
+def _flag(r: ResourceChange) -> str:
+    renamed = f"likely renamed from {r.renamed_from}" if r.renamed_from else ""
+    return r.verdict() or ("CloudFormation will refuse this update" if r.refused else r.effect or renamed)
+
+
+def _resource(r: ResourceChange, rest: list[Change], out: _Out, detail: list[str]) -> None:
+    """One resource's line; its remaining property changes below it (collapsed in markdown)."""
+    flag = _flag(r)
+    type_text = f"{r.old_type} -> {r.type}" if r.old_type else r.type
+    if not out.md:
+        out.add(f"  {_MARK[r.kind]} {r.logical_id}  {type_text}" + (f"  {flag}" if flag else ""))
+        out.add(*[_change_line(c, False, "      ") for c in rest])
+        return
+    head = f"- {_MARK[r.kind]} **{r.logical_id}** `{type_text}`" + (f" — **{flag}**" if flag else "")
+    if flag or r.kind != "changed":
+        out.add(head)
+    if rest:
+        detail += [head, *[_change_line(c, True, "  ") for c in rest]]
+
+
+def _stack(s: StackChanges, out: _Out) -> None:
+    _headline(s, out)
+    grouped = _grouped(s, out)
+    followers = _followers(s, grouped, out)
     detail: list[str] = []  # markdown: collapsed
     for r in s.resources:
         rest = [c for c in r.changes if _key(c) not in grouped]
-        flag = r.verdict() or ("CloudFormation will refuse this update" if r.refused else r.effect)
-        if (r.kind == "changed" and not rest and not flag) or r in followers:
+        if (r.kind == "changed" and not rest and not _flag(r)) or r in followers:
             continue  # every change it has is on a grouped line
-        type_text = f"{r.old_type} -> {r.type}" if r.old_type else r.type
-        if md:
-            head = f"- {_MARK[r.kind]} **{r.logical_id}** `{type_text}`" + (f" — **{flag}**" if flag else "")
-            if flag or r.kind != "changed":
-                out.add(head)
-            if rest:
-                detail += [head, *[_change_line(c, md, "  ") for c in rest]]
-        else:
-            out.add(f"  {_MARK[r.kind]} {r.logical_id}  {type_text}" + (f"  {flag}" if flag else ""))
-            out.add(*[_change_line(c, md, "      ") for c in rest])
-    other = [_change_line(c, md, "" if md else "    ") for c in s.other]
-    if md:
-        detail += other
-        if detail:
-            out.add("", f"<details><summary>Property changes ({len(detail)} lines)</summary>", "",
-                    *detail, "", "</details>")
-    else:
-        out.add(*other)
+        _resource(r, rest, out, detail)
+    other = [_change_line(c, out.md, "" if out.md else "    ") for c in s.other]
+    if not out.md:
+        out.add(*other, "")
+        return
+    detail += other
+    if detail:
+        out.add("", f"<details><summary>Property changes ({len(detail)} lines)</summary>", "",
+                *detail, "", "</details>")
     out.add("")
+
+
+def _stacks(report: Report, out: _Out) -> None:
+    """The summary table (markdown), each stack's changes, then the cost."""
+    stacks = [s for s in report.stacks if not s.empty]
+    if out.md and stacks:
+        out.table("Summary", ["stack", "", "added", "changed", "replaced", "removed"],
+                  [[f"`{s.name}`", s.label, *[str(n) for n in s.counts().values()]] for s in stacks])
+    if not stacks and not report.notes:
+        out.add("No changes.", "")
+    for s in stacks:
+        _stack(s, out)
+    if report.costs:
+        out.add(*[c.rstrip("\n") + "\n" for c in report.costs])
+    elif stacks:
+        out.add("_Estimated monthly cost: unchanged._" if out.md else "Estimated monthly cost: unchanged.")
 
 
 def format_report(report: Report, markdown: bool, limit: int = COMMENT_LIMIT,
@@ -361,18 +454,7 @@ def format_report(report: Report, markdown: bool, limit: int = COMMENT_LIMIT,
     if out.lines[-1]:
         out.add("")
     _security(report, out)
-    stacks = [s for s in report.stacks if not s.empty]
-    if markdown and stacks:
-        out.table("Summary", ["stack", "", "added", "changed", "replaced", "removed"],
-                  [[f"`{s.name}`", s.label, *[str(n) for n in s.counts().values()]] for s in stacks])
-    if not stacks and not report.notes:
-        out.add("No changes.", "")
-    for s in stacks:
-        _stack(s, out)
-    if report.costs:
-        out.add(*[c.rstrip("\n") + "\n" for c in report.costs])
-    elif stacks:
-        out.add("_Estimated monthly cost: unchanged._" if markdown else "Estimated monthly cost: unchanged.")
+    _stacks(report, out)
     text = "\n".join(out.lines).rstrip("\n") + "\n"
     return _truncate(text, limit) if markdown else text
 
