@@ -53,23 +53,11 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
 
 # --- test tiers ------------------------------------------------------------------------------
 # `make check` (the fast loop) runs every test not marked slow; `make test` (CI) runs them all, on
-# two workers (pytest-xdist, --dist loadgroup). The slow modules, and why:
-SLOW = {
-    "test_properties.py": "hypothesis: 100 generated environments per property, cfn-lint on 20",
-    "test_deploy_rehearsal.py": "the real sam deploy against a moto server",
-    "test_ops_moto.py": "the ops commands and the SAM CLI against a moto server",
-    "test_rehearse_command.py": "render.py rehearse, the whole life of two environments against moto",
-    "test_release.py": "a Vite build published to a moto server",
-    "test_verify.py": "local HTTPS stand-ins and a moto server",
-    "test_restore.py": "point-in-time restores in a moto server",
-    "test_csp_browser.py": "a Vite build in headless Chromium, the HTTP Observatory",
-    "test_review_table.py": "render.py diff in temporary git repositories, two installs",
-    "test_sam_validate.py": "the SAM CLI, one process per template",
-    "test_aws_validators.py": "cloudformation-validate and parliament on every template",
-    "test_database_user_setup.py": "a PostgreSQL server",
-    "test_graph.py": "Mermaid's parser under Node",
-    "test_ops_bootstrap.py": "the deploy roles' permissions checked against every resource schema",
-}
+# two workers (pytest-xdist, --dist loadgroup). Slow tests are marked one by one
+# (@pytest.mark.slow): those that run the SAM CLI, checkov, a browser, Mermaid's parser, a
+# PostgreSQL server, hypothesis over generated environments, or need a module fixture that does
+# (a deployed moto environment, the Vite build, the runtime install). A module's fast tests stay
+# in the fast loop even when others beside them are slow.
 # A group runs whole on one worker, in one go: each module is a group, so its module-scoped
 # servers and builds start once. The property tests are two groups: property 10 (cfn-lint on
 # generated environments, the longest single test) alone, so that it starts first on one worker
@@ -79,9 +67,9 @@ SLOW = {
 SHARED_GROUPS = {"test_release.py": "vite", "test_csp_browser.py": "vite"}
 # The scheduler (--no-loadscope-reorder) hands out groups in collection order; the longest go
 # first (measured with --durations), so that no worker is left alone with a long one at the end.
-LONGEST_FIRST = ("properties-lint", "test_ops_moto.py", "test_deploy_rehearsal.py", "vite",
-                 "properties", "test_review_table.py", "test_graph.py", "test_verify.py",
-                 "test_sam_validate.py", "test_restore.py")
+LONGEST_FIRST = ("test_widening.py", "properties-lint", "test_review_table.py", "test_ops_moto.py",
+                 "test_rehearse_command.py", "test_deploy_rehearsal.py", "vite", "properties",
+                 "test_graph.py", "test_verify.py", "test_sam_validate.py", "test_restore.py")
 
 
 def _group(item: pytest.Item) -> str:
@@ -104,8 +92,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.path.name in SLOW:
-            item.add_marker(pytest.mark.slow)
         item.add_marker(pytest.mark.xdist_group(_group(item)))
     rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(_group(item), len(rank)))  # stable: the rest keep their order

@@ -139,6 +139,7 @@ def site(request: pytest.FixtureRequest, dist: Path, tmp_path: Path) -> Iterator
 # --- the browser ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("site", _header_sources(), indirect=True)
 def test_vite_react_build_runs_without_csp_violation(site: dict[str, Any], tmp_path: Path) -> None:
     proc = subprocess.run(
@@ -174,6 +175,7 @@ def test_vite_react_build_runs_without_csp_violation(site: dict[str, Any], tmp_p
     assert report["counterAfterClick"] == "Count is 1"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("site", [pytest.param(SAMPLE, id="sample")], indirect=True)
 def test_browser_check_detects_a_violation(site: dict[str, Any], tmp_path: Path) -> None:
     """The check can fail: an inline script in the page must be reported as a violation."""
@@ -235,6 +237,7 @@ def observatory_grade(site: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     return json.loads(out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("site", _header_sources(enforced_csp_only=True), indirect=True)
 def test_mdn_observatory_grades_a_plus(site: dict[str, Any], tmp_path: Path) -> None:
     result = observatory_grade(site, tmp_path)
@@ -246,6 +249,7 @@ def test_mdn_observatory_grades_a_plus(site: dict[str, Any], tmp_path: Path) -> 
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("site", [pytest.param(SAMPLE, id="sample")], indirect=True)
 def test_observatory_check_can_fail(site: dict[str, Any], tmp_path: Path) -> None:
     """Without the edge function's headers the same site must not get an A."""

@@ -188,6 +188,7 @@ def event(url: str, request: str) -> dict[str, Any]:
             "LogicalResourceId": "DatabaseUser", "ResourceProperties": {}}
 
 
+@pytest.mark.slow
 def test_the_setup_creates_a_least_privilege_user_who_can_log_in(server: Server) -> None:
     user = config("staging").database.app_username
     password = "first-Pa$$w0rd;%{x}'\\"
@@ -203,6 +204,7 @@ def test_the_setup_creates_a_least_privilege_user_who_can_log_in(server: Server)
     assert server.sql(user, MASTER_PASSWORD, "SELECT 1", check=False).returncode != 0
 
 
+@pytest.mark.slow
 def test_a_second_run_resets_the_password_and_keeps_the_data(server: Server) -> None:
     user = config("staging").database.app_username
     run_setup(server, user, "first-Pa$$w0rd")
@@ -213,6 +215,7 @@ def test_a_second_run_resets_the_password_and_keeps_the_data(server: Server) -> 
     assert server.sql(user, "second-Pa$$w0rd", "SELECT count(*) FROM activities").stdout.strip() == "1"
 
 
+@pytest.mark.slow
 def test_the_rotations_clone_works_on_what_the_setup_made(server: Server) -> None:
     """What the alternating-users rotation does as the master user on its first run."""
     user = config("staging").database.app_username
@@ -226,6 +229,7 @@ def test_the_rotations_clone_works_on_what_the_setup_made(server: Server) -> Non
     assert server.sql(user, "current-Pa$$", "SELECT 1").stdout.strip() == "1"
 
 
+@pytest.mark.slow
 def test_cloudformation_is_told_success_and_the_user(server: Server) -> None:
     user = config("staging").database.app_username
     with response_url() as (url, received):
@@ -239,6 +243,7 @@ def test_cloudformation_is_told_success_and_the_user(server: Server) -> None:
     assert server.sql(user, "cfn-Pa$$", "SELECT 1").stdout.strip() == "1"
 
 
+@pytest.mark.slow
 def test_a_wrong_master_password_fails_the_resource_with_the_reason(server: Server) -> None:
     with response_url() as (url, received):
         run_setup(server, "someone", "x", master_password="wrong", event=event(url, "Create"))

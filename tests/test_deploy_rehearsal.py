@@ -268,6 +268,7 @@ def rehearsal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Result]:
 
 # --- what the rehearsal proves ------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config_env", CONFIG_ENVS)
 def test_stack_is_created_with_samconfig_name_region_and_tags(
         rehearsal: Result, config_env: str) -> None:
@@ -282,6 +283,7 @@ def test_stack_is_created_with_samconfig_name_region_and_tags(
     assert tags == samconfig_tags(config_env) == cfg.tags
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config_env", CONFIG_ENVS)
 def test_deployed_copy_leaves_out_only_the_hosted_rotation_and_custom_resources(
         rehearsal: Result, config_env: str) -> None:
@@ -296,6 +298,7 @@ def test_deployed_copy_leaves_out_only_the_hosted_rotation_and_custom_resources(
     assert packaged_ids - set(expected) <= set(run.prepared.template["Resources"])
 
 
+@pytest.mark.slow
 def test_edge_code_package_is_built_from_rendered_dev_edge(rehearsal: Result) -> None:
     run = rehearsal.runs[f"{ENV}-edge"]
     functions = {i: r for i, r in run.packaged["Resources"].items()
@@ -316,6 +319,7 @@ def test_edge_code_package_is_built_from_rendered_dev_edge(rehearsal: Result) ->
     assert packaged == on_disk
 
 
+@pytest.mark.slow
 def test_edge_function_and_its_published_version_exist(rehearsal: Result) -> None:
     moto = rehearsal.rehearsal
     resources = moto.client("cloudformation", "us-east-1").list_stack_resources(
@@ -333,6 +337,7 @@ def _parameters(stack: dict[str, Any]) -> dict[str, str]:
     return {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
 
 
+@pytest.mark.slow
 def test_parameters_arrive(rehearsal: Result) -> None:
     run = rehearsal.runs[ENV]
     declared = run.prepared.template.get("Parameters", {})
@@ -341,6 +346,7 @@ def test_parameters_arrive(rehearsal: Result) -> None:
     assert _parameters(run.created)["ApiImageDigest"] == "" == declared["ApiImageDigest"]["Default"]
 
 
+@pytest.mark.slow
 def test_image_override_updates_the_regional_stack(rehearsal: Result) -> None:
     """The release reaches the stack's parameters. What it changes inside cannot be read back
     here: moto 5.2.5 re-creates a resource on a parameter change only when the resource holds a
@@ -355,6 +361,7 @@ def test_image_override_updates_the_regional_stack(rehearsal: Result) -> None:
     assert {t["Key"]: t["Value"] for t in run.updated["Tags"]} == config(ENV).tags
 
 
+@pytest.mark.slow
 def test_redeploy_without_changes_passes(rehearsal: Result) -> None:
     run = rehearsal.runs[f"{ENV}-edge"]
     assert settings(run.config_env)["fail_on_empty_changeset"] is False
@@ -362,6 +369,7 @@ def test_redeploy_without_changes_passes(rehearsal: Result) -> None:
     assert run.updated is not None and run.updated["StackStatus"] == "CREATE_COMPLETE"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config_env", CONFIG_ENVS + OTHER_CONFIG_ENVS)
 def test_samconfig_template_file_is_what_was_packaged(rehearsal: Result, config_env: str) -> None:
     """`sam deploy --config-env X` from the repository root found samconfig.toml there and
@@ -374,6 +382,7 @@ def test_samconfig_template_file_is_what_was_packaged(rehearsal: Result, config_
     assert packaged.get("Parameters") == rendered.get("Parameters")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config_env", OTHER_CONFIG_ENVS)
 def test_other_config_envs_resolve_to_a_change_set(rehearsal: Result, config_env: str) -> None:
     cfg = config(config_env.removesuffix("-edge"))
@@ -387,6 +396,7 @@ def test_other_config_envs_resolve_to_a_change_set(rehearsal: Result, config_env
     assert {t["Key"]: t["Value"] for t in run.stack.get("Tags", [])} in ({}, cfg.tags)
 
 
+@pytest.mark.slow
 def test_plain_redeploy_keeps_the_overridden_image(rehearsal: Result) -> None:
     """Without --parameter-overrides the SAM CLI asks for each parameter's previous value
     (samcli DeployContext.merge_parameters), so the image stays what the last release set, and

@@ -134,6 +134,7 @@ def _only(doc: dict[str, Any], type_: str) -> str:
 # --- syntax ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env", ENVS)
 def test_every_picture_parses_with_mermaids_own_parser(env: str, parsed: dict[str, Parsed],
                                                        app: dict[str, dict[str, Any]]) -> None:
@@ -153,6 +154,7 @@ def test_every_picture_parses_with_mermaids_own_parser(env: str, parsed: dict[st
         assert f"app_{_only(doc, type_)}" in subgraphs[f"app__{layer}"]["nodes"], (layer, type_)
 
 
+@pytest.mark.slow
 def test_the_parser_rejects_a_broken_picture(mermaid: Parse) -> None:
     """The syntax check can fail: an unclosed label and an arrow into nothing are errors."""
     result = mermaid({"unclosed": 'flowchart LR\n  a["A] --> b\n',
@@ -272,6 +274,7 @@ def _both_sides(doc: dict[str, Any]) -> None:
         "DestinationSecurityGroupId": {"Ref": "DatabaseSecurityGroup"}})
 
 
+@pytest.mark.slow
 def test_opening_the_database_to_the_load_balancer_shows_up(mermaid: Parse,
                                                             configs: dict[str, Config]) -> None:
     cfg = configs["staging"]
@@ -287,6 +290,7 @@ def test_opening_the_database_to_the_load_balancer_shows_up(mermaid: Parse,
     assert {k: v for k, v in seen["opened"].items() if k != (alb, cluster)} == seen["before"]
 
 
+@pytest.mark.slow
 def test_a_new_container_port_changes_the_alb_to_api_edge(mermaid: Parse) -> None:
     cfg = config_with("staging", {"api": {"container_port": 8443}})
     edges = _traffic(mermaid, {"moved": (cfg, None)})["moved"]
@@ -309,6 +313,7 @@ def test_an_egress_rule_without_ingress_is_drawn_as_blocked(configs: dict[str, C
 # --- layers, by type -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_new_resources_find_their_layer_without_code_changes(mermaid: Parse,
                                                              configs: dict[str, Config]) -> None:
     """Monitoring by type; a log group and a function join the layer of what uses them; many

@@ -179,6 +179,7 @@ def test_guard_refuses_another_region_before_any_call(moto: Moto, monkeypatch: p
 
 # --- plan: change sets made by the SAM CLI ---------------------------------------------------------
 
+@pytest.mark.slow
 def test_plan_on_the_rendered_templates_packages_and_creates_both_change_sets(moto: Moto) -> None:
     """The real rendered/dev/ (transforms and all): SAM packages the edge function, creates the
     change sets; plan describes them and prints the report. Never executed (moto cannot run
@@ -207,6 +208,7 @@ def test_plan_on_the_rendered_templates_packages_and_creates_both_change_sets(mo
         assert stack(name) is None
 
 
+@pytest.mark.slow
 def test_a_saved_plan_of_new_stacks_is_explained_by_status_and_removed_by_discard(moto: Moto) -> None:
     plan_file = moto.workdir / "discard-plan.json"
     code, out, err = cli("plan", "--env", "dev", "--save", str(plan_file))
@@ -244,6 +246,7 @@ def deployed(moto: Moto) -> dict[str, Any]:
             "role": role}
 
 
+@pytest.mark.slow
 def test_plan_and_execute_ask_nothing_the_deploy_role_is_refused(deployed: dict[str, Any]) -> None:
     role = deployed["role"]
     assert {"cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet",
@@ -251,6 +254,7 @@ def test_plan_and_execute_ask_nothing_the_deploy_role_is_refused(deployed: dict[
     assert role.denied == []
 
 
+@pytest.mark.slow
 def test_execute_runs_exactly_the_saved_change_sets(deployed: dict[str, Any]) -> None:
     code, out, err = deployed["executed"]
     assert code == 0, (out, err)
@@ -269,6 +273,7 @@ def test_execute_runs_exactly_the_saved_change_sets(deployed: dict[str, Any]) ->
         assert stack(name)["StackStatus"] == "CREATE_COMPLETE"
 
 
+@pytest.mark.slow
 def test_a_saved_plan_records_when_it_was_made_and_says_how_to_run_it(deployed: dict[str, Any]) -> None:
     code, out, _ = deployed["planned"]
     assert code == 0
@@ -280,6 +285,7 @@ def test_a_saved_plan_records_when_it_was_made_and_says_how_to_run_it(deployed: 
     assert "run it with: python render.py plan --env dev --execute " in out
 
 
+@pytest.mark.slow
 def test_a_plan_older_than_its_nested_templates_is_refused_and_names_the_command(
         moto: Moto, deployed: dict[str, Any], tmp_path: Path) -> None:
     """The hosted rotation's nested stacks come from Serverless Application Repository templates
@@ -301,12 +307,14 @@ def test_a_plan_older_than_its_nested_templates_is_refused_and_names_the_command
     assert code == 2 and "minutes ago" not in err and "ExecutionStatus" in err
 
 
+@pytest.mark.slow
 def test_execute_refuses_a_change_set_already_run(moto: Moto, deployed: dict[str, Any]) -> None:
     plan_file = moto.workdir / "dev-plan.json"
     code, _, err = cli("plan", "--env", "dev", "--execute", str(plan_file))
     assert code == 2 and "ExecutionStatus" in err and "plan again" in err
 
 
+@pytest.mark.slow
 def test_plan_of_an_unchanged_environment_says_so(deployed: dict[str, Any]) -> None:
     code, out, err = deployed["again"]
     assert code == 0, err
@@ -320,6 +328,7 @@ def test_plan_without_a_template_is_one_line(moto: Moto) -> None:
 
 # --- deletion protection: off for the first create, on from the second deploy --------------------
 
+@pytest.mark.slow
 def test_first_create_passes_deletion_protection_false_then_true(moto: Moto) -> None:
     rendered = moto_copies(moto, "staging", moto.vars)
     args = ("plan", "--env", "staging", "--vars", str(moto.vars), "--rendered", str(rendered))
@@ -341,6 +350,7 @@ def test_first_create_passes_deletion_protection_false_then_true(moto: Moto) -> 
     assert parameters(stack("tracker-staging"))["DeletionProtection"] == "true"
 
 
+@pytest.mark.slow
 def test_execute_refuses_a_plan_of_another_environment(moto: Moto, deployed: dict[str, Any]) -> None:
     code, _, err = cli("plan", "--env", "staging", "--vars", str(moto.vars), "--execute",
                        str(moto.workdir / "dev-plan.json"))
@@ -371,6 +381,7 @@ def created(moto: Moto) -> Path:
     return vars_dir
 
 
+@pytest.mark.slow
 def test_outputs_json_holds_both_stacks(created: Path) -> None:
     code, out, err = cli("outputs", "--env", "ops", "--vars", str(created), "--json")
     assert code == 0, err
@@ -392,6 +403,7 @@ def test_outputs_of_stacks_not_deployed(moto: Moto) -> None:
     assert code == 0 and json.loads(out) == {"none-dev": None, "none-dev-edge": None}
 
 
+@pytest.mark.slow
 def test_status_shows_each_stack_and_the_image(created: Path) -> None:
     code, out, err = cli("status", "--env", "ops", "--vars", str(created))
     assert code == 0, err
@@ -455,6 +467,7 @@ def as_deploy_role(moto: Moto, cfg: Any) -> Iterator[RoleCalls]:
                                               {"aws:RequestedRegion": r.region})}))
 
 
+@pytest.mark.slow
 def test_every_call_of_plan_status_outputs_and_drift_is_allowed_to_the_deploy_role(
         moto: Moto, deployed: dict[str, Any]) -> None:
     """plan (with the SAM CLI's own calls), status, outputs and drift on dev, as dev's role."""
@@ -478,6 +491,7 @@ def test_destroy_refuses_a_protected_environment_before_any_call(moto: Moto) -> 
     assert moto.calls() == []  # refused before the STS guard: nothing was asked, nothing deleted
 
 
+@pytest.mark.slow
 def test_destroy_removes_a_disposable_environment_and_its_versioned_buckets(created: Path) -> None:
     outputs = json.loads(cli("outputs", "--env", "ops", "--vars", str(created), "--json")[1])
     bucket = outputs["tracker-ops-edge"]["FrontendBucketName"]
@@ -513,6 +527,7 @@ def test_a_failed_sam_run_is_one_line_and_exit_5(moto: Moto, tmp_path: Path,
     assert err.count("\n") == 1 and err.endswith("Failed to create changeset for the stack: tracker-dev\n")
 
 
+@pytest.mark.slow
 def test_destroy_of_dev_asks_nothing_its_deploy_role_is_refused(moto: Moto, deployed: dict[str, Any]) -> None:
     """Last in the module: dev, made by the plan and execute above, destroyed as its role."""
     cfg = config("dev")

@@ -95,6 +95,7 @@ def _ingress(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 # 1 ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 @PROPERTY
 @given(environments(min_size=2, max_size=4))
 def test_property_1_environment_isolation(cfgs: list[Config]) -> None:
@@ -118,6 +119,7 @@ def test_property_1_environment_isolation(cfgs: list[Config]) -> None:
 
 
 # 2 ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 @SHARED
 @PROPERTY
 @given(environments(max_size=1))
@@ -144,6 +146,7 @@ def test_property_2_database_network_isolation(cfgs: list[Config]) -> None:
 
 
 # 3 ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 @SHARED
 @PROPERTY
 @given(environments(max_size=1))
@@ -179,6 +182,7 @@ def test_property_3_secret_encryption_and_access(cfgs: list[Config]) -> None:
 
 
 # 4 ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 @SHARED
 @PROPERTY
 @given(environments(max_size=1))
@@ -189,6 +193,7 @@ def test_property_4_tag_completeness(cfgs: list[Config]) -> None:
 
 
 # 5 ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 @SHARED
 @PROPERTY
 @given(environments(max_size=1))
@@ -223,6 +228,7 @@ TLS12_ALB = re.compile(r"^ELBSecurityPolicy-(TLS13-1-[23]-|TLS-1-2-|FS-1-2-)")
 TLS12_CLOUDFRONT = ("TLSv1.2_2018", "TLSv1.2_2019", "TLSv1.2_2021", "TLSv1.3_2025")
 
 
+@pytest.mark.slow
 @SHARED
 @PROPERTY
 @given(environments(max_size=1))
@@ -256,6 +262,7 @@ def test_property_6_https_enforcement(cfgs: list[Config]) -> None:
 
 
 # 7 ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 @SHARED
 @PROPERTY
 @given(environments(max_size=1))
@@ -278,6 +285,7 @@ def test_property_7_backups_and_data_keeping_policies(cfgs: list[Config]) -> Non
 
 
 # 8 ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 @SHARED
 @PROPERTY
 @given(environments(max_size=1))
@@ -305,6 +313,7 @@ def _metrics_of(alarm: dict[str, Any]) -> list[tuple[str, str]]:
             for m in props.get("Metrics", []) if "MetricStat" in m]
 
 
+@pytest.mark.slow
 @SHARED
 @PROPERTY
 @given(environments(max_size=1))
@@ -371,6 +380,7 @@ def test_property_10_fails_on_a_planted_invalid_template() -> None:
     assert any(p.startswith("E3012") for p in problems), problems
 
 
+@pytest.mark.slow
 @SHARED
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(environments(max_size=1))

@@ -109,6 +109,7 @@ def kept() -> Template:
     return template
 
 
+@pytest.mark.slow
 def test_a_deleted_protected_stack_is_created_again_beside_what_it_kept(moto: Moto, kept: Template) -> None:
     outcome, first, existing = _create_delete_create(moto, "tracker-production", kept)
     assert outcome == "CREATE_COMPLETE"
@@ -119,6 +120,7 @@ def test_a_deleted_protected_stack_is_created_again_beside_what_it_kept(moto: Mo
     assert first | second <= existing, "the kept resources stay beside the new ones"
 
 
+@pytest.mark.slow
 def test_the_same_names_without_the_create_id_collide_on_the_second_create(moto: Moto,
                                                                           kept: Template) -> None:
     fixed = _without_create_id(kept)

@@ -42,6 +42,7 @@ def rehearse(env: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("env, destroyed", [
     ("dev", "PASS"), ("staging", "PASS     refused: the environment is protected")])
 def test_a_rehearsal_runs_every_step_and_leaves_nothing_behind(env: str, destroyed: str) -> None:
@@ -59,6 +60,7 @@ def test_a_rehearsal_runs_every_step_and_leaves_nothing_behind(env: str, destroy
     assert moto_servers(port) == [] and not port_in_use(port)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_server() -> None:
     process = rehearse("dev")
     assert process.stdout is not None

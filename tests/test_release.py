@@ -98,6 +98,7 @@ def expected_headers(key: str, env: FakeEnvironment) -> tuple[str, str]:
             else f"public, max-age={cache.default_seconds}")
 
 
+@pytest.mark.slow
 def test_publish_site_uploads_the_vite_build(dev: FakeEnvironment, moto: Moto, dist: Path) -> None:
     bucket = dev.outputs[dev.cfg.edge_stack_name]["FrontendBucketName"]
     s3 = dev.client("s3", EDGE_REGION)
@@ -133,6 +134,7 @@ def test_publish_site_uploads_the_vite_build(dev: FakeEnvironment, moto: Moto, d
     assert invalidation["InvalidationBatch"]["Paths"]["Items"] == ["/", "/index.html"]
 
 
+@pytest.mark.slow
 def test_publish_site_refuses_a_build_without_index_html(
         dev: FakeEnvironment, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     build = tmp_path / "dist"
@@ -148,6 +150,7 @@ def test_publish_site_refuses_a_build_without_index_html(
     assert dev.client("s3", EDGE_REGION).list_objects_v2(Bucket=bucket)["KeyCount"] == 0
 
 
+@pytest.mark.slow
 def test_publish_site_dry_run_prints_the_plan_and_uploads_nothing(
         dev: FakeEnvironment, dist: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["publish-site", "--env", "dev", str(dist), "--dry-run"]) == 0
@@ -163,6 +166,7 @@ def template_of(env: FakeEnvironment) -> str:
     return str(env.client("cloudformation").get_template(StackName=env.cfg.stack_name)["TemplateBody"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["dev", "staging"])  # staging: DeletionProtection kept as well
 def test_release_image_changes_only_the_image_parameter(
         name: str, moto: Moto, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -186,6 +190,7 @@ def test_release_image_changes_only_the_image_parameter(
     assert {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}["ApiImageDigest"] == digest
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("image, message", [
     ("{repository}:latest", "IMAGE: 'x' is not a digest reference"),
     ("123456789012.dkr.ecr.us-east-1.amazonaws.com/other@sha256:" + "0" * 64,
@@ -224,6 +229,7 @@ PROMOTE = ["promote", "--from", "staging", "--to", "production",
            "--from-profile", "staging", "--to-profile", "production"]
 
 
+@pytest.mark.slow
 def test_promote_releases_the_digest_staging_runs(
         moto: Moto, staging_and_production: tuple[FakeEnvironment, FakeEnvironment]) -> None:
     staging, production = staging_and_production
@@ -244,6 +250,7 @@ def test_promote_releases_the_digest_staging_runs(
     assert template_of(production) == template
 
 
+@pytest.mark.slow
 def test_promote_refuses_an_image_not_copied_to_production(
         staging_and_production: tuple[FakeEnvironment, FakeEnvironment],
         capsys: pytest.CaptureFixture[str]) -> None:

@@ -69,6 +69,7 @@ def clusters(env: FakeEnvironment) -> dict[str, dict[str, Any]]:
     return {c["DBClusterIdentifier"]: c for c in env.client("rds").describe_db_clusters()["DBClusters"]}
 
 
+@pytest.mark.slow
 def test_restore_latest_copies_the_live_clusters_placement(
         staging: FakeEnvironment, moto: Moto, capsys: pytest.CaptureFixture[str]) -> None:
     live = clusters(staging)["tracker-staging"]
@@ -112,6 +113,7 @@ def test_restore_latest_copies_the_live_clusters_placement(
     assert "--cluster tracker-staging --service tracker-staging-api --desired-count 0" in out
 
 
+@pytest.mark.slow
 def test_restore_to_a_time_inside_the_window(staging: FakeEnvironment) -> None:
     live = clusters(staging)["tracker-staging"]
     when = live["EarliestRestorableTime"].astimezone(datetime.UTC)
@@ -124,6 +126,7 @@ def test_restore_to_a_time_inside_the_window(staging: FakeEnvironment) -> None:
     assert call["DBClusterIdentifier"] == f"tracker-staging-restore-{when:%Y%m%d-%H%M%S}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("to, message", [
     ("2020-01-01T00:00:00Z", "error: --to: 2020-01-01T00:00:00+00:00 is outside tracker-staging's "
                              "restorable window (allowed: "),

@@ -254,6 +254,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_review_verdicts_before_and_after_rendering_in_both_installs(
     case: Case, repo: Path, runtime_python: Path
@@ -277,6 +278,7 @@ def test_review_verdicts_before_and_after_rendering_in_both_installs(
     case.verdict(first, repo)
 
 
+@pytest.mark.slow
 def test_the_example_in_docs_is_what_the_code_prints(repo: Path) -> None:
     """docs/reviewing.md's example is what tracker_infra/review/example.py makes of its edits in
     this checkout (`make regen` writes it there)."""
@@ -536,6 +538,7 @@ def test_the_widening_table_covers_every_category() -> None:
     assert sum(w.exit != 0 for w in WIDENINGS) >= 15 and sum(w.exit == 0 for w in WIDENINGS) >= 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", WIDENINGS, ids=[w.name for w in WIDENINGS])
 def test_each_widening_is_in_the_head_and_fails_its_gate_in_both_installs(
     case: Widening, repo: Path, runtime_python: Path

@@ -74,6 +74,7 @@ def test_every_stack_of_every_environment_is_checked() -> None:
     assert all((ROOT / path).is_file() for path, _ in TEMPLATES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("path", "region"), TEMPLATES)
 def test_sam_validate_passes(results: Results, path: str, region: str) -> None:
     run = results[path]
@@ -81,6 +82,7 @@ def test_sam_validate_passes(results: Results, path: str, region: str) -> None:
     assert "is a valid SAM Template" in run.stdout
 
 
+@pytest.mark.slow
 def test_sam_validate_rejects_an_unknown_event_source(results: Results) -> None:
     run = results[BROKEN]
     assert run.returncode != 0

@@ -208,6 +208,7 @@ def failing(rows: list[Row]) -> dict[str, str]:
     return {r.check: r.detail for r in rows if not r.ok}
 
 
+@pytest.mark.slow
 def test_verify_passes_on_a_healthy_environment(stand_ins: StandIns, moto: Moto,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     started = time.perf_counter()
@@ -230,6 +231,7 @@ def test_verify_passes_on_a_healthy_environment(stand_ins: StandIns, moto: Moto,
     print(f"verify against the stand-ins: {elapsed:.2f} s")
 
 
+@pytest.mark.slow
 def test_verify_exits_8_and_names_the_failure(stand_ins: StandIns,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     stand_ins.endpoints.health_status = 500
@@ -242,12 +244,14 @@ def test_verify_exits_8_and_names_the_failure(stand_ins: StandIns,
     assert "dev: 20 passed, 1 failed, 0 skipped, 0 waiting" in out
 
 
+@pytest.mark.slow
 def test_a_500_from_health_fails_its_row(stand_ins: StandIns, dev: FakeEnvironment) -> None:
     stand_ins.endpoints.health_status = 500
     assert failing(stand_ins.verifier(dev).rows()) == {
         "api /health over https": "https://api.dev.communitytracker.example.com/health answered 500"}
 
 
+@pytest.mark.slow
 def test_a_missing_security_header_fails_its_row(dev: FakeEnvironment, tmp_path: Path) -> None:
     headers = json.loads(HEADERS_FILE.read_text())["headers"]
     del headers["X-Frame-Options"]
@@ -257,12 +261,14 @@ def test_a_missing_security_header_fails_its_row(dev: FakeEnvironment, tmp_path:
         assert failing(stand_ins.verifier(dev).rows()) == {"site security headers": "X-Frame-Options missing"}
 
 
+@pytest.mark.slow
 def test_an_alarm_in_alarm_fails_its_row(stand_ins: StandIns, dev: FakeEnvironment) -> None:
     name = f"{dev.cfg.stack_name}-api-error-rate"
     dev.client("cloudwatch").set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
     assert failing(stand_ins.verifier(dev).rows()) == {"alarms none in ALARM": f"in ALARM: {name}"}
 
 
+@pytest.mark.slow
 def test_an_alarm_without_data_past_the_warm_up_fails_its_row(stand_ins: StandIns,
                                                               dev: FakeEnvironment) -> None:
     name = f"{dev.cfg.edge_stack_name}-edge-function-errors"
@@ -274,6 +280,7 @@ def test_an_alarm_without_data_past_the_warm_up_fails_its_row(stand_ins: StandIn
     assert name in failing(rows)["alarms reporting data"]
 
 
+@pytest.mark.slow
 def test_a_pending_subscription_fails_its_row(stand_ins: StandIns, dev: FakeEnvironment) -> None:
     verifier = stand_ins.verifier(dev)
     sns = dev.session.client("sns", region_name="us-east-1")
@@ -293,6 +300,7 @@ def test_a_pending_subscription_fails_its_row(stand_ins: StandIns, dev: FakeEnvi
                              "tracker-dev-warning: pending devops-team@communitytracker.example.com"}
 
 
+@pytest.mark.slow
 def test_a_stack_in_update_rollback_complete_fails_its_row(stand_ins: StandIns, dev: FakeEnvironment) -> None:
     verifier = stand_ins.verifier(dev)
     cloudformation = dev.session.client("cloudformation", region_name="us-east-1")
@@ -309,6 +317,7 @@ def test_a_stack_in_update_rollback_complete_fails_its_row(stand_ins: StandIns, 
     assert failing(rows) == {"stack tracker-dev": "UPDATE_ROLLBACK_COMPLETE"}
 
 
+@pytest.mark.slow
 def test_tls_1_1_accepted_fails_the_tls_rows(dev: FakeEnvironment, tmp_path: Path) -> None:
     for stand_ins in start_stand_ins(dev, tmp_path / "stand-ins", oldest_tls=ssl.TLSVersion.TLSv1_1):
         assert failing(stand_ins.verifier(dev).rows()) == {
@@ -333,6 +342,7 @@ def unreleased(dev: FakeEnvironment) -> Iterator[None]:
         update(given)
 
 
+@pytest.mark.slow
 def test_an_unreleased_environment_skips_the_api_and_waits_for_its_alarms(
         stand_ins: StandIns, dev: FakeEnvironment, capsys: pytest.CaptureFixture[str]) -> None:
     """A first create: no image, so no task; /health answers 503 and the task and target alarms
@@ -360,6 +370,7 @@ def test_an_unreleased_environment_skips_the_api_and_waits_for_its_alarms(
     assert broken == {"alarms none in ALARM": "in ALARM: tracker-dev-database-connection-failures"}
 
 
+@pytest.mark.slow
 def test_a_released_environment_fails_on_the_task_alarm_it_forgave_before(
         stand_ins: StandIns, dev: FakeEnvironment) -> None:
     name = f"{dev.cfg.stack_name}-api-running-tasks"
