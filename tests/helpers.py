@@ -6,7 +6,6 @@ import atexit
 import functools
 import shutil
 import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from tracker_infra.cfn_yaml import walk  # noqa: F401 - the tests take it from h
 from tracker_infra.config import load_all, merge, read_yaml
 from tracker_infra.output import check_template
 from tracker_infra.rendering import ROOT, Stack, render_stack, stacks
+from tracker_infra.review.example import copy_sources  # noqa: F401 - the tests take it from here
 from tracker_infra.review.template import Template
 from tracker_infra.schema import Config
 
@@ -116,13 +116,3 @@ def assert_rejected(tmp_path: Path, capsys: Any, edits: dict[str, dict[str, Any]
     return lines[0]
 
 
-def copy_sources(names: Iterable[str], target: Path) -> Path:
-    """A copy of these files and folders of the repository (no __pycache__) in ``target``."""
-    target.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target / name)
-    return target

@@ -41,6 +41,11 @@ def add_vars_argument(parser: argparse.ArgumentParser) -> None:
                         metavar="DIR", help="variables folder (default: vars/)")
 
 
+def add_rendered_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rendered", type=Path, default=Path(os.path.relpath(ROOT / "rendered")),
+                        metavar="DIR", help="folder of rendered templates (default: rendered/)")
+
+
 def lifecycle_file(args: argparse.Namespace) -> str:
     """The vars file that sets the environment's lifecycle (its own, else defaults.yaml)."""
     from ..config import read_yaml

@@ -27,9 +27,8 @@ import sys
 from pathlib import Path
 
 from ..errors import EXIT_AWS, EXIT_OK, EXIT_USER, UserError
-from ..rendering import ROOT
 from . import plan
-from .aws import add_env_arguments, lifecycle_file, load_config
+from .aws import add_env_arguments, add_rendered_argument, lifecycle_file, load_config
 
 # What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
 EXITS = {
@@ -96,8 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="execute without asking, also in a protected environment (CI)")
     parser.add_argument("--allow-uncommitted", action="store_true",
                         help="deploy a rendered/ENV/ that differs from the commit (refused for production)")
-    parser.add_argument("--rendered", type=Path, default=Path(os.path.relpath(ROOT / "rendered")),
-                        metavar="DIR", help="folder of rendered templates (default: rendered/)")
+    add_rendered_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

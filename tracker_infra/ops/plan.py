@@ -45,7 +45,7 @@ from ..errors import EXIT_AWS, EXIT_OK, EXIT_USER, AwsFailure, Refusal, UserErro
 from ..rendering import ROOT, stacks
 from ..review.report import STATEFUL_TYPES
 from ..samconfig import config_env
-from .aws import Aws, add_env_arguments, connect, lifecycle_file, load_config
+from .aws import Aws, add_env_arguments, add_rendered_argument, connect, lifecycle_file, load_config
 
 # What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
 EXITS = {
@@ -442,8 +442,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="delete the change sets saved in FILE (and the empty stacks they wait in)")
     parser.add_argument("--yes", action="store_true",
                         help="with --execute and no FILE: no question in a protected environment (CI)")
-    parser.add_argument("--rendered", type=Path, default=Path(os.path.relpath(ROOT / "rendered")),
-                        metavar="DIR", help="folder of rendered templates (default: rendered/)")
+    add_rendered_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -36,7 +36,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import EXIT_AWS, EXIT_DRIFTED, EXIT_OK, EXIT_USER, EXIT_VERIFY_FAILED, UserError
+from ..errors import (
+    EXIT_AWS,
+    EXIT_DRIFTED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USER,
+    EXIT_VERIFY_FAILED,
+    UserError,
+)
 from ..rendering import EDGE_REGION, ROOT
 from ..schema import Config
 from .aws import add_env_arguments, load_config
@@ -170,6 +178,8 @@ def _command(*argv: str) -> tuple[int, str]:
     out, err = _Tee(sys.stdout), _Tee(sys.stderr)
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(list(argv))
+    if code == EXIT_INTERRUPTED:  # Ctrl-C inside a command ends the rehearsal, not just the step
+        raise KeyboardInterrupt
     return code, out.getvalue() + err.getvalue()
 
 

@@ -53,16 +53,21 @@ def _git(root: Path, *args: str) -> None:
                    cwd=root, check=True, capture_output=True)
 
 
-def checkout(folder: Path) -> Path:
-    """The sources, rendered and committed in a new git repository under ``folder``."""
-    root = folder / "repo"
-    root.mkdir()
-    for name in SOURCES:
+def copy_sources(names: tuple[str, ...], target: Path) -> Path:
+    """A copy of these files and folders of the repository (no __pycache__) in ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
-            shutil.copy2(source, root / name)
+            shutil.copy2(source, target / name)
+    return target
+
+
+def checkout(folder: Path) -> Path:
+    """The sources, rendered and committed in a new git repository under ``folder``."""
+    root = copy_sources(SOURCES, folder / "repo")
     subprocess.run([sys.executable, "render.py", "--all"], cwd=root, check=True, capture_output=True)  # noqa: S603
     for args in (("init", "-q", "-b", "main"), ("add", "-A"), ("commit", "-q", "-m", "base")):
         _git(root, *args)
