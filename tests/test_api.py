@@ -235,25 +235,8 @@ def test_http_listener_only_redirects_to_https(app: dict[str, Doc], env: str) ->
     assert not resources(app[env], "AWS::ElasticLoadBalancingV2::ListenerRule")
 
 
-@pytest.mark.parametrize("env", ENVS)
-def test_load_balancer_is_public_with_protection_and_logs_outside_dev(app: dict[str, Doc],
-                                                                      env: str) -> None:
-    doc = app[env]
-    alb = props(doc, "ApiLoadBalancer")
-    assert alb["Scheme"] == "internet-facing"
-    assert alb["Subnets"] == [{"Ref": "PublicSubnet1"}, {"Ref": "PublicSubnet2"}]
-    assert alb["SecurityGroups"] == [{"Ref": "AlbSecurityGroup"}]
-    attributes = {a["Key"]: a["Value"] for a in alb["LoadBalancerAttributes"]}
-    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
-    keep = env != "dev"
-    assert attributes["deletion_protection.enabled"] == (
-        {"Fn::If": ["DeletionProtected", "true", "false"]} if keep else "false")
-    assert attributes["access_logs.s3.enabled"] == str(keep).lower()
-    buckets = resources(doc, "AWS::S3::Bucket")
-    if not keep:
-        assert "AlbAccessLogBucket" not in buckets and "access_logs.s3.bucket" not in attributes
-        return
-    assert attributes["access_logs.s3.bucket"] == {"Ref": "AlbAccessLogBucket"}
+def _access_log_bucket(doc: Doc) -> None:
+    """The ALB's access-log bucket: kept, unnamed, private, SSE-S3, written by ELB only, TLS only."""
     bucket = doc["Resources"]["AlbAccessLogBucket"]
     # Retain even on a failed create: ELB writes a test object when logging is enabled, so the
     # bucket is never empty and could not be deleted by a rollback; it has no fixed name, so a
@@ -273,6 +256,28 @@ def test_load_balancer_is_public_with_protection_and_logs_outside_dev(app: dict[
     assert put[0]["Resource"] == {"Fn::Sub": "${AlbAccessLogBucket.Arn}/alb/AWSLogs/${AWS::AccountId}/*"}
     deny = [s for s in statements if s["Effect"] == "Deny"]
     assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_load_balancer_is_public_with_protection_and_logs_outside_dev(app: dict[str, Doc],
+                                                                      env: str) -> None:
+    doc = app[env]
+    alb = props(doc, "ApiLoadBalancer")
+    assert alb["Scheme"] == "internet-facing"
+    assert alb["Subnets"] == [{"Ref": "PublicSubnet1"}, {"Ref": "PublicSubnet2"}]
+    assert alb["SecurityGroups"] == [{"Ref": "AlbSecurityGroup"}]
+    attributes = {a["Key"]: a["Value"] for a in alb["LoadBalancerAttributes"]}
+    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    keep = env != "dev"
+    assert attributes["deletion_protection.enabled"] == (
+        {"Fn::If": ["DeletionProtected", "true", "false"]} if keep else "false")
+    assert attributes["access_logs.s3.enabled"] == str(keep).lower()
+    if not keep:
+        assert "AlbAccessLogBucket" not in resources(doc, "AWS::S3::Bucket")
+        assert "access_logs.s3.bucket" not in attributes
+        return
+    assert attributes["access_logs.s3.bucket"] == {"Ref": "AlbAccessLogBucket"}
+    _access_log_bucket(doc)
 
 
 def test_newer_region_uses_the_log_delivery_service_principal() -> None:

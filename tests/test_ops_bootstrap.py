@@ -104,29 +104,34 @@ def test_every_handler_permission_of_the_stacks_is_granted(env: str) -> None:
         assert granted(env, action), action
 
 
+def _scoped(statement: dict[str, Any], cfg: Any) -> bool:
+    """Whether a statement is limited to the environment: its names, its artifact prefixes, its
+    regions, AWS's read-only buckets, or one of the statements whose scope is the service's."""
+    prefix = f"{cfg.project}-{cfg.environment}"
+    regions = list(dict.fromkeys([cfg.region, "us-east-1"]))
+    artifacts = f"arn:aws:s3:::{cfg.artifact_bucket}"
+    resources = statement["Resource"]
+    checks = {
+        "Stacks": lambda: all(f"/{prefix}/" in r or f"/{prefix}-*" in r or f":{prefix}-*" in r
+                              for r in resources),
+        "Buckets": lambda: all(f":::{prefix}-*" in r for r in resources),
+        "Artifacts": lambda: resources == [f"{artifacts}/{prefix}/*", f"{artifacts}/{prefix}-*"],
+        "ArtifactBucket": lambda: resources == [artifacts],
+        "RotationCode": lambda: statement["Action"] == ["s3:GetObject"],  # AWS's buckets: read only
+        "Resources": lambda: statement["Condition"] == {"StringEquals": {"aws:RequestedRegion": regions}},
+    }
+    for name in ("OwnRoles", "PassOwnRoles", "Functions"):
+        checks[name] = checks["Stacks"]
+    for name in ("Transforms", "ServiceLinkedRoles", "Templates"):
+        checks[name] = lambda: True
+    return checks[statement["Sid"].rstrip("0123456789")]()
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_names_are_the_environment_s_or_limited_to_its_regions(env: str) -> None:
     cfg = config(env)
-    prefix = f"{cfg.project}-{env}"
-    regions = list(dict.fromkeys([cfg.region, "us-east-1"]))
     for statement in statements(env):
-        sid = statement["Sid"].rstrip("0123456789")
-        if sid in ("Stacks", "OwnRoles", "PassOwnRoles", "Functions"):
-            assert all(f"/{prefix}/" in r or f"/{prefix}-*" in r or f":{prefix}-*" in r
-                       for r in statement["Resource"]), statement
-        elif sid == "Buckets":
-            assert all(f":::{prefix}-*" in r for r in statement["Resource"]), statement
-        elif sid == "Artifacts":  # the account's artifact bucket, under this environment's prefixes
-            assert statement["Resource"] == [f"arn:aws:s3:::{cfg.artifact_bucket}/{prefix}/*",
-                                             f"arn:aws:s3:::{cfg.artifact_bucket}/{prefix}-*"]
-        elif sid == "ArtifactBucket":
-            assert statement["Resource"] == [f"arn:aws:s3:::{cfg.artifact_bucket}"]
-        elif sid == "RotationCode":  # AWS's buckets: read only
-            assert statement["Action"] == ["s3:GetObject"], statement
-        elif sid == "Resources":
-            assert statement["Condition"] == {"StringEquals": {"aws:RequestedRegion": regions}}
-        else:
-            assert sid in ("Transforms", "ServiceLinkedRoles", "Templates"), sid
+        assert _scoped(statement, cfg), statement
     assert not allows(role_of(env)[1], "s3:CreateBucket", f"arn:aws:s3:::{cfg.artifact_bucket}",
                       {"aws:RequestedRegion": "us-east-1"})
     # no action of another service than the stacks' own (S3 for the artifacts: every stack's)
@@ -166,14 +171,18 @@ def test_packing_fills_each_policy_to_the_limit_and_keeps_every_action(
                    for p in parts)
     # tight: the first action of the next policy would not have fitted in the one before
     for before, after in zip(packed, packed[1:], strict=False):
-        last, first = before[-1], after[0]
-        grown = bootstrap.Statement(first.sid, [first.actions[0]], first.resources, first.condition)
-        if first.sid.rstrip("0123456789") == last.sid.rstrip("0123456789"):
-            grown = bootstrap.Statement(last.sid, [*last.actions, first.actions[0]], last.resources,
-                                        last.condition)
-            assert bootstrap._size([*before[:-1], grown]) > limit
-        else:
-            assert bootstrap._size([*before, grown]) > limit
+        assert _with_next_action(before, after[0]) > limit
+
+
+def _with_next_action(policy: list[Any], first: Any) -> int:
+    """The size ``policy`` would have with ``first``'s first action added to it."""
+    last = policy[-1]
+    if first.sid.rstrip("0123456789") == last.sid.rstrip("0123456789"):
+        grown = bootstrap.Statement(last.sid, [*last.actions, first.actions[0]], last.resources,
+                                    last.condition)
+        return bootstrap._size([*policy[:-1], grown])
+    return bootstrap._size([*policy, bootstrap.Statement(first.sid, [first.actions[0]], first.resources,
+                                                         first.condition)])
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -59,7 +59,10 @@ def test_the_approved_job_runs_the_plan_its_reviewer_saw() -> None:
     assert deploy["steps"][-2]["if"] == "${{ inputs.site-dist-url != '' }}"
     assert 'make publish ENV="$ENVIRONMENT" DIST=site-dist' in deploy["steps"][-2]["run"]
     assert deploy["steps"][-1]["run"] == 'make verify ENV="$ENVIRONMENT"'
-    for job in (plan, deploy):
+
+
+def test_both_jobs_hold_the_role_s_whole_session() -> None:
+    for job in load("deploy-environment.yml")["jobs"].values():
         (credentials,) = [s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/")]
         assert set(credentials["with"]) == {"role-to-assume", "aws-region", "role-session-name",
                                             "role-duration-seconds"}
