@@ -119,6 +119,15 @@ def test_property_1_environment_isolation(cfgs: list[Config]) -> None:
 
 
 # 2 ------------------------------------------------------------------------------------------
+def _routes_of(doc: dict[str, Any], subnets: list[str]) -> list[dict[str, Any]]:
+    """The properties of the routes of the tables these subnets are associated with."""
+    tables = {a["Properties"]["RouteTableId"]["Ref"]
+              for a in resources(doc, "AWS::EC2::SubnetRouteTableAssociation").values()
+              if a["Properties"]["SubnetId"]["Ref"] in subnets}
+    return [r["Properties"] for r in resources(doc, "AWS::EC2::Route").values()
+            if r["Properties"]["RouteTableId"]["Ref"] in tables]
+
+
 @pytest.mark.slow
 @SHARED
 @PROPERTY
@@ -131,13 +140,8 @@ def test_property_2_database_network_isolation(cfgs: list[Config]) -> None:
         groups = resources(doc, "AWS::RDS::DBSubnetGroup")
         subnets = [s["Ref"] for g in groups.values() for s in g["Properties"]["SubnetIds"]]
         assert subnets and all(s.startswith("PrivateSubnet") for s in subnets)
-        for assoc in resources(doc, "AWS::EC2::SubnetRouteTableAssociation").values():
-            if assoc["Properties"]["SubnetId"]["Ref"] in subnets:
-                table = assoc["Properties"]["RouteTableId"]["Ref"]
-                for route in resources(doc, "AWS::EC2::Route").values():
-                    if route["Properties"]["RouteTableId"]["Ref"] == table:
-                        assert "GatewayId" not in route["Properties"]  # no internet gateway
-                        assert "NatGatewayId" in route["Properties"]
+        for route in _routes_of(doc, subnets):
+            assert "GatewayId" not in route and "NatGatewayId" in route  # out through NAT only
         cluster = next(iter(resources(doc, "AWS::RDS::DBCluster").values()))["Properties"]
         db_groups = {g["Ref"] for g in cluster["VpcSecurityGroupIds"]}
         rules = [r for gid, r in _ingress(doc) if gid in db_groups]
@@ -146,6 +150,22 @@ def test_property_2_database_network_isolation(cfgs: list[Config]) -> None:
 
 
 # 3 ------------------------------------------------------------------------------------------
+def _secret_readers(doc: dict[str, Any], secrets: dict[str, Any]) -> set[str]:
+    """The owners of the Allow statements that read a secret; each names only this stack's
+    secrets, and no statement but a key policy's allows secretsmanager:* or *."""
+    readers = set()
+    for owner, stmt in _statements(doc):
+        actions = [a.lower() for a in _as_list(stmt.get("Action", []))]
+        if stmt.get("Effect") != "Allow":
+            continue
+        assert "secretsmanager:*" not in actions and "*" not in actions or \
+            doc["Resources"][owner]["Type"] == "AWS::KMS::Key"
+        if any(a.startswith("secretsmanager:get") for a in actions):
+            assert all(r in [{"Ref": s} for s in secrets] for r in _as_list(stmt["Resource"]))
+            readers.add(owner)
+    return readers
+
+
 @pytest.mark.slow
 @SHARED
 @PROPERTY
@@ -158,16 +178,7 @@ def test_property_3_secret_encryption_and_access(cfgs: list[Config]) -> None:
             for secret in secrets.values():
                 key = secret["Properties"]["KmsKeyId"]
                 assert key.get("Fn::GetAtt", [None])[0] in keys or key.get("Ref") in keys
-            readers = set()
-            for owner, stmt in _statements(doc):
-                actions = [a.lower() for a in _as_list(stmt.get("Action", []))]
-                if stmt.get("Effect") != "Allow":
-                    continue
-                assert "secretsmanager:*" not in actions and "*" not in actions or \
-                    doc["Resources"][owner]["Type"] == "AWS::KMS::Key"
-                if any(a.startswith("secretsmanager:get") for a in actions):
-                    assert all(r in [{"Ref": s} for s in secrets] for r in _as_list(stmt["Resource"]))
-                    readers.add(owner)
+            readers = _secret_readers(doc, secrets)
             for key in keys:
                 for stmt in doc["Resources"][key]["Properties"]["KeyPolicy"]["Statement"]:
                     assert stmt["Principal"] != "*" and stmt["Principal"].get("AWS") != "*"
@@ -228,23 +239,35 @@ TLS12_ALB = re.compile(r"^ELBSecurityPolicy-(TLS13-1-[23]-|TLS-1-2-|FS-1-2-)")
 TLS12_CLOUDFRONT = ("TLSv1.2_2018", "TLSv1.2_2019", "TLSv1.2_2021", "TLSv1.3_2025")
 
 
+def _listeners_speak_https(doc: dict[str, Any]) -> None:
+    """HTTPS on 443 with a TLS 1.2+ policy; HTTP on 80 only redirects to HTTPS."""
+    listeners = [r["Properties"] for r in resources(doc, "AWS::ElasticLoadBalancingV2::Listener").values()]
+    assert sorted(listener["Port"] for listener in listeners) == [80, 443]
+    for listener in listeners:
+        if listener["Protocol"] == "HTTP":
+            (action,) = listener["DefaultActions"]
+            assert action["Type"] == "redirect" and action["RedirectConfig"]["Protocol"] == "HTTPS"
+        else:
+            assert listener["Protocol"] == "HTTPS"
+            assert TLS12_ALB.match(listener["SslPolicy"]), listener["SslPolicy"]
+
+
+def _buckets_refuse_plain_http(doc: dict[str, Any]) -> None:
+    policies = {p["Properties"]["Bucket"]["Ref"]: p["Properties"]["PolicyDocument"]
+                for p in resources(doc, "AWS::S3::BucketPolicy").values()}
+    for bucket in resources(doc, "AWS::S3::Bucket"):
+        assert any(s["Effect"] == "Deny" and
+                   s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") in (False, "false")
+                   for s in policies[bucket]["Statement"]), bucket
+
+
 @pytest.mark.slow
 @SHARED
 @PROPERTY
 @given(environments(max_size=1))
 def test_property_6_https_enforcement(cfgs: list[Config]) -> None:
     for env in rendered(cfgs):
-        listeners = [r["Properties"] for r in
-                     resources(env.app, "AWS::ElasticLoadBalancingV2::Listener").values()]
-        assert sorted(listener["Port"] for listener in listeners) == [80, 443]
-        for listener in listeners:
-            if listener["Protocol"] == "HTTP":
-                (action,) = listener["DefaultActions"]
-                assert action["Type"] == "redirect"
-                assert action["RedirectConfig"]["Protocol"] == "HTTPS"
-            else:
-                assert listener["Protocol"] == "HTTPS"
-                assert TLS12_ALB.match(listener["SslPolicy"]), listener["SslPolicy"]
+        _listeners_speak_https(env.app)
         for group in resources(env.app, "AWS::ElasticLoadBalancingV2::TargetGroup").values():
             assert group["Properties"]["Protocol"] == "HTTPS"
         dist = next(iter(resources(env.edge, "AWS::CloudFront::Distribution").values()))
@@ -253,12 +276,7 @@ def test_property_6_https_enforcement(cfgs: list[Config]) -> None:
         assert all(b["ViewerProtocolPolicy"] == "redirect-to-https" for b in behaviours)
         assert config["ViewerCertificate"]["MinimumProtocolVersion"] in TLS12_CLOUDFRONT
         for doc in (env.app, env.edge):  # every bucket refuses plain HTTP
-            policies = {p["Properties"]["Bucket"]["Ref"]: p["Properties"]["PolicyDocument"]
-                        for p in resources(doc, "AWS::S3::BucketPolicy").values()}
-            for bucket in resources(doc, "AWS::S3::Bucket"):
-                assert any(s["Effect"] == "Deny" and
-                           s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") in
-                           (False, "false") for s in policies[bucket]["Statement"]), bucket
+            _buckets_refuse_plain_http(doc)
 
 
 # 7 ------------------------------------------------------------------------------------------
@@ -302,6 +320,21 @@ def test_property_8_security_group_least_privilege(cfgs: list[Config]) -> None:
 
 
 # 9 ------------------------------------------------------------------------------------------
+
+def _covered(doc: dict[str, Any], metrics: dict[str, Any]) -> set[str]:
+    """The design's critical metrics some alarm watches: directly, the error rate as metric math
+    over 5xx and requests, database connections through the log's metric filter."""
+    covered = {name for name, metric in ALARMED.items() if any(metric in ms for ms in metrics.values())}
+    five_xx = ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count")
+    if any(five_xx in ms and len(ms) >= 2 for ms in metrics.values()):
+        covered.add("error rate")
+    filters = resources(doc, "AWS::Logs::MetricFilter")
+    filtered = {(t["MetricNamespace"], t["MetricName"])
+                for f in filters.values() for t in f["Properties"]["MetricTransformations"]}
+    if any(set(ms) & filtered for ms in metrics.values()):
+        covered.add("db connections")
+    return covered
+
 ALARMED = {"latency": ("AWS/ApplicationELB", "TargetResponseTime")}
 
 
@@ -322,15 +355,7 @@ def test_property_9_alarm_coverage(cfgs: list[Config]) -> None:
         alarms = resources(env.app, "AWS::CloudWatch::Alarm")
         topics = set(resources(env.app, "AWS::SNS::Topic"))
         metrics = {lid: _metrics_of(a) for lid, a in alarms.items()}
-        covered = {name for name, metric in ALARMED.items()
-                   if any(metric in ms for ms in metrics.values())}
-        covered |= {"error rate"} if any(
-            ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count") in ms and len(ms) >= 2
-            for ms in metrics.values()) else set()
-        filters = resources(env.app, "AWS::Logs::MetricFilter")
-        filtered = {(t["MetricNamespace"], t["MetricName"])
-                    for f in filters.values() for t in f["Properties"]["MetricTransformations"]}
-        covered |= {"db connections"} if any(set(ms) & filtered for ms in metrics.values()) else set()
+        covered = _covered(env.app, metrics)
         assert covered >= {"latency", "error rate", "db connections"}  # the design's critical metrics
         for alarm in alarms.values():
             actions = alarm["Properties"]["AlarmActions"]
