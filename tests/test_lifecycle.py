@@ -326,6 +326,15 @@ def test_protection_is_on_by_default_and_off_only_for_a_first_create(docs: dict[
 # --- rotation ----------------------------------------------------------------------------------
 
 
+def _the_api_user_is_its_own(doc: Doc, env: str) -> None:
+    """The API's secret names its own user, not the master, and the master secret rotates it."""
+    generate = doc["Resources"]["ApiDatabaseSecret"]["Properties"]["GenerateSecretString"]
+    template = generate["SecretStringTemplate"]
+    assert '"masterarn": "${DatabaseSecret}"' in template["Fn::Sub"]
+    assert f'"username": "{config(env).database.app_username}"' in template["Fn::Sub"]
+    assert config(env).database.app_username != config(env).database.master_username
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_a_rotation_never_cuts_off_a_running_task(docs: dict[str, Doc], env: str) -> None:
     """The API logs in as its own user, whose rotation alternates two users (the previous
@@ -338,11 +347,7 @@ def test_a_rotation_never_cuts_off_a_running_task(docs: dict[str, Doc], env: str
     rotation = doc["Resources"]["ApiDatabaseSecretRotation"]["Properties"]
     assert rotation["HostedRotationLambda"]["RotationType"] == "PostgreSQLMultiUser"
     assert rotation["HostedRotationLambda"]["MasterSecretArn"] == {"Ref": "DatabaseSecret"}
-    generate = doc["Resources"]["ApiDatabaseSecret"]["Properties"]["GenerateSecretString"]
-    template = generate["SecretStringTemplate"]
-    assert '"masterarn": "${DatabaseSecret}"' in template["Fn::Sub"]
-    assert f'"username": "{config(env).database.app_username}"' in template["Fn::Sub"]
-    assert config(env).database.app_username != config(env).database.master_username
+    _the_api_user_is_its_own(doc, env)
     container = task["Properties"]["ContainerDefinitions"][0]
     environment = {e["Name"]: e["Value"] for e in container["Environment"]}
     assert environment["DATABASE_SECRET_ARN"] == {"Ref": "ApiDatabaseSecret"}

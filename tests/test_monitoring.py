@@ -81,11 +81,10 @@ def test_api_error_rate_alarm_is_target_5xx_over_requests_above_5_percent(
     errors, requests = stats["HTTPCode_Target_5XX_Count"]["Id"], stats["RequestCount"]["Id"]
     # 100 * 5xx / requests: the 5xx id in the numerator (FILLed: no 5xx, no data point)
     assert re.fullmatch(rf"100 \* FILL\({errors}, 0\) / {requests}", expression), expression
-    for metric_id in (errors, requests):
+    for metric_id in (errors, requests):  # per minute, of the API's targets, not returned
         stat = by_id[metric_id]["MetricStat"]
-        assert stat["Stat"] == "Sum" and stat["Period"] == 60
-        assert dims(stat["Metric"]) == TARGETS
-        assert by_id[metric_id]["ReturnData"] is False
+        assert (stat["Stat"], stat["Period"], dims(stat["Metric"]), by_id[metric_id]["ReturnData"]) == (
+            "Sum", 60, TARGETS, False)
     assert p["ComparisonOperator"] == "GreaterThanThreshold" and p["Threshold"] == 5
     assert p["EvaluationPeriods"] == p["DatapointsToAlarm"] == 2
 
@@ -250,7 +249,11 @@ def test_topics_are_encrypted_and_only_this_stacks_alarms_may_publish(
         pattern = allow["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"].rsplit(":", 1)[-1]
         assert all(fnmatch.fnmatchcase(name, pattern) for name in alarm_names)
         assert not fnmatch.fnmatchcase(f"tracker-other-{env}-x", pattern)
-    # the key lets CloudWatch make data keys for the same alarms, and nobody else by that door
+    _the_key_serves_the_same_alarms(doc, alarm_names)
+
+
+def _the_key_serves_the_same_alarms(doc: Any, alarm_names: list[str]) -> None:
+    """The key lets CloudWatch make data keys for the stack's alarms, and nobody else by that door."""
     key_statements = props(doc, "StackKey")["KeyPolicy"]["Statement"]
     (cloudwatch,) = [s for s in key_statements
                      if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]

@@ -195,14 +195,14 @@ def test_plan_on_the_rendered_templates_packages_and_creates_both_change_sets(mo
     assert out.index("stateful:") < out.index("other:")
     calls = moto.calls()
     assert calls[0] == ("sts", "GetCallerIdentity")
-    assert calls.count(("cloudformation", "CreateChangeSet")) == 2
     assert ("cloudformation", "DescribeChangeSet") in calls
     assert ("cloudformation", "ExecuteChangeSet") not in calls
     assert any(service == "s3" and action == "PUT" for service, action in calls)  # the packaged code
-    # not saved, not executed: nothing is left behind, neither the change sets nor the stacks
-    # CloudFormation made to hold them
-    assert calls.count(("cloudformation", "DeleteChangeSet")) == 2
-    assert calls.count(("cloudformation", "DeleteStack")) == 2
+    # made two change sets; not saved, not executed: nothing is left behind, neither the change
+    # sets nor the stacks CloudFormation made to hold them
+    counts = {a: calls.count(("cloudformation", a))
+              for a in ("CreateChangeSet", "DeleteChangeSet", "DeleteStack")}
+    assert counts == {"CreateChangeSet": 2, "DeleteChangeSet": 2, "DeleteStack": 2}
     assert "the change sets were deleted (nothing saved); keep them with --save FILE" in out
     for name in (cfg.stack_name, cfg.edge_stack_name):
         assert stack(name) is None

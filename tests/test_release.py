@@ -118,13 +118,18 @@ def test_publish_site_uploads_the_vite_build(dev: FakeEnvironment, moto: Moto, d
         assert (head["ContentType"], head["CacheControl"]) == expected_headers(key, dev), key
         assert head["ContentLength"] == (dist / key).stat().st_size
     assert s3.get_object(Bucket=bucket, Key="assets/index-PrEvIoUs.js")["Body"].read() == b"previous release"
-    # Upload order: each file once, every non-HTML file before any HTML, index.html last.
+    _html_last_then_one_invalidation(dev, moto, bucket, start, files)
+
+
+def _html_last_then_one_invalidation(dev: FakeEnvironment, moto: Moto, bucket: str, start: int,
+                                     files: list[str]) -> None:
+    """Upload order: each file once, every non-HTML file before any HTML, index.html last; then
+    one invalidation, of / and the HTML paths (exit 0: the waiter saw it complete)."""
     puts = logged_puts(moto, bucket, start)
     assert sorted(puts) == files
     html = [i for i, key in enumerate(puts) if key.endswith(".html")]
     assert html == list(range(len(puts) - len(html), len(puts)))
     assert puts[-1] == "index.html"
-    # One invalidation, of / and the HTML paths (exit 0: the waiter saw it complete).
     cloudfront = dev.client("cloudfront", EDGE_REGION)
     distribution = dev.outputs[dev.cfg.edge_stack_name]["DistributionId"]
     listed = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]["Items"]
