@@ -209,6 +209,19 @@ def test_a_profile_that_does_not_exist_is_bad_input(monkeypatch: pytest.MonkeyPa
     assert err.startswith("error: AWS_PROFILE: The config profile (nonexistent) could not be found")
 
 
+def test_a_promote_profile_that_does_not_exist_is_bad_input(monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path) -> None:
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["promote", "--from", "staging", "--to", "production", "--from-profile", "nope"])
+    assert code == 2 and err.getvalue().count("\n") == 1
+    assert err.getvalue().startswith("error: --from-profile: The config profile (nope) could not be found")
+
+
 def test_aws_out_of_reach_is_said_at_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from tracker_infra.rehearsal.server import free_port
 

@@ -160,28 +160,23 @@ STS_CONNECT_SECONDS = 3
 STS_ATTEMPTS = 2
 
 
-def _session() -> Any:
-    """boto3's default session; a profile that does not exist is the caller's setup (exit 2)."""
+def session_for(profile: str | None = None, flag: str = "AWS_PROFILE") -> Any:
+    """A boto3 session, of ``profile`` or the default one; a profile that does not exist is the
+    caller's setup (exit 2, naming ``flag``, where the profile came from)."""
     import boto3
     from botocore.exceptions import ProfileNotFound
 
     try:
-        return boto3.Session()
+        return boto3.Session(profile_name=profile)
     except ProfileNotFound as exc:
-        raise UserError("AWS_PROFILE", "", f"{exc} (allowed: a profile in ~/.aws/config or "
-                        "~/.aws/credentials, or no AWS_PROFILE)") from None
+        raise UserError(flag, "", f"{exc} (allowed: a profile in ~/.aws/config or "
+                        "~/.aws/credentials)") from None
 
 
 def _caller_account(session: Any, cfg: Config, vars_file: str) -> str:
     """The caller's account, from STS (no permission needed); UserError when it cannot say."""
     from botocore.config import Config as BotoConfig
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        EndpointConnectionError,
-        NoCredentialsError,
-        ProfileNotFound,
-    )
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
     quick = BotoConfig(connect_timeout=STS_CONNECT_SECONDS,
                        retries={"max_attempts": STS_ATTEMPTS, "mode": "standard"})
@@ -191,9 +186,6 @@ def _caller_account(session: Any, cfg: Config, vars_file: str) -> str:
     except NoCredentialsError:
         raise UserError(vars_file, "account", "no AWS credentials found (allowed: credentials "
                         f"for account {cfg.account})") from None
-    except ProfileNotFound as exc:
-        raise UserError("AWS_PROFILE", "", f"{exc} (allowed: a profile in ~/.aws/config or "
-                        "~/.aws/credentials, or no AWS_PROFILE)") from None
     except EndpointConnectionError as exc:
         raise UserError(vars_file, "account", f"cannot reach AWS ({exc}); nothing was called (allowed: "
                         "a network that reaches AWS's endpoints)") from None
@@ -211,7 +203,7 @@ def connect(cfg: Config, session: Any = None) -> Aws:
     vars_file = f"vars/{cfg.environment}.yaml"
     from . import timing
 
-    session = session or _session()
+    session = session or session_for()
     timing.watch(session)
     region = configured_region(session)
     if region and region != cfg.region:

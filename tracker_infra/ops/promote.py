@@ -41,18 +41,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import boto3
-
-    from .aws import connect
+    from .aws import connect, session_for
 
     if args.source == args.target:
         raise UserError("--to", "", f"is the same environment as --from ({args.source}) "
                         "(allowed: another environment)")
     source, target = load(args.vars, args.source), load(args.vars, args.target)
-    source_aws = connect(source, boto3.Session(profile_name=args.from_profile))
+    source_aws = connect(source, session_for(args.from_profile, "--from-profile"))
     digest = running_digest(source_aws)
     if not digest:
         raise UserError(f"stack {source.stack_name}", "Parameters.ApiImageDigest", "is empty: "
                         f"{source.environment} runs no image yet (allowed: a released environment)")
     print(f"{source.environment} runs {digest}")
-    return release(connect(target, boto3.Session(profile_name=args.to_profile)), digest)
+    return release(connect(target, session_for(args.to_profile, "--to-profile")), digest)
