@@ -37,13 +37,14 @@ from tracker_infra.cli import main
 from tracker_infra.ops import aws as aws_module
 from tracker_infra.rehearsal.moto_copy import (
     create_artifact_buckets,
+    deploy_bootstrap,
     deployable_copies,
+    request_certificates,
     sam_env,
     undo_what_moto_cannot_delete,
     without_nat_gateways,
 )
 from tracker_infra.rehearsal.server import MotoServer
-from tracker_infra.rendering import ROOT
 
 pytestmark = pytest.mark.rehearsal
 
@@ -106,24 +107,21 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
             # dev's account as its bootstrap stack makes it (deploy roles, artifact bucket); the
             # staging copy's bucket, which samconfig.toml names by staging's account in vars
             bucket = config("dev").artifact_bucket
-            boto3.client("cloudformation", region_name="us-east-1").create_stack(
-                StackName="tracker-bootstrap", Capabilities=["CAPABILITY_NAMED_IAM"],
-                TemplateBody=(ROOT / "bootstrap" / f"{ACCOUNT}.yaml").read_text())
+            deploy_bootstrap(boto3.client("cloudformation", region_name="us-east-1"), ACCOUNT)
             create_artifact_buckets(boto3.client("s3", region_name="us-east-1"),
                                     {config("staging").artifact_bucket})
-            acm = boto3.client("acm", region_name="us-east-1")
             staging = config("staging")
             vars_dir = copy_vars(workdir, {"staging.yaml": {
                 "account": ACCOUNT,
                 "api": {"certificate_arn": staging.api.certificate_arn.replace(staging.account, ACCOUNT)},
                 "frontend": {"certificate_arn": staging.frontend.certificate_arn.replace(
                     staging.account, ACCOUNT)}}})
+            def acm_in(region: str) -> Any:
+                return boto3.client("acm", region_name=region)
+
             swaps = {}
-            for env in ("dev", "staging"):
-                cfg = config("dev") if env == "dev" else aws_module.load(vars_dir, env)
-                for arn, domain in ((cfg.api.certificate_arn, cfg.api.domain),
-                                    (cfg.frontend.certificate_arn, cfg.frontend.domain)):
-                    swaps[arn] = acm.request_certificate(DomainName=domain)["CertificateArn"]
+            for cfg in (config("dev"), aws_module.load(vars_dir, "staging")):
+                swaps.update(request_certificates(acm_in, cfg))
             yield Moto(server, workdir, recording, vars_dir, swaps, bucket)
     finally:
         server.stop()

@@ -43,9 +43,9 @@ from ..errors import (
     EXIT_OK,
     EXIT_USER,
     EXIT_VERIFY_FAILED,
-    UserError,
 )
-from ..rendering import EDGE_REGION, ROOT
+from ..rehearsal.server import free_port
+from ..rendering import EDGE_REGION
 from ..schema import Config
 from .aws import add_env_arguments, load_config
 
@@ -101,7 +101,7 @@ def stand_in(cfg: Config, workdir: Path) -> Iterator[StandIn]:
     bootstrap stack and certificates made; stopped on the way out, whatever happened."""
     import boto3
 
-    from ..rehearsal.moto_copy import sam_env
+    from ..rehearsal.moto_copy import deploy_bootstrap, request_certificates, sam_env
     from ..rehearsal.server import MotoServer
     from . import aws as aws_module
 
@@ -112,31 +112,12 @@ def stand_in(cfg: Config, workdir: Path) -> Iterator[StandIn]:
             aws_module.POLL_SECONDS = POLL_SECONDS
             session = boto3.Session()
             moto = StandIn(cfg, server.endpoint, server.port, workdir, session, {})
-            _bootstrap(moto)
-            moto.swaps.update(_certificates(moto))
+            deploy_bootstrap(moto.client("cloudformation", EDGE_REGION), cfg.account)
+            moto.swaps.update(request_certificates(lambda region: moto.client("acm", region), cfg))
             yield moto
     finally:
         aws_module.POLL_SECONDS = poll
         server.stop()
-
-
-def _bootstrap(moto: StandIn) -> None:
-    path = ROOT / "bootstrap" / f"{moto.cfg.account}.yaml"
-    if not path.is_file():
-        raise UserError(str(path), "", "is missing (allowed: the account's bootstrap template; run "
-                        "`python render.py --all`)")
-    cloudformation = moto.client("cloudformation", EDGE_REGION)
-    cloudformation.create_stack(StackName="tracker-bootstrap", TemplateBody=path.read_text(),
-                                Capabilities=["CAPABILITY_NAMED_IAM"])
-
-
-def _certificates(moto: StandIn) -> dict[str, str]:
-    cfg = moto.cfg
-    swaps = {}
-    for arn, domain, region in ((cfg.api.certificate_arn, cfg.api.domain, cfg.region),
-                                (cfg.frontend.certificate_arn, cfg.frontend.domain, EDGE_REGION)):
-        swaps[arn] = moto.client("acm", region).request_certificate(DomainName=domain)["CertificateArn"]
-    return swaps
 
 
 def moto_rendered(moto: StandIn, vars_dir: Path) -> Path:
@@ -202,7 +183,7 @@ Run = Callable[[], tuple[int, str]]
 def _steps(moto: StandIn, args: argparse.Namespace, rendered: Path) -> list[tuple[str, Run]]:
     env = ["--env", moto.cfg.environment, "--vars", str(args.vars)]
     plan = moto.workdir / "plan.json"
-    closed = f"127.0.0.1:{_closed_port()}"  # the site and API: refused at once, not after a timeout
+    closed = f"127.0.0.1:{free_port()}"  # the site and API: refused at once, not after a timeout
     targets = [f"{d}:{port}:{closed}" for d in (moto.cfg.api.domain, moto.cfg.frontend.domain)
                for port in (80, 443)]
     return [
@@ -215,12 +196,6 @@ def _steps(moto: StandIn, args: argparse.Namespace, rendered: Path) -> list[tupl
         ("drift", lambda: _command("drift", *env)),
         ("destroy", lambda: _destroy(moto, env)),
     ]
-
-
-def _closed_port() -> int:
-    from ..rehearsal.server import free_port
-
-    return free_port()
 
 
 def _destroy(moto: StandIn, env: list[str]) -> tuple[int, str]:

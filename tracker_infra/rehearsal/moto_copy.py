@@ -294,3 +294,30 @@ def undo_what_moto_cannot_delete(ec2: Any, vpc_id: str) -> None:
         for association in table["Associations"]:
             ec2.disassociate_route_table(AssociationId=association["RouteTableAssociationId"])
         ec2.delete_route_table(RouteTableId=table["RouteTableId"])
+
+
+# --- what an account would already have --------------------------------------------------------
+
+def deploy_bootstrap(cloudformation: Any, account: str) -> None:
+    """The account's bootstrap stack (bootstrap/<account>.yaml: deploy roles, artifact bucket)."""
+    from ..errors import UserError
+    from ..rendering import ROOT
+
+    path = ROOT / "bootstrap" / f"{account}.yaml"
+    if not path.is_file():
+        raise UserError(str(path), "", "is missing (allowed: the account's bootstrap template; run "
+                        "`python render.py --all`)")
+    cloudformation.create_stack(StackName="tracker-bootstrap", TemplateBody=path.read_text(),
+                                Capabilities=["CAPABILITY_NAMED_IAM"])
+
+
+def request_certificates(acm_in: Callable[[str], Any], cfg: Any) -> dict[str, str]:
+    """The environment's two certificates requested in moto (the API's in its region, the site's
+    in us-east-1): vars' ARN -> moto's, for prepare_for_moto's swaps."""
+    from ..rendering import EDGE_REGION
+
+    swaps = {}
+    for arn, domain, region in ((cfg.api.certificate_arn, cfg.api.domain, cfg.region),
+                                (cfg.frontend.certificate_arn, cfg.frontend.domain, EDGE_REGION)):
+        swaps[arn] = acm_in(region).request_certificate(DomainName=domain)["CertificateArn"]
+    return swaps
