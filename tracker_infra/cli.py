@@ -187,7 +187,7 @@ def _command(argv: list[str]) -> tuple[Any, argparse.Namespace]:
     if argv and argv[0] in SUBCOMMANDS:
         module = importlib.import_module(f"tracker_infra.{SUBCOMMANDS[argv[0]]}")
         parser = argparse.ArgumentParser(prog=f"render.py {argv[0]}", description=module.__doc__,
-                                         epilog=exit_codes_help(tuple(module.EXITS), module.EXITS),
+                                         epilog=exit_codes_help(module.EXITS),
                                          formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(parser)
         return module.run, parser.parse_args(argv[1:])

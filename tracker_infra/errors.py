@@ -46,7 +46,7 @@ class AwsFailure(Exception):
 
 # --- exit codes: the one table --------------------------------------------------------------------
 # The README's table and every command's --help say what this says
-# (tests/test_exit_codes.py holds them to it).
+# (tests/test_operator_terminal.py holds them to it).
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -74,10 +74,11 @@ EXIT_CODES: dict[int, str] = {
 }
 
 
-def exit_codes_help(codes: tuple[int, ...] | None = None, details: dict[int, str] | None = None) -> str:
-    """The exit codes a command can end with (all of them when None), one line each, for --help;
-    ``details`` adds what a code means for that command."""
-    chosen = [c for c in EXIT_CODES if codes is None or c in codes or c in (EXIT_INTERNAL, EXIT_INTERRUPTED)]
+def exit_codes_help(details: dict[int, str] | None = None) -> str:
+    """The exit codes for --help, one line each: those ``details`` names, each with what it means
+    for that command (all of them when None), and always the internal error and Ctrl-C."""
+    always = (EXIT_INTERNAL, EXIT_INTERRUPTED)
+    chosen = [c for c in EXIT_CODES if details is None or c in details or c in always]
     lines = []
     for code in chosen:
         detail = (details or {}).get(code)

@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 from ..errors import EXIT_AWS, EXIT_OK, EXIT_USER, UserError
+from ..schema import Config
 from . import plan
 from .aws import add_env_arguments, add_rendered_argument, lifecycle_file, load_config
 
@@ -81,9 +82,9 @@ def _check(args: argparse.Namespace) -> None:
                         "above); nothing was deployed (allowed: templates cfn-lint passes)")
 
 
-def refuse_early(args: argparse.Namespace, cfg: object) -> None:
+def refuse_early(args: argparse.Namespace, cfg: Config) -> None:
     """What can be refused before rendering or calling anything."""
-    if getattr(cfg, "environment", "") == "production" and args.allow_uncommitted:
+    if cfg.environment == "production" and args.allow_uncommitted:
         raise UserError("--allow-uncommitted", "", "is refused for production: deploy a reviewed "
                         "commit (allowed: without it)")
     plan.need_confirmation_means(args, cfg, lifecycle_file(args))

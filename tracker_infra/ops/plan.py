@@ -455,7 +455,7 @@ def run(args: argparse.Namespace) -> int:
         return execute(aws, load_plan(Path(args.execute), aws))
     if args.discard:
         discard(aws, load_plan(args.discard, aws, check_age=False))
-        return 0
+        return EXIT_OK
     plans = make_plan(aws, args.rendered)
     show_plan(cfg.environment, plans, args.format == "markdown")
     if args.save:
@@ -463,4 +463,4 @@ def run(args: argparse.Namespace) -> int:
     else:
         discard(aws, plans, quiet=True)
         print("the change sets were deleted (nothing saved); keep them with --save FILE")
-    return 0
+    return EXIT_OK
