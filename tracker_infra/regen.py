@@ -40,11 +40,6 @@ def _schema_files(vars_dir: Path) -> dict[Path, bytes]:
     return {**permission_files(docs), TABLE: dumps(generate()).encode("utf-8")}
 
 
-def _stale(files: dict[Path, bytes]) -> list[Path]:
-    return [path for path, content in sorted(files.items())
-            if not path.is_file() or path.read_bytes() != content]
-
-
 def _render_all(check: bool) -> int:
     from .cli import run_render
     from .rendering import ROOT
@@ -79,12 +74,14 @@ def regenerate() -> int:
 
 
 def check() -> int:
+    from .output import stale_files
     from .rendering import ROOT
     from .review import example
 
-    stale = _stale({**_schema_files(ROOT / "vars"), **example.generated()})
-    for path in stale:
-        print(f"stale: {path.relative_to(ROOT)}")
+    files = {**_schema_files(ROOT / "vars"), **example.generated()}
+    stale = stale_files({Path(os.path.relpath(path)): content for path, content in files.items()}, [])
+    for line in stale:
+        print(f"stale: {line}")
     rendered = _render_all(check=True)
     if stale or rendered != EXIT_OK:
         print(f"stale generated files: run `{COMMAND}` and commit them", file=sys.stderr)
