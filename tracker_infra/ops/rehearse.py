@@ -44,7 +44,7 @@ from ..errors import (
     EXIT_USER,
     EXIT_VERIFY_FAILED,
 )
-from ..rehearsal.server import free_port
+from ..rehearsal.server import MotoServer, free_port
 from ..rendering import EDGE_REGION
 from ..schema import Config
 from .aws import add_env_arguments, load_config
@@ -70,11 +70,14 @@ class StandIn:
     """The running server and what the rehearsal made in it."""
 
     cfg: Config
-    endpoint: str
-    port: int
+    server: MotoServer
     workdir: Path
     session: Any  # boto3, pointed at the server
     swaps: dict[str, str]  # certificate ARN in vars -> moto's
+
+    @property
+    def endpoint(self) -> str:
+        return self.server.endpoint
 
     def client(self, service: str, region: str | None = None) -> Any:
         return self.session.client(service, region_name=region or self.cfg.region,
@@ -102,7 +105,6 @@ def stand_in(cfg: Config, workdir: Path) -> Iterator[StandIn]:
     import boto3
 
     from ..rehearsal.moto_copy import deploy_bootstrap, request_certificates, sam_env
-    from ..rehearsal.server import MotoServer
     from . import aws as aws_module
 
     server = MotoServer.start(workdir / "moto.log", env={"MOTO_ACCOUNT_ID": cfg.account})
@@ -111,7 +113,7 @@ def stand_in(cfg: Config, workdir: Path) -> Iterator[StandIn]:
         with _environment(sam_env(server, workdir / "home", cfg.region)):
             aws_module.POLL_SECONDS = POLL_SECONDS
             session = boto3.Session()
-            moto = StandIn(cfg, server.endpoint, server.port, workdir, session, {})
+            moto = StandIn(cfg, server, workdir, session, {})
             deploy_bootstrap(moto.client("cloudformation", EDGE_REGION), cfg.account)
             moto.swaps.update(request_certificates(lambda region: moto.client("acm", region), cfg))
             yield moto
@@ -265,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="tracker-rehearse-") as folder:
         try:
             with stand_in(cfg, Path(folder)) as moto:
-                port = moto.port
+                port = moto.server.port
                 results = rehearse(moto, args)
         except KeyboardInterrupt:
             print("\nrehearsal interrupted; the moto server is stopped", file=sys.stderr)
