@@ -1,18 +1,30 @@
-"""IAM policy evaluation by moto's own evaluator (moto.iam.access_control.IAMPolicy), given the
-real resource ARN and request context of a call.
+"""IAM policy evaluation with moto's own evaluator (moto.iam.access_control), given the real
+resource ARN and request context of a call.
 
 moto's server, with its access control on, passes "*" as the resource of most services' calls
 and no condition values, so it cannot judge a policy whose statements name resources or carry
-conditions (the deploy roles' do). Here the evaluator gets what AWS would give it: the ARN the
-call acts on and the context keys (aws:RequestedRegion, iam:PassedToService, ...). Its limits,
-which the callers respect: only StringEquals is evaluated (a policy using another operator is
-refused below), a context key the call does not supply is not checked (callers supply every key
-the policies use), and action names match case-sensitively (callers use AWS's spelling).
+conditions (the bootstrap roles' do). Here the evaluator gets what AWS would give it: the ARN the
+call acts on and the context keys (aws:RequestedRegion, iam:PassedToService,
+iam:PermissionsBoundary, ...).
+
+moto's statement evaluator matches actions (Action and NotAction) and resources as IAM does, so it
+decides those. Its conditions are not sound enough to judge an attacker's request: a key the
+request lacks passes every condition, an unmatched condition of an Allow denies instead of not
+applying, and operators other than StringEquals are ignored. So conditions are decided here, by
+IAM's rules (IAM User Guide, "Condition operators"): StringEquals, StringNotEquals and
+StringLike on single-valued keys; a key the request lacks makes StringEquals and StringLike false
+and StringNotEquals true; an operator not listed here is refused below, never guessed. Action
+names match case-sensitively (callers use AWS's spelling).
+
+A permissions boundary is evaluated as IAM does for a role's own requests: allowed only when the
+identity policies allow it, the boundary allows it, and neither denies it (IAM User Guide,
+"Policy evaluation logic", permissions boundaries).
 """
 
 from __future__ import annotations
 
 import base64
+import fnmatch
 import functools
 import json
 import re
@@ -20,38 +32,85 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from moto.iam.access_control import IAMPolicy, PermissionResult
+from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 
-SUPPORTED_OPERATORS = {"StringEquals"}
-
-
-def _check_operators(document: dict[str, Any]) -> None:
-    for statement in document["Statement"]:
-        unknown = set(statement.get("Condition", {})) - SUPPORTED_OPERATORS
-        assert not unknown, f"moto's evaluator ignores {unknown} in {statement.get('Sid')}"
+Document = dict[str, Any]
 
 
-def role_documents(cfg: Any) -> list[dict[str, Any]]:
-    """The policy documents bootstrap/<account>.yaml gives the environment's deploy role."""
+def _values(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _one(operator: str, expected: list[str], actual: str | None) -> bool:
+    if operator == "StringEquals":
+        return actual is not None and actual in expected
+    if operator == "StringNotEquals":
+        return actual is None or actual not in expected
+    if operator == "StringLike":
+        return actual is not None and any(fnmatch.fnmatchcase(actual, e) for e in expected)
+    raise AssertionError(f"tests/iam_policy.py does not evaluate the condition operator {operator}")
+
+
+def conditions_hold(condition: dict[str, dict[str, Any]], context: dict[str, str]) -> bool:
+    """Every operator's every key holds for this request (IAM ANDs them)."""
+    return all(_one(operator, _values(expected), context.get(key))
+               for operator, keys in condition.items() for key, expected in keys.items())
+
+
+def statement_effect(statement: Document, action: str, resource: str,
+                     context: dict[str, str]) -> PermissionResult:
+    """PERMITTED, DENIED (an explicit Deny) or NEUTRAL (the statement does not apply)."""
+    if not conditions_hold(statement.get("Condition", {}), context):
+        return PermissionResult.NEUTRAL
+    plain = {k: v for k, v in statement.items() if k != "Condition"}
+    return IAMPolicyStatement(plain).is_action_permitted(action, resource)
+
+
+def _results(documents: list[Document], action: str, resource: str,
+             context: dict[str, str]) -> set[PermissionResult]:
+    return {statement_effect(statement, action, resource, context)
+            for document in documents for statement in _values_list(document["Statement"])}
+
+
+def _values_list(statements: Any) -> list[Document]:
+    return [statements] if isinstance(statements, dict) else list(statements)
+
+
+def allows(documents: list[Document], action: str, resource: str, context: dict[str, str],
+           boundary: list[Document] | None = None) -> bool:
+    """Whether these identity policies (within this permissions boundary, if any) allow the call:
+    some statement allows it and none denies it, in both."""
+    layers = [documents] + ([boundary] if boundary is not None else [])
+    for layer in layers:
+        results = _results(layer, action, resource, context)
+        if PermissionResult.DENIED in results or PermissionResult.PERMITTED not in results:
+            return False
+    return True
+
+
+def bootstrap_template(cfg: Any) -> Document:
     from tracker_infra.cfn_yaml import load_template
     from tracker_infra.rendering import ROOT
 
-    doc = load_template((ROOT / "bootstrap" / f"{cfg.account}.yaml").read_text())
-    role = f"{cfg.environment.capitalize()}DeployRole"
-    return [r["Properties"]["PolicyDocument"] for r in doc["Resources"].values()
-            if r["Type"] == "AWS::IAM::ManagedPolicy" and r["Properties"]["Roles"] == [{"Ref": role}]]
+    return load_template((ROOT / "bootstrap" / f"{cfg.account}.yaml").read_text())
 
 
-def allows(documents: list[dict[str, Any]], action: str, resource: str,
-           context: dict[str, str]) -> bool:
-    """Whether these identity policies together allow the call: some statement allows it and none
-    denies it."""
-    results = []
-    for document in documents:
-        _check_operators(document)
-        policy = IAMPolicy({"policy_document": json.dumps(document)})
-        results.append(policy.is_action_permitted(action, resource, incoming_condition_values=context))
-    return PermissionResult.PERMITTED in results and PermissionResult.DENIED not in results
+def logical_role(cfg: Any, kind: str) -> str:
+    """The logical ID of the environment's bootstrap role of this kind (plan, deploy, cfn-exec)."""
+    return f"{cfg.environment.capitalize()}{kind.replace('-', ' ').title().replace(' ', '')}Role"
+
+
+def role_documents(cfg: Any, kind: str = "deploy") -> list[Document]:
+    """The policy documents bootstrap/<account>.yaml gives the environment's role of this kind."""
+    role = logical_role(cfg, kind)
+    return [r["Properties"]["PolicyDocument"] for r in bootstrap_template(cfg)["Resources"].values()
+            if r["Type"] == "AWS::IAM::ManagedPolicy" and r["Properties"].get("Roles") == [{"Ref": role}]]
+
+
+def boundary_document(cfg: Any) -> Document:
+    """The permissions boundary of the environment's roles (bootstrap/<account>.yaml)."""
+    found = bootstrap_template(cfg)["Resources"][f"{cfg.environment.capitalize()}Boundary"]
+    return dict(found["Properties"]["PolicyDocument"])
 
 
 # --- requests recorded by moto's recorder, as IAM requests ------------------------------------
@@ -61,6 +120,8 @@ def allows(documents: list[dict[str, Any]], action: str, resource: str,
 NO_PERMISSION = {("sts", "GetCallerIdentity")}
 # Signing names that differ from the IAM service prefix.
 SIGNING_TO_IAM = {"monitoring": "cloudwatch"}
+
+
 
 
 @dataclass(frozen=True)

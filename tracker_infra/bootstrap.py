@@ -1,18 +1,32 @@
 """The per-account bootstrap stack: bootstrap/<account>.yaml from templates/bootstrap.yaml.j2.
 
-One per AWS account named in vars/: GitHub's OIDC provider and, for each environment in that
-account, the role `<project>-<env>-deploy` that the deploy workflow assumes (trusted only for
-the repository's GitHub environments `<env>` and `<env>-plan`). Deployed once by hand
-(docs/deploying.md); written by `render.py --all`, kept fresh by `--check`, linted like the stacks.
+One per AWS account named in vars/: GitHub's OIDC provider, the artifact bucket and, for each
+environment in that account, rights split after CDK's modern bootstrap, so that no job can raise
+its own rights (docs/design.md, "Who may change what"):
 
-The role's policy is what the environment's two stacks need, computed: for every resource type in
-them (and those their transforms create, EXPANDS), the permissions CloudFormation's resource
-schema lists for its create, read, update and delete handlers (deploy_permissions.yaml, taken from
-the schemas by permissions.py through `make regen`), plus what the commands themselves call (PLUMBING),
-the account's artifact bucket under the environment's prefixes, and the hosted rotation's code.
-Names are limited to the environment's (`<project>-<env>-*`) where the service's ARNs carry them
-(stacks, roles, functions, buckets), to its regions elsewhere; read-only actions are granted as
-`service:Describe*`/`Get*`/`List*` to keep the policies within IAM's size limit.
+- `<project>-<env>-plan`: the unapproved plan job (GitHub environment `<env>-plan`). Reads, makes
+  and describes change sets, passes the execution role to CloudFormation for them; executes,
+  deletes and writes IAM nothing.
+- `<project>-<env>-deploy`: the approved job (GitHub environment `<env>`) and people of the
+  account. Executes change sets, updates and deletes its stacks through CloudFormation with the
+  execution role, and the operational commands' own calls (publish-site, release-image, verify,
+  restore-database, destroy); no IAM write of its own.
+- `<project>-<env>-cfn-exec`: the CloudFormation execution role, trusted by
+  cloudformation.amazonaws.com only, holding the resources' rights: for every resource type in the
+  environment's stacks (and those their transforms create, EXPANDS), the permissions
+  CloudFormation's resource schema lists for its create, read, update and delete handlers
+  (deploy_permissions.yaml, taken from the schemas by permissions.py through `make regen`). It may
+  create a role, or change one's policies, only when the role carries the boundary.
+- `<project>-<env>-boundary`: the permissions boundary every role the stacks create carries
+  (PermissionsBoundary on each AWS::IAM::Role and SAM function of the templates), and the three
+  roles above too.
+
+All four live under the IAM path `/<project>-bootstrap/`, outside `role/<project>-<env>-*` (the
+names the stacks' roles take), and each role and the boundary deny every change to them and to
+the OIDC provider (PROTECT). Names are limited to the environment's where the service's ARNs
+carry them (stacks, roles, functions, buckets), to its regions elsewhere; read-only actions are
+granted as `service:Describe*`/`Get*`/`List*` to keep the policies within IAM's size limit,
+less the reads that return secrets (SECRET_READS), which only the execution role gets.
 """
 
 from __future__ import annotations
@@ -40,31 +54,76 @@ EXPANDS = {
     "AWS::SecretsManager::RotationSchedule": ("AWS::CloudFormation::Stack", "AWS::Lambda::Function",
                                               "AWS::Lambda::Permission", "AWS::IAM::Role"),
 }
-# What plan/status/drift/destroy and the SAM CLI call besides the resource handlers.
-PLUMBING = (
+# What the commands and the SAM CLI call on their own stacks, besides the resource handlers:
+# the plan role's (plan, status, outputs, drift; the change sets of `sam deploy --no-execute-changeset`)
+PLAN_STACK_CALLS = (
     "cloudformation:CreateChangeSet", "cloudformation:DeleteChangeSet",
-    "cloudformation:DescribeChangeSet", "cloudformation:ExecuteChangeSet",
-    "cloudformation:ListChangeSets", "cloudformation:DeleteStack", "cloudformation:DescribeStacks",
+    "cloudformation:DescribeChangeSet", "cloudformation:ListChangeSets", "cloudformation:DescribeStacks",
     "cloudformation:DescribeStackEvents", "cloudformation:ListStackResources",
+    "cloudformation:DescribeStackResource", "cloudformation:DescribeStackResources",
     "cloudformation:GetTemplate", "cloudformation:GetTemplateSummary",
     "cloudformation:DetectStackDrift", "cloudformation:DetectStackResourceDrift",
     "cloudformation:DescribeStackResourceDrifts", "cloudformation:DescribeStackDriftDetectionStatus",
-    "cloudformation:ValidateTemplate", "cloudwatch:DescribeAlarms", "sns:ListSubscriptionsByTopic",
-    "s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation",
-    "s3:DeleteObject", "s3:DeleteObjectVersion",
-    "cloudfront:CreateInvalidation", "cloudfront:GetInvalidation",
-    "serverlessrepo:CreateCloudFormationTemplate", "serverlessrepo:GetCloudFormationTemplate",
-    "serverlessrepo:GetApplication", "lambda:EnableReplication*", "lambda:DisableReplication",
-    # a custom resource: CloudFormation invokes its function with the caller's credentials
-    "lambda:InvokeFunction",
+    "cloudformation:ValidateTemplate",
 )
+# and the deploy role's besides: execute (plan --execute), update (release-image), delete
+# (destroy, discarding a first create's empty stack) and the way out of a failed rollback
+DEPLOY_STACK_CALLS = (
+    "cloudformation:ExecuteChangeSet", "cloudformation:UpdateStack", "cloudformation:DeleteStack",
+    "cloudformation:CancelUpdateStack", "cloudformation:ContinueUpdateRollback",
+)
+# The deploy role's own calls outside CloudFormation: publish-site (objects, invalidation),
+# destroy (stopping access logs, emptying versioned buckets), restore-database (a cluster restored
+# beside the stack's, its writer; KMS grants for the encrypted copy).
+DEPLOY_BUCKET_CALLS = (
+    "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:ListBucket",
+    "s3:ListBucketVersions", "s3:GetBucketLogging", "s3:PutBucketLogging", "s3:GetBucketLocation",
+)
+DEPLOY_OTHER_CALLS = (
+    "cloudfront:CreateInvalidation", "cloudfront:GetInvalidation",
+    "rds:RestoreDBClusterToPointInTime", "rds:RestoreDBClusterFromSnapshot", "rds:CreateDBInstance",
+    "rds:AddTagsToResource", "kms:CreateGrant", "kms:DescribeKey",
+)
+# What CloudFormation calls as the execution role besides the resource handlers: a custom
+# resource's function is invoked with the stack's role; Lambda@Edge replication.
+EXECUTION_CALLS = ("lambda:InvokeFunction", "lambda:EnableReplication*", "lambda:DisableReplication")
+TEMPLATE_CALLS = ("serverlessrepo:CreateCloudFormationTemplate", "serverlessrepo:GetCloudFormationTemplate",
+                  "serverlessrepo:GetApplication")
+# Every action any of the roles is given besides the handlers' (tests/test_ops_bootstrap.py).
+PLUMBING = tuple(dict.fromkeys(PLAN_STACK_CALLS + DEPLOY_STACK_CALLS + DEPLOY_BUCKET_CALLS
+                               + DEPLOY_OTHER_CALLS + EXECUTION_CALLS + TEMPLATE_CALLS))
+# Reads that return a secret: granted to no role GitHub's tokens reach (the plan job's code is
+# unreviewed), and denied to the plan role outright.
+SECRET_READS = ("secretsmanager:GetSecretValue",)
+# Role changes the execution role makes only on a role that carries the boundary (iam:PermissionsBoundary,
+# IAM User Guide: "Permissions boundaries for IAM entities", and the condition key's reference);
+# removing a boundary it never does.
+BOUNDED_IAM = ("iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy",
+               "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:DeleteRolePolicy")
+NEVER_IAM = ("iam:DeleteRolePermissionsBoundary",)
+# What the boundary denies every role it bounds, besides PROTECT: users, access keys and policy
+# rewrites (the escalation moves no stack needs), a role made without the boundary, a boundary removed.
+BOUNDARY_DENIES = (
+    "iam:CreateUser", "iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:UpdateLoginProfile",
+    "iam:AddUserToGroup", "iam:AttachUserPolicy", "iam:PutUserPolicy", "iam:AttachGroupPolicy",
+    "iam:PutGroupPolicy", "iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion",
+    "iam:DeleteRolePermissionsBoundary",
+)
+# What each role and the boundary leave alone on the bootstrap's own roles, policies and GitHub's
+# OIDC provider: every action but reading them and passing the execution role (PROTECT).
+PROTECT_ALLOWS = ("iam:Get*", "iam:List*", "iam:PassRole")
 # The services that may create a service-linked role: those of the stacks' resources, Lambda@Edge's
 # replicator and CloudFront's standard-logging writer.
 SERVICE_LINKED = ("ecs.amazonaws.com", "elasticloadbalancing.amazonaws.com", "rds.amazonaws.com",
                   "ecs.application-autoscaling.amazonaws.com", "replicator.lambda.amazonaws.com",
                   "logger.cloudfront.amazonaws.com")
-PASSED_TO = ("ecs-tasks.amazonaws.com", "lambda.amazonaws.com", "edgelambda.amazonaws.com",
-             "vpc-flow-logs.amazonaws.com", "monitoring.rds.amazonaws.com")
+# The services the stacks' roles are passed to, each documented with iam:PassedToService: ECS task
+# roles (ECS Developer Guide, task IAM role), Lambda execution roles (Lambda Developer Guide,
+# execution role), VPC flow logs (VPC User Guide, IAM role for publishing flow logs).
+PASSED_TO = ("ecs-tasks.amazonaws.com", "lambda.amazonaws.com", "vpc-flow-logs.amazonaws.com")
+# RDS enhanced monitoring's role: the RDS User Guide ("Setting up and enabling Enhanced
+# Monitoring") names no iam:PassedToService value for it, so its PassRole names the role alone.
+MONITORING_ROLE = "DatabaseMonitoringRole"
 # What `sam deploy` does with the account's artifact bucket (s3_bucket in samconfig.toml): it
 # looks for an object (HeadObject = s3:GetObject), uploads templates and code (PutObject) and
 # reads the bucket's region; only under the environment's own stack prefixes.
@@ -81,6 +140,7 @@ SERVICE_OF = {"ElasticLoadBalancingV2": "elasticloadbalancing",
               "ApplicationAutoScaling": "application-autoscaling"}
 POLICY_LIMIT = 6144  # characters of a managed policy, whitespace not counted
 ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9*]+$")
+ROLE_KINDS = ("plan", "deploy", "cfn-exec")
 
 
 @dataclass
@@ -89,13 +149,23 @@ class Statement:
     actions: list[str]
     resources: list[str]
     condition: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    effect: str = "Allow"
+    not_action: bool = False  # actions are the NotAction list
 
     def document(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"Sid": self.sid, "Effect": "Allow", "Action": self.actions,
+        doc: dict[str, Any] = {"Sid": self.sid, "Effect": self.effect,
+                               "NotAction" if self.not_action else "Action": self.actions,
                                "Resource": self.resources}
         if self.condition:
             doc["Condition"] = self.condition
         return doc
+
+
+@dataclass
+class BootstrapRole:
+    """One of an environment's bootstrap roles: its kind (ROLE_KINDS) and its policies' statements."""
+    kind: str
+    statements: list[Statement]
 
 
 def service_of(resource_type: str) -> str:
@@ -113,7 +183,7 @@ def resource_types(docs: Iterable[dict[str, Any]]) -> set[str]:
             if kind in EXPANDS and (kind.startswith("AWS::Serverless::")
                                     or "HostedRotationLambda" in resource.get("Properties", {})):
                 found.update(EXPANDS[kind])
-            if not kind.startswith(("AWS::Serverless::", "Custom::")):  # custom: PLUMBING
+            if not kind.startswith(("AWS::Serverless::", "Custom::")):  # custom: EXECUTION_CALLS
                 found.add(kind)
     return found
 
@@ -137,7 +207,7 @@ def handler_actions(types: Iterable[str]) -> set[str]:
 
 def check_permissions(docs: Iterable[dict[str, Any]]) -> None:
     """Every resource type these rendered stacks use has its handler permissions in
-    deploy_permissions.yaml (what the deploy roles are built from): checked on every render, of
+    deploy_permissions.yaml (what the execution roles are built from): checked on every render, of
     one environment or all, so the same inputs meet the same checks."""
     handler_actions(resource_types(docs))
 
@@ -152,46 +222,150 @@ def _compact(actions: Iterable[str]) -> list[str]:
     return sorted(out)
 
 
-def statements(cfg: Config, types: set[str]) -> list[Statement]:
-    name = f"{cfg.project}-{cfg.environment}"
-    account = cfg.account
-    regions = list(dict.fromkeys([cfg.region, EDGE_REGION]))
-    services = {service_of(t) for t in types}
-    needed = {a for a in handler_actions(types) | set(PLUMBING) if ACTION.match(a)}
+def _reads(actions: Iterable[str]) -> list[str]:
+    return [a for a in actions if a.split(":", 1)[1].startswith(READ_VERBS)]
+
+
+@dataclass
+class Scope:
+    """The ARNs an environment's statements name."""
+    cfg: Config
+    types: set[str]
+
+    def __post_init__(self) -> None:
+        cfg = self.cfg
+        self.name = cfg.stack_name
+        self.regions = list(dict.fromkeys([cfg.region, EDGE_REGION]))
+        self.services = {service_of(t) for t in self.types}
+        account, name, regions = cfg.account, self.name, self.regions
+        self.stacks = [f"arn:aws:cloudformation:{r}:{account}:stack/{n}/*"
+                       for r in regions for n in (name, f"{name}-*")]
+        self.transforms = [f"arn:aws:cloudformation:{r}:aws:transform/{t}" for r in regions
+                           for t in ("Serverless-2016-10-31", "SecretsManager-2024-09-16")]
+        self.roles = f"arn:aws:iam::{account}:role/{name}-*"
+        self.functions = [f"arn:aws:lambda:{r}:{account}:function:{name}-*{q}" for r in regions
+                          for q in ("", ":*")]
+        self.buckets = [f"arn:aws:s3:::{name}-*", f"arn:aws:s3:::{name}-*/*"]
+        self.artifacts = f"arn:aws:s3:::{cfg.artifact_bucket}"
+        self.protected = [f"arn:aws:iam::{account}:role{cfg.bootstrap_path}*",
+                          f"arn:aws:iam::{account}:policy{cfg.bootstrap_path}*",
+                          f"arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com"]
+
+    @property
+    def region_only(self) -> dict[str, dict[str, list[str]]]:
+        return {"StringEquals": {"aws:RequestedRegion": self.regions}}
+
+    def handler(self) -> set[str]:
+        return {a for a in handler_actions(self.types) if ACTION.match(a)}
+
+    def service_reads(self) -> list[str]:
+        """The stacks' services' read actions outside CloudFormation, IAM and S3 (scoped apart)."""
+        return _compact(a for a in _reads(self.handler()) if a.split(":")[0] in self.services
+                        and not a.startswith(("cloudformation:", "iam:", "s3:", "lambda:")))
+
+
+def protect(scope: Scope) -> Statement:
+    """The Deny on every change to the bootstrap's roles, policies and the OIDC provider."""
+    return Statement("ProtectTheBootstrap", list(PROTECT_ALLOWS), scope.protected, effect="Deny",
+                     not_action=True)
+
+
+def _shared(scope: Scope) -> list[Statement]:
+    """What the plan and deploy roles both need to make change sets with the execution role."""
+    cfg, name, artifacts = scope.cfg, scope.name, scope.artifacts
+    return [
+        Statement("Artifacts", list(ARTIFACT_ACTIONS), [f"{artifacts}/{name}/*", f"{artifacts}/{name}-*"]),
+        Statement("ArtifactBucket", list(ARTIFACT_BUCKET_ACTIONS), [artifacts]),
+        Statement("RotationCode", ["s3:GetObject"], [f"{b}/*" for b in ROTATION_CODE]),
+        Statement("Transforms", ["cloudformation:CreateChangeSet"], scope.transforms),
+        Statement("Templates", list(TEMPLATE_CALLS), ["*"]),
+        Statement("PassExecutionRole", ["iam:PassRole"], [cfg.execution_role_arn],
+                  {"StringEquals": {"iam:PassedToService": ["cloudformation.amazonaws.com"]}}),
+        Statement("Reads", scope.service_reads(), ["*"], scope.region_only),
+        Statement("FunctionReads", _compact(_reads(a for a in scope.handler() if a.startswith("lambda:"))),
+                  scope.functions),
+        protect(scope),
+    ]
+
+
+def plan_statements(scope: Scope) -> list[Statement]:
+    return [Statement("Stacks", _compact(PLAN_STACK_CALLS), scope.stacks), *_shared(scope),
+            Statement("NoSecretReads", list(SECRET_READS), ["*"], effect="Deny")]
+
+
+def deploy_statements(scope: Scope) -> list[Statement]:
+    buckets = [*_reads(a for a in scope.handler() if a.startswith("s3:")), *DEPLOY_BUCKET_CALLS]
+    return [Statement("Stacks", _compact(PLAN_STACK_CALLS + DEPLOY_STACK_CALLS), scope.stacks),
+            *_shared(scope),
+            Statement("Buckets", _compact(buckets), scope.buckets),
+            Statement("Operations", sorted(DEPLOY_OTHER_CALLS), ["*"], scope.region_only),
+            Statement("NoSecretReads", list(SECRET_READS), ["*"], effect="Deny")]
+
+
+def _role_statements(scope: Scope, needed: set[str]) -> list[Statement]:
+    """The execution role's IAM statements: its stacks' roles, bounded; service-linked roles."""
+    cfg, account = scope.cfg, scope.cfg.account
+    every = {a for a in needed if a.startswith("iam:")}
+    needed.difference_update(every)
+    iam = every - set(NEVER_IAM)
+    bounded = {"StringEquals": {"iam:PermissionsBoundary": [cfg.boundary_arn]}}
+    return [
+        Statement("BoundedRoles", sorted(iam & set(BOUNDED_IAM)), [scope.roles], bounded),
+        Statement("OwnRoles", _compact(iam - set(BOUNDED_IAM) - {"iam:PassRole", "iam:CreateServiceLinkedRole"}),
+                  [scope.roles]),
+        Statement("PassOwnRoles", ["iam:PassRole"], [scope.roles],
+                  {"StringEquals": {"iam:PassedToService": list(PASSED_TO)}}),
+        Statement("PassMonitoringRole", ["iam:PassRole"], [f"{scope.roles[:-1]}{MONITORING_ROLE}-*"]),
+        Statement("ServiceLinkedRoles", ["iam:CreateServiceLinkedRole"],
+                  [f"arn:aws:iam::{account}:role/aws-service-role/*"],
+                  {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED)}}),
+    ]
+
+
+def execution_statements(scope: Scope) -> list[Statement]:
+    needed = scope.handler() | {a for a in EXECUTION_CALLS + TEMPLATE_CALLS if ACTION.match(a)} \
+        | {"lambda:EnableReplication*"}
 
     def take(prefix: str) -> list[str]:
         taken = sorted(a for a in needed if a.startswith(prefix))
         needed.difference_update(taken)
         return taken
 
-    stacks = [f"arn:aws:cloudformation:{r}:{account}:stack/{n}/*"
-              for r in regions for n in (name, f"{name}-*")]
-    transforms = [f"arn:aws:cloudformation:{r}:aws:transform/{t}" for r in regions
-                  for t in ("Serverless-2016-10-31", "SecretsManager-2024-09-16")]
-    role = f"arn:aws:iam::{account}:role/{name}-*"
-    functions = [f"arn:aws:lambda:{r}:{account}:function:{name}-*{q}" for r in regions for q in ("", ":*")]
-    buckets = [f"arn:aws:s3:::{name}-*", f"arn:aws:s3:::{name}-*/*"]
-    artifacts = f"arn:aws:s3:::{cfg.artifact_bucket}"
-    found = [
-        Statement("Artifacts", list(ARTIFACT_ACTIONS), [f"{artifacts}/{name}/*", f"{artifacts}/{name}-*"]),
-        Statement("ArtifactBucket", list(ARTIFACT_BUCKET_ACTIONS), [artifacts]),
-        Statement("RotationCode", ["s3:GetObject"], [f"{b}/*" for b in ROTATION_CODE]),
-        Statement("Transforms", ["cloudformation:CreateChangeSet"], transforms),
-        Statement("PassOwnRoles", take("iam:PassRole"), [role],
-                  {"StringEquals": {"iam:PassedToService": list(PASSED_TO)}}),
-        Statement("ServiceLinkedRoles", take("iam:CreateServiceLinkedRole"),
-                  [f"arn:aws:iam::{account}:role/aws-service-role/*"],
-                  {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED)}}),
-        Statement("Stacks", _compact(take("cloudformation:")), stacks),
-        Statement("OwnRoles", _compact(take("iam:")), [role]),
-        Statement("Functions", _compact(take("lambda:")), functions),
-        Statement("Buckets", _compact(take("s3:")), buckets),
-        Statement("Templates", take("serverlessrepo:"), ["*"]),
-    ]
+    found = [Statement("Artifacts", ["s3:GetObject"], [f"{scope.artifacts}/{scope.name}/*",
+                                                         f"{scope.artifacts}/{scope.name}-*"]),
+             Statement("RotationCode", ["s3:GetObject"], [f"{b}/*" for b in ROTATION_CODE]),
+             Statement("Transforms", ["cloudformation:CreateChangeSet"], scope.transforms),
+             *_role_statements(scope, needed),
+             Statement("Stacks", _compact(take("cloudformation:")), scope.stacks),
+             Statement("Functions", _compact(take("lambda:")), scope.functions),
+             Statement("Buckets", _compact(take("s3:")), scope.buckets),
+             Statement("Templates", take("serverlessrepo:"), ["*"])]
     # the rest: services whose resources have generated names, limited to the regions
-    rest = _compact(a for a in needed if a.split(":")[0] in services)
-    found.append(Statement("Resources", rest, ["*"], {"StringEquals": {"aws:RequestedRegion": regions}}))
-    return [s for s in found if s.actions]
+    rest = _compact(a for a in needed if a.split(":")[0] in scope.services)
+    found.append(Statement("Resources", rest, ["*"], scope.region_only))
+    found.append(protect(scope))
+    return found
+
+
+def boundary_statements(scope: Scope) -> list[Statement]:
+    """The permissions boundary: a ceiling of everything but PROTECT, BOUNDARY_DENIES and a role
+    made or re-bounded without it (IAM User Guide, "Permissions boundaries for IAM entities"; CDK's
+    example boundary, `cdk bootstrap --example-permissions-boundary`, denies the same moves)."""
+    return [
+        Statement("CeilingOnly", ["*"], ["*"]),
+        protect(scope),
+        Statement("RolesCarryThisBoundary", ["iam:CreateRole", "iam:PutRolePermissionsBoundary"], ["*"],
+                  {"StringNotEquals": {"iam:PermissionsBoundary": [scope.cfg.boundary_arn]}}, effect="Deny"),
+        Statement("NoUsersKeysOrPolicyRewrites", list(BOUNDARY_DENIES), ["*"], effect="Deny"),
+    ]
+
+
+STATEMENTS = {"plan": plan_statements, "deploy": deploy_statements, "cfn-exec": execution_statements}
+
+
+def roles(cfg: Config, types: set[str]) -> list[BootstrapRole]:
+    scope = Scope(cfg, types)
+    return [BootstrapRole(kind, [s for s in STATEMENTS[kind](scope) if s.actions]) for kind in ROLE_KINDS]
 
 
 def _size(statements_: list[Statement]) -> int:
@@ -199,12 +373,17 @@ def _size(statements_: list[Statement]) -> int:
     return len(json.dumps(doc, separators=(",", ":")))
 
 
+def _part(statement: Statement, sid: str, actions: list[str]) -> Statement:
+    return Statement(sid, actions, statement.resources, statement.condition, statement.effect,
+                     statement.not_action)
+
+
 def policies(found: list[Statement]) -> list[list[Statement]]:
     """The statements packed into managed policies within IAM's size limit (a statement too big
     for one is split by actions). Sizes grow by each action's JSON, so packing stays linear."""
     packed: list[list[Statement]] = [[]]
     for statement in found:
-        part = Statement(statement.sid, [], statement.resources, statement.condition)
+        part = _part(statement, statement.sid, [])
         size = _size([*packed[-1], part])
         for action in statement.actions:
             grow = len(json.dumps(action)) + (1 if part.actions else 0)  # "a" or ,"a"
@@ -215,11 +394,26 @@ def policies(found: list[Statement]) -> list[list[Statement]]:
             if part.actions:
                 packed[-1].append(part)
             packed.append([])
-            part = Statement(f"{statement.sid}{len(packed)}", [action], statement.resources,
-                             statement.condition)
+            part = _part(statement, f"{statement.sid}{len(packed)}", [action])
             size = _size([part])
         packed[-1].append(part)
     return packed
+
+
+@dataclass
+class EnvironmentRoles:
+    """What the bootstrap template renders for one environment: its Config, each role's
+    statements packed into managed policies, and the boundary's statements."""
+    cfg: Config
+    policies: dict[str, list[list[Statement]]]
+    boundary: list[Statement]
+
+
+def environment_roles(cfg: Config, types: set[str]) -> EnvironmentRoles:
+    boundary = boundary_statements(Scope(cfg, types))
+    if _size(boundary) > POLICY_LIMIT:  # one document: a boundary is one managed policy
+        raise UserError("templates/bootstrap.yaml.j2", "boundary", "exceeds IAM's 6,144 characters")
+    return EnvironmentRoles(cfg, {r.kind: policies(r.statements) for r in roles(cfg, types)}, boundary)
 
 
 def bootstrap_files(configs: Iterable[Config], summaries: list[StackSummary],
@@ -228,15 +422,15 @@ def bootstrap_files(configs: Iterable[Config], summaries: list[StackSummary],
     docs: dict[str, list[dict[str, Any]]] = {}
     for s in summaries:
         docs.setdefault(s.stack.name, []).append(s.doc)
-    by_account: dict[str, list[tuple[Config, list[list[Statement]]]]] = {}
+    by_account: dict[str, list[EnvironmentRoles]] = {}
     for cfg in configs:
         types = resource_types(docs[cfg.stack_name] + docs[cfg.edge_stack_name])
-        by_account.setdefault(cfg.account, []).append((cfg, policies(statements(cfg, types))))
+        by_account.setdefault(cfg.account, []).append(environment_roles(cfg, types))
     template = jinja_environment().get_template("bootstrap.yaml.j2")
     files = {}
     for account, envs in sorted(by_account.items()):
         path = out_dir / f"{account}.yaml"
-        text = template.render(account=account, envs=envs)
+        text = template.render(account=account, envs=envs, kinds=ROLE_KINDS)
         check_template(text, str(path))
         files[path] = text.encode("utf-8")
     return files

@@ -33,7 +33,9 @@ HEADER = """\
 #   sam deploy --config-env <env>-edge   tracker-<env>-edge, always us-east-1
 #
 # s3_bucket: the account's artifact bucket, created by its bootstrap stack (bootstrap/<account>.yaml);
-# the deploy role may use it and nothing of the SAM CLI's own managed stack.
+# the plan and deploy roles may use it and nothing of the SAM CLI's own managed stack.
+# role_arn: the environment's CloudFormation execution role (bootstrap stack): CloudFormation acts
+# on the resources with its rights, not the caller's, which only drives change sets.
 # capabilities: what each rendered template makes CloudFormation ask for: CAPABILITY_IAM for
 # roles without fixed names, CAPABILITY_NAMED_IAM for named ones, CAPABILITY_AUTO_EXPAND for
 # nested stacks (the AWS::SecretsManager transform's hosted rotation). confirm_changeset is true
@@ -90,6 +92,7 @@ def samconfig_text(configs: Iterable[Config], summaries: list[StackSummary]) -> 
                 "capabilities": needed_capabilities(summary.doc),
                 "s3_bucket": cfg.artifact_bucket,
                 "s3_prefix": stack.name,
+                "role_arn": cfg.execution_role_arn,
                 "confirm_changeset": cfg.protected,
                 "fail_on_empty_changeset": False,
             }

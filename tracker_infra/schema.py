@@ -397,7 +397,7 @@ class Config(_Model):
                                                           "kept on stack deletion, destroy refused.")
     dns: Dns = Field(default_factory=Dns, description="Optional Route 53 records.")
     deploy: Deploy = Field(description="Who may deploy: the GitHub repository trusted by the "
-                           "deploy role <project>-<environment>-deploy.")
+                           "bootstrap roles <project>-<environment>-plan and -deploy.")
     network: Network
     database: Database
     api: Api
@@ -428,10 +428,41 @@ class Config(_Model):
         """Deletion protection on, data kept when a stack is deleted (lifecycle: protected)."""
         return self.lifecycle == "protected"
 
+    # The bootstrap stack's roles and boundary (bootstrap/<account>.yaml) live under their own IAM
+    # path, outside `role/<project>-<environment>-*`, the names the stacks' own roles may take.
+    @property
+    def bootstrap_path(self) -> str:
+        return f"/{self.project}-bootstrap/"
+
+    def _bootstrap_arn(self, kind: str, suffix: str) -> str:
+        return f"arn:aws:iam::{self.account}:{kind}{self.bootstrap_path}{self.stack_name}-{suffix}"
+
+    def github_subject(self, github_environment: str) -> str:
+        """The `sub` of GitHub's OIDC token for a job of this repository's main branch in that GitHub
+        environment, with the repository's subject template set to include the ref (repo,
+        context, ref: docs/deploying.md): an environment's default subject names no branch."""
+        return f"repo:{self.deploy.github_repository}:environment:{github_environment}:ref:refs/heads/main"
+
+    @property
+    def plan_role_arn(self) -> str:
+        """What the unapproved plan job assumes: change sets made and read, nothing executed."""
+        return self._bootstrap_arn("role", "plan")
+
     @property
     def deploy_role_arn(self) -> str:
-        """The role the deploy workflow assumes (created by the account's bootstrap stack)."""
-        return f"arn:aws:iam::{self.account}:role/{self.stack_name}-deploy"
+        """What the approved deploy job (and a person) assumes: executes change sets, passes the
+        execution role, writes no IAM."""
+        return self._bootstrap_arn("role", "deploy")
+
+    @property
+    def execution_role_arn(self) -> str:
+        """The CloudFormation execution role (trusted by CloudFormation only): the resources' rights."""
+        return self._bootstrap_arn("role", "cfn-exec")
+
+    @property
+    def boundary_arn(self) -> str:
+        """The permissions boundary every role of the stacks carries."""
+        return self._bootstrap_arn("policy", "boundary")
 
     @property
     def artifact_bucket(self) -> str:
