@@ -62,7 +62,11 @@ def statement_effect(statement: Document, action: str, resource: str,
     """PERMITTED, DENIED (an explicit Deny) or NEUTRAL (the statement does not apply)."""
     if not conditions_hold(statement.get("Condition", {}), context):
         return PermissionResult.NEUTRAL
-    plain = {k: v for k, v in statement.items() if k != "Condition"}
+    plain = {k: v for k, v in statement.items() if k not in ("Condition", "NotResource")}
+    if "NotResource" in statement:  # moto reads no NotResource: the statement covers what it omits
+        if IAMPolicyStatement({"Resource": statement["NotResource"]})._check_element_matches("Resource", resource):
+            return PermissionResult.NEUTRAL
+        plain["Resource"] = "*"
     return IAMPolicyStatement(plain).is_action_permitted(action, resource)
 
 

@@ -1,8 +1,10 @@
-"""The per-account bootstrap stacks (bootstrap/<account>.yaml): one deploy role per
-environment, trusted only for its GitHub environments, whose policies grant every permission the
-CloudFormation resource schemas list for the handlers of the stacks' resource types, with names
-limited to the environment's. Whether AWS agrees action by action only a real deployment shows
-(docs/deploying.md).
+"""The per-account bootstrap stacks (bootstrap/<account>.yaml): per environment a plan role, a
+deploy role, a CloudFormation execution role and a permissions boundary, each trusted only by
+whom it serves; the execution role's policies grant every permission the CloudFormation resource
+schemas list for the handlers of the stacks' resource types, with names limited to the
+environment's. Whether AWS agrees action by action only a real deployment shows
+(docs/deploying.md). That no role a GitHub token reaches can raise its rights is
+tests/test_escalation.py.
 
 tracker_infra/deploy_permissions.yaml is the table the policies come from; it must equal what the
 resource schemas shipped with cfn-lint say (tracker_infra/permissions.py). To refresh it after a
@@ -21,10 +23,11 @@ import pytest
 import yaml
 
 from tests.helpers import ENVS, config, render
-from tests.iam_policy import allows, role_documents
+from tests.iam_policy import allows, bootstrap_template, boundary_document, logical_role, role_documents
 from tracker_infra import bootstrap
-from tracker_infra.cfn_yaml import load_template
 from tracker_infra.rendering import ROOT
+
+KINDS = bootstrap.ROLE_KINDS
 
 
 def every_stack() -> list[dict[str, Any]]:
@@ -32,21 +35,21 @@ def every_stack() -> list[dict[str, Any]]:
 
 
 @functools.lru_cache
-def role_of(env: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The environment's role and the documents of its managed policies (read once; not to be
-    changed by a test)."""
+def role_of(env: str, kind: str = "cfn-exec") -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The environment's role of this kind and the documents of its managed policies (read once;
+    not to be changed by a test)."""
     cfg = config(env)
-    doc = load_template((ROOT / "bootstrap" / f"{cfg.account}.yaml").read_text())
-    return doc["Resources"][f"{env.capitalize()}DeployRole"]["Properties"], role_documents(cfg)
+    role = bootstrap_template(cfg)["Resources"][logical_role(cfg, kind)]["Properties"]
+    return role, role_documents(cfg, kind)
 
 
-def statements(env: str) -> list[dict[str, Any]]:
-    return [s for p in role_of(env)[1] for s in p["Statement"]]
+def statements(env: str, kind: str = "cfn-exec") -> list[dict[str, Any]]:
+    return [s for p in role_of(env, kind)[1] for s in p["Statement"] if s["Effect"] == "Allow"]
 
 
-def granted(env: str, action: str) -> list[dict[str, Any]]:
-    """The statements that allow ``action`` (IAM matches action names case-insensitively)."""
-    return [s for s in statements(env)
+def granted(env: str, action: str, kind: str = "cfn-exec") -> list[dict[str, Any]]:
+    """The Allow statements that name ``action`` (IAM matches action names case-insensitively)."""
+    return [s for s in statements(env, kind)
             if any(fnmatch.fnmatch(action.lower(), a.lower()) for a in s["Action"])]
 
 
@@ -75,33 +78,89 @@ def test_a_resource_type_missing_from_the_table_is_one_line() -> None:
         bootstrap.handler_actions({"AWS::EC2::VPC", "AWS::DynamoDB::Table"})
 
 
+ARN_OF = {"plan": "plan_role_arn", "deploy": "deploy_role_arn", "cfn-exec": "execution_role_arn"}
+
+
 @pytest.mark.parametrize("env", ENVS)
-def test_role_name_and_trust_are_the_environment_s(env: str) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_role_names_live_under_the_bootstrap_path(env: str, kind: str) -> None:
     cfg = config(env)
-    role, _ = role_of(env)
-    assert cfg.deploy_role_arn.endswith(f":role/{role['RoleName']}")
-    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
-    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
-    equals = statement["Condition"]["StringEquals"]
-    assert equals["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
-    repo = cfg.deploy.github_repository
-    assert equals["token.actions.githubusercontent.com:sub"] == [
-        f"repo:{repo}:environment:{env}", f"repo:{repo}:environment:{env}-plan"]
+    role, _ = role_of(env, kind)
+    assert getattr(cfg, ARN_OF[kind]) == f"arn:aws:iam::{cfg.account}:role{role['Path']}{role['RoleName']}"
+    assert role["Path"] == cfg.bootstrap_path and role["RoleName"] == f"{cfg.stack_name}-{kind}"
+    # outside the names the execution role may give the stacks' roles
+    assert not fnmatch.fnmatch(getattr(cfg, ARN_OF[kind]), f"arn:aws:iam::{cfg.account}:role/{cfg.stack_name}-*")
+    assert "PermissionsBoundary" not in role  # the boundary denies passing a bootstrap role
+    policy = bootstrap_template(cfg)["Resources"][f"{env.capitalize()}Boundary"]["Properties"]
+    assert cfg.boundary_arn == f"arn:aws:iam::{cfg.account}:policy{policy['Path']}{policy['ManagedPolicyName']}"
+
+
+def _trusted(role: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    """(principal kind, principal, the OIDC sub it must carry) of each trust statement."""
+    found = []
+    for statement in role["AssumeRolePolicyDocument"]["Statement"]:
+        (kind, principal), = statement["Principal"].items()
+        condition = statement.get("Condition", {}).get("StringEquals", {})
+        if kind == "Federated":
+            assert condition["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
+            assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+        found.append((kind, json.dumps(principal), condition.get("token.actions.githubusercontent.com:sub")))
+    return found
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_every_handler_permission_of_the_stacks_is_granted(env: str) -> None:
+def test_each_role_trusts_one_github_environment_on_main_or_only_cloudformation(env: str) -> None:
+    cfg = config(env)
+    oidc = json.dumps({"Fn::If": ["CreateOidcProvider", {"Ref": "GitHubOidcProvider"},
+                                  {"Ref": "ExistingOidcProviderArn"}]})
+    repo = cfg.deploy.github_repository
+    assert _trusted(role_of(env, "plan")[0]) == [
+        ("Federated", oidc, f"repo:{repo}:environment:{env}-plan:ref:refs/heads/main")]
+    assert _trusted(role_of(env, "deploy")[0]) == [
+        ("Federated", oidc, f"repo:{repo}:environment:{env}:ref:refs/heads/main"),
+        ("AWS", json.dumps({"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}), None)]
+    assert _trusted(role_of(env, "cfn-exec")[0]) == [("Service", '"cloudformation.amazonaws.com"', None)]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_handler_permission_of_the_stacks_is_granted_to_the_execution_role(env: str) -> None:
     cfg = config(env)
     types = bootstrap.resource_types([render(cfg, "app"), render(cfg, "edge")])
     services = {bootstrap.service_of(t) for t in types}
     table = yaml.load(bootstrap.PERMISSIONS.read_text(), Loader=yaml.CSafeLoader)["types"]  # noqa: S506
     wanted = {a for t in types for a in table[t] if bootstrap.ACTION.match(a) and a.split(":")[0] in services}
-    missing = sorted(a for a in wanted | set(bootstrap.PLUMBING) if not granted(env, a))
+    missing = sorted(a for a in wanted - set(bootstrap.NEVER_IAM) | set(bootstrap.EXECUTION_CALLS)
+                     if not granted(env, a))
     assert not missing
-    # what the issue names in particular
     for action in ("lambda:EnableReplication", "s3:PutBucketAcl", "iam:CreateServiceLinkedRole",
-                   "cloudfront:UpdateDistribution", "cloudformation:ExecuteChangeSet"):
+                   "cloudfront:UpdateDistribution", "iam:CreateRole"):
         assert granted(env, action), action
+    assert not granted(env, "iam:DeleteRolePermissionsBoundary")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_plan_and_deploy_roles_hold_what_their_commands_call(env: str) -> None:
+    for action in bootstrap.PLAN_STACK_CALLS:
+        assert granted(env, action, "plan") and granted(env, action, "deploy"), action
+    for action in bootstrap.DEPLOY_STACK_CALLS + bootstrap.DEPLOY_BUCKET_CALLS + bootstrap.DEPLOY_OTHER_CALLS:
+        assert granted(env, action, "deploy"), action
+        writes = not action.split(":")[1].startswith(bootstrap.READ_VERBS)
+        assert not (writes and granted(env, action, "plan")) or action == "s3:PutObject", action
+    # the plan role's writes: change sets, drift checks and the artifacts it uploads
+    for kind in ("plan", "deploy"):
+        assert not [a for s in statements(env, kind) for a in s["Action"] if a.startswith("iam:")
+                    and a != "iam:PassRole"], kind
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_execution_role_changes_a_role_only_when_it_carries_the_boundary(env: str) -> None:
+    cfg = config(env)
+    _, documents = role_of(env, "cfn-exec")
+    role = f"arn:aws:iam::{cfg.account}:role/{cfg.stack_name}-ApiTaskRole-ABC"
+    for action in bootstrap.BOUNDED_IAM:
+        assert allows(documents, action, role, {"iam:PermissionsBoundary": cfg.boundary_arn}), action
+        assert not allows(documents, action, role, {}), action
+        assert not allows(documents, action, role, {"iam:PermissionsBoundary": "arn:aws:iam::aws:policy/AdministratorAccess"})
 
 
 def _scoped(statement: dict[str, Any], cfg: Any) -> bool:
@@ -119,33 +178,40 @@ def _scoped(statement: dict[str, Any], cfg: Any) -> bool:
         "ArtifactBucket": lambda: resources == [artifacts],
         "RotationCode": lambda: statement["Action"] == ["s3:GetObject"],  # AWS's buckets: read only
         "Resources": lambda: statement["Condition"] == {"StringEquals": {"aws:RequestedRegion": regions}},
+        "PassExecutionRole": lambda: resources == [cfg.execution_role_arn],
     }
-    for name in ("OwnRoles", "PassOwnRoles", "Functions"):
+    checks["PassMonitoringRole"] = lambda: resources == [
+        f"arn:aws:iam::{cfg.account}:role/{prefix}-{bootstrap.MONITORING_ROLE}-*"]
+    for name in ("OwnRoles", "BoundedRoles", "PassOwnRoles", "Functions", "FunctionReads"):
         checks[name] = checks["Stacks"]
+    for name in ("Reads", "Operations"):
+        checks[name] = checks["Resources"]
     for name in ("Transforms", "ServiceLinkedRoles", "Templates"):
         checks[name] = lambda: True
     return checks[statement["Sid"].rstrip("0123456789")]()
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_names_are_the_environment_s_or_limited_to_its_regions(env: str) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_names_are_the_environment_s_or_limited_to_its_regions(env: str, kind: str) -> None:
     cfg = config(env)
-    for statement in statements(env):
+    for statement in statements(env, kind):
         assert _scoped(statement, cfg), statement
-    assert not allows(role_of(env)[1], "s3:CreateBucket", f"arn:aws:s3:::{cfg.artifact_bucket}",
+    assert not allows(role_of(env, kind)[1], "s3:CreateBucket", f"arn:aws:s3:::{cfg.artifact_bucket}",
                       {"aws:RequestedRegion": "us-east-1"})
     # no action of another service than the stacks' own (S3 for the artifacts: every stack's)
     types = bootstrap.resource_types([render(cfg, "app"), render(cfg, "edge")])
     services = {bootstrap.service_of(t) for t in types} | {"serverlessrepo", "s3"}
-    assert {a.split(":")[0] for s in statements(env) for a in s["Action"]} <= services
-    assert not granted(env, "iam:CreateUser") and not granted(env, "sts:AssumeRole")
+    assert {a.split(":")[0] for s in statements(env, kind) for a in s["Action"]} <= services
+    assert not granted(env, "iam:CreateUser", kind) and not granted(env, "sts:AssumeRole", kind)
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_each_policy_fits_iam_s_limits(env: str) -> None:
-    _, policies = role_of(env)
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_policy_fits_iam_s_limits(env: str, kind: str) -> None:
+    _, policies = role_of(env, kind)
     assert 1 <= len(policies) <= 10  # managed policies per role (default quota)
-    for policy in policies:
+    for policy in [*policies, boundary_document(config(env))]:
         assert len(json.dumps(policy, separators=(",", ":"))) <= bootstrap.POLICY_LIMIT
 
 
@@ -187,22 +253,23 @@ def _with_next_action(policy: list[Any], first: Any) -> int:
 
 @pytest.mark.parametrize("env", ENVS)
 def test_the_calls_aws_makes_on_the_roles_behalf_are_allowed(env: str) -> None:
-    """tracker_infra/on_behalf.py, judged by moto's policy evaluator with each call's ARN and
-    condition keys: the transforms, the hosted rotation's nested stack and code, Lambda@Edge
-    replication, service-linked roles."""
+    """tracker_infra/on_behalf.py, judged by the policy evaluator with each call's ARN and
+    condition keys, against the role that makes it (the caller's plan or deploy role, or the
+    execution role): the transforms, the hosted rotation's nested stack and
+    code, Lambda@Edge replication, service-linked roles, the roles passed to services."""
     from tracker_infra.on_behalf import CALLS
 
     cfg = config(env)
-    _, documents = role_of(env)
     for call in CALLS:
         region = cfg.region if call.stack == "regional" else "us-east-1"
         resource = call.resource.format(account=cfg.account, region=cfg.region, edge="us-east-1",
                                         name=f"{cfg.project}-{env}")
-        if call.action in ("iam:CreateServiceLinkedRole", "iam:PassRole"):  # moto skips a missing key
-            assert {"iam:AWSServiceName", "iam:PassedToService"} & set(call.context), call
-        assert allows(documents, call.action, resource, {"aws:RequestedRegion": region, **call.context}), (
-            f"{call.action} on {resource} ({call.source})")
+        context = {"aws:RequestedRegion": region, **call.context}
+        kinds = ("plan", "deploy") if call.by == "caller" else ("cfn-exec",)
+        for kind in kinds:
+            assert allows(role_of(env, kind)[1], call.action, resource, context), (
+                f"{kind}: {call.action} on {resource} ({call.source})")
     # the evaluator tells the role's conditions apart: another service's linked role is refused
-    assert not allows(documents, "iam:CreateServiceLinkedRole",
+    assert not allows(role_of(env)[1], "iam:CreateServiceLinkedRole",
                       f"arn:aws:iam::{cfg.account}:role/aws-service-role/redshift.amazonaws.com/x",
                       {"aws:RequestedRegion": "us-east-1", "iam:AWSServiceName": "redshift.amazonaws.com"})

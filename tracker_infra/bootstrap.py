@@ -18,8 +18,8 @@ its own rights (docs/design.md, "Who may change what"):
   (deploy_permissions.yaml, taken from the schemas by permissions.py through `make regen`). It may
   create a role, or change one's policies, only when the role carries the boundary.
 - `<project>-<env>-boundary`: the permissions boundary every role the stacks create carries
-  (PermissionsBoundary on each AWS::IAM::Role and SAM function of the templates), and the three
-  roles above too.
+  (PermissionsBoundary on each AWS::IAM::Role of the templates). The three roles above carry none:
+  their own policies are the limit, and the boundary denies passing them.
 
 All four live under the IAM path `/<project>-bootstrap/`, outside `role/<project>-<env>-*` (the
 names the stacks' roles take), and each role and the boundary deny every change to them and to
@@ -109,6 +109,8 @@ BOUNDARY_DENIES = (
     "iam:PutGroupPolicy", "iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion",
     "iam:DeleteRolePermissionsBoundary",
 )
+# Changing a function's code or settings runs code as its role: only the environment's own.
+FUNCTION_EDITS = ("lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration")
 # What each role and the boundary leave alone on the bootstrap's own roles, policies and GitHub's
 # OIDC provider: every action but reading them and passing the execution role (PROTECT).
 PROTECT_ALLOWS = ("iam:Get*", "iam:List*", "iam:PassRole")
@@ -151,11 +153,12 @@ class Statement:
     condition: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     effect: str = "Allow"
     not_action: bool = False  # actions are the NotAction list
+    not_resource: bool = False  # resources are the NotResource list
 
     def document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"Sid": self.sid, "Effect": self.effect,
                                "NotAction" if self.not_action else "Action": self.actions,
-                               "Resource": self.resources}
+                               "NotResource" if self.not_resource else "Resource": self.resources}
         if self.condition:
             doc["Condition"] = self.condition
         return doc
@@ -347,16 +350,40 @@ def execution_statements(scope: Scope) -> list[Statement]:
     return found
 
 
-def boundary_statements(scope: Scope) -> list[Statement]:
-    """The permissions boundary: a ceiling of everything but PROTECT, BOUNDARY_DENIES and a role
-    made or re-bounded without it (IAM User Guide, "Permissions boundaries for IAM entities"; CDK's
-    example boundary, `cdk bootstrap --example-permissions-boundary`, denies the same moves)."""
+def _role_services(docs: Iterable[dict[str, Any]]) -> set[str]:
+    """The services the stacks' own roles' inline policies name (rds-data, for one)."""
+    found = set()
+    for doc in docs:
+        for resource in doc["Resources"].values():
+            if resource["Type"] == "AWS::IAM::Role":
+                for policy in resource["Properties"].get("Policies", []):
+                    for statement in policy["PolicyDocument"]["Statement"]:
+                        actions = statement["Action"]
+                        found |= {a.split(":")[0] for a in ([actions] if isinstance(actions, str) else actions)}
+    return found
+
+
+def boundary_statements(scope: Scope, role_services: set[str]) -> list[Statement]:
+    """The permissions boundary (IAM User Guide, "Permissions boundaries for IAM entities"; after
+    CDK's example boundary, `cdk bootstrap --example-permissions-boundary`): a ceiling of the
+    services the stacks use, within which a role changes only roles that carry this boundary,
+    passes only the environment's roles, edits only the environment's functions, assumes no role,
+    and leaves the bootstrap alone (PROTECT)."""
+    cfg = scope.cfg
+    not_bounded = {"StringNotEquals": {"iam:PermissionsBoundary": [cfg.boundary_arn]}}
+    services = sorted(scope.services | role_services | {"serverlessrepo", "sts"})
     return [
-        Statement("CeilingOnly", ["*"], ["*"]),
+        Statement("CeilingTheStacksServices", [f"{s}:*" for s in services], ["*"]),
         protect(scope),
-        Statement("RolesCarryThisBoundary", ["iam:CreateRole", "iam:PutRolePermissionsBoundary"], ["*"],
-                  {"StringNotEquals": {"iam:PermissionsBoundary": [scope.cfg.boundary_arn]}}, effect="Deny"),
+        Statement("OnlyBoundedRoles", list(BOUNDED_IAM), ["*"], not_bounded, effect="Deny"),
         Statement("NoUsersKeysOrPolicyRewrites", list(BOUNDARY_DENIES), ["*"], effect="Deny"),
+        Statement("NoRoleAssumed", ["sts:AssumeRole"], ["*"], effect="Deny"),
+        Statement("PassOnlyTheEnvironmentsRoles", ["iam:PassRole"], [scope.roles], effect="Deny",
+                  not_resource=True),
+        Statement("TrustOnlyOfTheEnvironmentsRoles", ["iam:UpdateAssumeRolePolicy"], [scope.roles],
+                  effect="Deny", not_resource=True),
+        Statement("EditOnlyTheEnvironmentsFunctions", list(FUNCTION_EDITS), scope.functions, effect="Deny",
+                  not_resource=True),
     ]
 
 
@@ -375,7 +402,7 @@ def _size(statements_: list[Statement]) -> int:
 
 def _part(statement: Statement, sid: str, actions: list[str]) -> Statement:
     return Statement(sid, actions, statement.resources, statement.condition, statement.effect,
-                     statement.not_action)
+                     statement.not_action, statement.not_resource)
 
 
 def policies(found: list[Statement]) -> list[list[Statement]]:
@@ -409,8 +436,9 @@ class EnvironmentRoles:
     boundary: list[Statement]
 
 
-def environment_roles(cfg: Config, types: set[str]) -> EnvironmentRoles:
-    boundary = boundary_statements(Scope(cfg, types))
+def environment_roles(cfg: Config, docs: list[dict[str, Any]]) -> EnvironmentRoles:
+    types = resource_types(docs)
+    boundary = boundary_statements(Scope(cfg, types), _role_services(docs))
     if _size(boundary) > POLICY_LIMIT:  # one document: a boundary is one managed policy
         raise UserError("templates/bootstrap.yaml.j2", "boundary", "exceeds IAM's 6,144 characters")
     return EnvironmentRoles(cfg, {r.kind: policies(r.statements) for r in roles(cfg, types)}, boundary)
@@ -424,8 +452,8 @@ def bootstrap_files(configs: Iterable[Config], summaries: list[StackSummary],
         docs.setdefault(s.stack.name, []).append(s.doc)
     by_account: dict[str, list[EnvironmentRoles]] = {}
     for cfg in configs:
-        types = resource_types(docs[cfg.stack_name] + docs[cfg.edge_stack_name])
-        by_account.setdefault(cfg.account, []).append(environment_roles(cfg, types))
+        stacks = docs[cfg.stack_name] + docs[cfg.edge_stack_name]
+        by_account.setdefault(cfg.account, []).append(environment_roles(cfg, stacks))
     template = jinja_environment().get_template("bootstrap.yaml.j2")
     files = {}
     for account, envs in sorted(by_account.items()):

@@ -1,10 +1,12 @@
-"""Calls AWS makes with the deploy role's credentials where no stand-in can see them.
+"""Calls AWS makes on the bootstrap roles' behalf where no stand-in can see them.
 
-During a change set CloudFormation runs the stacks' transforms, builds the hosted rotations'
-nested stacks from the Serverless Application Repository, replicates the Lambda@Edge function
-and creates service-linked roles, all as the caller. moto runs none of that, so these calls are
-listed here, each with where AWS documents it, and tests/test_ops_bootstrap.py judges every
-environment's deploy role against them with moto's policy evaluator (tests/iam_policy.py).
+Making a change set, CloudFormation runs the stacks' transforms as the caller (the plan or the
+deploy role: `by="caller"`); executing it, it builds the hosted rotations' nested stacks from the
+Serverless Application Repository, replicates the Lambda@Edge function, creates service-linked
+roles and passes the stacks' roles to their services as the stack's execution role
+(`by="execution"`). moto runs none of that, so these calls are listed here, each with where AWS
+documents it, and tests/test_ops_bootstrap.py judges every environment's roles against them with
+the policy evaluator (tests/iam_policy.py), the execution role within its permissions boundary.
 
 Each resource is a concrete example of what the call acts on, with {account}, {region} (the
 stack's), {edge} (us-east-1) and {name} (<project>-<env>) filled in per environment (names
@@ -21,6 +23,8 @@ TRANSFORMS = "CloudFormation User Guide, Control access with IAM: conditions and
 HOSTED_ROTATION = "Secrets Manager User Guide, AWS::SecretsManager transform / hosted rotation; " \
                   "AWS managed policy SecretsManagerReadWrite (serverlessrepo and the two code buckets)"
 EDGE = "CloudFront Developer Guide, Setting IAM permissions and roles for Lambda@Edge"
+MONITORING = "RDS User Guide, Setting up and enabling Enhanced Monitoring (MonitoringRoleArn: " \
+             "iam:PassRole, no iam:PassedToService value documented)"
 LINKED = "IAM User Guide, Service-linked role permissions (iam:CreateServiceLinkedRole, iam:AWSServiceName)"
 
 
@@ -35,6 +39,7 @@ class Call:
     source: str
     context: dict[str, str] = field(default_factory=dict)
     stack: str = "regional"  # the stack whose region the call is made in: regional | edge
+    by: str = "execution"  # who makes it: caller (plan and deploy roles) | execution
 
 
 def _linked(service: str, role: str, stack: str = "regional") -> Call:
@@ -46,17 +51,18 @@ def _linked(service: str, role: str, stack: str = "regional") -> Call:
 ROTATION_NESTED = "{name}-ApiDatabaseSecretRotation-1A2B3C4D5E6F7"
 CALLS: tuple[Call, ...] = (
     Call("cloudformation:CreateChangeSet",
-         "arn:aws:cloudformation:{region}:aws:transform/SecretsManager-2024-09-16", TRANSFORMS),
+         "arn:aws:cloudformation:{region}:aws:transform/SecretsManager-2024-09-16", TRANSFORMS, by="caller"),
     Call("cloudformation:CreateChangeSet",
-         "arn:aws:cloudformation:{edge}:aws:transform/Serverless-2016-10-31", TRANSFORMS, stack="edge"),
+         "arn:aws:cloudformation:{edge}:aws:transform/Serverless-2016-10-31", TRANSFORMS, stack="edge",
+         by="caller"),
     Call("serverlessrepo:CreateCloudFormationTemplate",
          "arn:aws:serverlessrepo:{region}:297356227824:applications/SecretsManagerRDSPostgreSQLRotationMultiUser",
-         HOSTED_ROTATION),
+         HOSTED_ROTATION, by="caller"),
     Call("serverlessrepo:GetCloudFormationTemplate",
          "arn:aws:serverlessrepo:{region}:297356227824:applications/SecretsManagerRDSPostgreSQLRotationMultiUser",
-         HOSTED_ROTATION),
+         HOSTED_ROTATION, by="caller"),
     Call("s3:GetObject", "arn:aws:s3:::awsserverlessrepo-changesets-1f9ifp952i9h0/297356227824/template.yaml",
-         HOSTED_ROTATION),
+         HOSTED_ROTATION, by="caller"),
     Call("s3:GetObject", "arn:aws:s3:::secrets-manager-rotation-apps-3e5b3c6a/SecretsManagerRotation.zip",
          HOSTED_ROTATION),
     Call("cloudformation:CreateStack",
@@ -67,6 +73,8 @@ CALLS: tuple[Call, ...] = (
          HOSTED_ROTATION, {"iam:PassedToService": "lambda.amazonaws.com"}),
     Call("lambda:CreateFunction", "arn:aws:lambda:{region}:{account}:function:{name}-api-database-rotation",
          HOSTED_ROTATION),
+    Call("iam:PassRole", "arn:aws:iam::{account}:role/{name}-DatabaseMonitoringRole-1A2B3C4D5E6F",
+         MONITORING),
     Call("lambda:GetFunction", EDGE_FUNCTION_VERSION, EDGE, stack="edge"),
     Call("lambda:EnableReplication", EDGE_FUNCTION_VERSION, EDGE, stack="edge"),
     Call("cloudfront:UpdateDistribution", "arn:aws:cloudfront::{account}:distribution/E2QWRUHEXAMPLE", EDGE,
