@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import io
 import json
+import tokenize
 from importlib import resources as package_files
 from pathlib import Path
 from typing import Any
@@ -10,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import ENVS, assert_rejected, props, resources, walk
+from tracker_infra.rendering import PARTIALS
 
 Doc = dict[str, Any]
 
@@ -267,7 +271,11 @@ def test_the_api_user_is_made_through_the_data_api_before_its_rotation(app: dict
     code = function["Code"]["ZipFile"]
     # inline code is limited to 4,096 characters (AWS::Lambda::Function Code, ZipFile)
     assert len(code) <= 4096
-    compile(code, "index.py", "exec")
+    # the source without its comments: the same program, no comment left
+    source = (PARTIALS / "database_user.py").read_text(encoding="utf-8")
+    assert ast.dump(ast.parse(code)) == ast.dump(ast.parse(source))
+    assert not [t for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type == tokenize.COMMENT]
+    assert "# " in source and len(code) < len(source)
     assert function["LoggingConfig"] == {"LogGroup": {"Ref": "DatabaseUserLogGroup"}}
     assert "LogGroupName" not in props(doc, "DatabaseUserLogGroup")  # nothing kept has a fixed name
     assert "FunctionName" not in function

@@ -7,11 +7,13 @@ cannot change the document's structure. One Environment per process; templates c
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import json
 import math
 import os
 import re
+import tokenize
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -129,8 +131,15 @@ def jinja_environment() -> jinja2.Environment:
 
 
 def inline_code(name: str) -> str:
-    """A function's source from partials/, as it is (not a Jinja template), for a ZipFile."""
-    return (PARTIALS / name).read_text(encoding="utf-8")
+    """A function's source from partials/ (not a Jinja template) for a ZipFile, without its
+    comments: inline code is limited to 4,096 characters (AWS::Lambda::Function Code, ZipFile), the
+    source keeps its explanations. A line that held only a comment goes; the rest stays as it is."""
+    source = (PARTIALS / name).read_text(encoding="utf-8")
+    comments = {token.start[0]: token.start[1] for token in
+                tokenize.generate_tokens(io.StringIO(source).readline) if token.type == tokenize.COMMENT}
+    lines = [(line[:comments[n]].rstrip() if n in comments else line, n in comments)
+             for n, line in enumerate(source.splitlines(), 1)]
+    return "".join(f"{line}\n" for line, commented in lines if line or not commented)
 
 
 @dataclass(frozen=True)
