@@ -10,11 +10,11 @@ Steps, stopping at the first failure (a failed regional deploy never reaches the
   2. check: rendered/ENV/ must equal what git has committed (what ships is what the pull request
      showed; --allow-uncommitted overrides it, except for production), and cfn-lint must report
      nothing;
-  3. plan and execute (as `render.py plan --env ENV --execute` does, with the question below):
-     the account/region guard, one change set per stack (sam deploy --no-execute-changeset with config-envs ENV and ENV-edge), the
-     report, then the question (below), then the regional change set and the edge one once the
-     regional stack is complete. A first create passes DeletionProtection=false, every later
-     deploy DeletionProtection=true.
+  3. plan and execute (as `render.py plan --env ENV --execute` does, with its own question): the
+     account/region guard, one change set per stack (sam deploy --no-execute-changeset with
+     config-envs ENV and ENV-edge), the report, then the question (below), then the regional
+     change set and the edge one once the regional stack is complete. A first create passes
+     DeletionProtection=false, every later deploy DeletionProtection=true.
 
 The question, after the model of CDK's `--require-approval broadening`: when the plan broadens
 security (broadening.py: each deployed template, GetTemplate Original, compared with the rendered
