@@ -1,9 +1,12 @@
 """`render.py deploy` (and `make deploy`, which runs it): render, check the output against the
-commit, cfn-lint, then plan and execute, stopping at the first failure.
+commit, cfn-lint, then plan and execute, stopping at the first failure; and, before executing,
+the question when the plan broadens security.
 
 The commands run in-process on a committed copy of vars/ and rendered/ in a throwaway git
 repository; cfn-lint is a logging stub (CFN_LINT) and the plan-and-execute step is recorded
-(the step itself runs against moto in tests/test_ops_moto.py)."""
+(the step itself runs against moto in tests/test_ops_moto.py). The question is proved with the
+plan's change sets given, CloudFormation's GetTemplate answered by botocore's Stubber (its request
+checked: TemplateStage Original), and a fake terminal."""
 
 from __future__ import annotations
 
@@ -11,16 +14,23 @@ import argparse
 import contextlib
 import io
 import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
+from botocore.stub import Stubber
 
-from tests.helpers import copy_sources
+from tests.helpers import config, copy_sources
+from tracker_infra.cfn_yaml import load_template
 from tracker_infra.cli import main
-from tracker_infra.ops import plan
+from tracker_infra.ops import broadening, plan
+from tracker_infra.ops import deploy as deploy_command
+from tracker_infra.ops.aws import Aws
 
 STUB = """#!/bin/sh
 echo "cfn-lint $*" >> "$STUB_LOG"
@@ -49,7 +59,7 @@ def deploy(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         steps.append(f"plan and execute {cfg.environment} yes={args.yes}")
         return 0
 
-    monkeypatch.setattr(plan, "plan_and_execute", planned)
+    monkeypatch.setattr(deploy_command, "deploy_stacks", planned)
     monkeypatch.setenv("CFN_LINT", str(repo.parent / "cfn-lint"))
     monkeypatch.setenv("STUB_LOG", str(log))
 
@@ -107,3 +117,195 @@ def test_bad_arguments_are_refused_before_anything_runs(deploy: Any, args: tuple
     code, steps, out = deploy(*args)
     assert code == 2 and steps == [], out
     assert message in out and "==> render" not in out and out.count("error:") == 1
+
+
+# --- a deploy asks before it widens ---------------------------------------------------------------
+
+CHANGE_SET = "arn:aws:cloudformation:us-east-1:111111111111:changeSet/samcli-deploy1/abc"
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@dataclass
+class Deployed:
+    """What a deploy did: exit code, output, the questions asked, change sets deleted and run."""
+
+    code: int
+    out: str
+    err: str
+    asked: list[str]
+    discarded: list[str]
+    executed: list[str]
+
+
+def rendered_dev(repo: Path) -> dict[str, Any]:
+    return load_template((repo / "rendered" / "dev" / "app.yaml").read_text())
+
+
+@pytest.fixture
+def ask(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """ask(deployed template or None (a first create), changes, *args, tty=, answer=) -> Deployed:
+    `deploy --env dev` whose plan is the regional stack with those changes, the deployed
+    template served by GetTemplate."""
+    monkeypatch.setenv("CFN_LINT", str(repo.parent / "cfn-lint"))
+    monkeypatch.setenv("STUB_LOG", str(repo.parent / "calls.log"))
+    monkeypatch.setenv("STUB_FAIL_ON", "never")
+
+    def run(deployed: dict[str, Any] | None, changes: list[plan.ResourceChange], *args: str,
+            tty: bool = True, answer: str = "") -> Deployed:
+        cfg = config("dev")
+        session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+        aws = Aws(cfg, session, cfg.account)
+        stub = Stubber(aws.client("cloudformation", "us-east-1"))
+        if deployed is not None and "--yes" not in args:
+            stub.add_response("get_template", {"TemplateBody": yaml.safe_dump(deployed, sort_keys=False)},
+                              {"StackName": cfg.stack_name, "TemplateStage": "Original"})
+        stub.activate()
+        status = "UPDATE_COMPLETE" if deployed is not None else "new"
+        made = [plan.StackPlan(cfg.stack_name, "us-east-1", CHANGE_SET, status, changes)]
+        asked: list[str] = []
+        discarded: list[str] = []
+        executed: list[str] = []
+        monkeypatch.setattr(deploy_command, "connect", lambda cfg: aws)
+        monkeypatch.setattr(plan, "make_plan", lambda aws, rendered: made)
+        monkeypatch.setattr(plan, "discard", lambda aws, plans, quiet=False: discarded.extend(
+            p.change_set for p in plans))
+        monkeypatch.setattr(plan, "execute", lambda aws, plans: executed.extend(
+            p.change_set for p in plans) or 0)
+        monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or answer)
+        monkeypatch.setattr(sys, "stdin", Terminal() if tty else io.StringIO())
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["deploy", "--env", "dev", *args, "--vars", str(repo / "vars"),
+                         "--rendered", str(repo / "rendered")])
+        stub.assert_no_pending_responses()
+        return Deployed(code, out.getvalue(), err.getvalue(), asked, discarded, executed)
+
+    yield run
+    subprocess.run(["git", "checkout", "-q", "--", "."], cwd=repo, check=True)
+
+
+def _policy(doc: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    """The statements of a role's first inline policy."""
+    return doc["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+
+
+def narrowed(repo: Path) -> dict[str, Any]:
+    """Deployed: the API task role could also read every object in S3 (the render takes it away)."""
+    doc = rendered_dev(repo)
+    _policy(doc, "ApiTaskRole").append({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})
+    return doc
+
+
+def retagged(repo: Path) -> dict[str, Any]:
+    """Deployed: the same grants, another description and tag (names, not access)."""
+    doc = rendered_dev(repo)
+    role = doc["Resources"]["ApiTaskRole"]["Properties"]
+    role["Description"] = "an older description"
+    role["Tags"] = [{"Key": "Environment", "Value": "old"}]
+    return doc
+
+
+@pytest.mark.parametrize("deployed", [narrowed, retagged])
+def test_a_narrowing_or_neutral_change_executes_without_asking(ask: Any, repo: Path, deployed: Any) -> None:
+    done = ask(deployed(repo), [plan.ResourceChange("ApiTaskRole", "AWS::IAM::Role", "Modify")])
+    assert done.code == 0, (done.out, done.err)
+    assert done.asked == [] and done.executed == [CHANGE_SET] and done.discarded == []
+    assert "broaden" not in done.out
+
+
+def without_decrypt(repo: Path) -> dict[str, Any]:
+    """Deployed: the API task role could not decrypt with the stack key (the render adds it)."""
+    doc = rendered_dev(repo)
+    statements = _policy(doc, "ApiTaskRole")
+    statements[:] = [s for s in statements if s.get("Sid") != "DecryptWithTheStackKeyOnly"]
+    return doc
+
+
+@pytest.mark.parametrize("answer, code", [("n", 2), ("y", 0)])
+def test_a_broadening_change_shows_its_statements_and_asks(ask: Any, repo: Path, answer: str,
+                                                           code: int) -> None:
+    done = ask(without_decrypt(repo), [plan.ResourceChange("ApiTaskRole", "AWS::IAM::Role", "Modify")],
+               answer=answer)
+    assert done.code == code, (done.out, done.err)
+    assert len(done.asked) == 1 and "broaden security in dev" in done.asked[0]
+    shown = done.out.split("IAM statement changes:")[1]
+    assert "ApiTaskRole reread-database-credentials" in shown and "kms:Decrypt" in shown
+    assert "WIDENS: new action kms:Decrypt" in shown and "!GetAtt StackKey.Arn" in shown
+    if answer == "n":
+        assert done.executed == [] and done.discarded == [CHANGE_SET]
+        assert done.err == "error: not confirmed; nothing was executed (the change sets were deleted)\n"
+    else:
+        assert done.executed == [CHANGE_SET] and done.discarded == []
+
+
+def test_an_opened_security_group_rule_is_shown_and_asked(ask: Any, repo: Path) -> None:
+    """Deployed: the load balancer took HTTP from the VPC only; the render opens it to the internet."""
+    doc = rendered_dev(repo)
+    (http,) = [r for r in doc["Resources"]["AlbSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+               if r["FromPort"] == 80]
+    http["CidrIp"] = "10.0.0.0/16"
+    done = ask(doc, [plan.ResourceChange("AlbSecurityGroup", "AWS::EC2::SecurityGroup", "Modify")],
+               answer="n")
+    assert done.code == 2 and len(done.asked) == 1, (done.out, done.err)
+    shown = done.out.split("Security-group rule changes:")[1]
+    (added,) = [line for line in shown.splitlines() if line.lstrip().startswith("+")]
+    assert "AlbSecurityGroup" in added and "tcp 80" in added and "0.0.0.0/0" in added
+    assert "WIDENS: open to the internet" in added and "could not judge" not in done.out
+    assert done.executed == [] and done.discarded == [CHANGE_SET]
+
+
+def test_without_a_terminal_a_broadening_plan_is_refused_unless_yes(ask: Any, repo: Path) -> None:
+    changes = [plan.ResourceChange("ApiTaskRole", "AWS::IAM::Role", "Modify")]
+    done = ask(without_decrypt(repo), changes, tty=False)
+    assert done.code == 5 and done.asked == [], (done.out, done.err)
+    assert done.err.count("\n") == 1 and done.err.startswith("error: the plan broadens security")
+    assert "--yes" in done.err and "nothing was executed" in done.err
+    assert done.executed == [] and done.discarded == [CHANGE_SET]
+    done = ask(without_decrypt(repo), changes, "--yes", tty=False)
+    assert done.code == 0 and done.asked == [] and done.executed == [CHANGE_SET], (done.out, done.err)
+
+
+def _managed_policy_changed(repo: Path) -> tuple[dict[str, Any], plan.ResourceChange]:
+    doc = rendered_dev(repo)
+    doc["Resources"]["DatabaseMonitoringRole"]["Properties"]["ManagedPolicyArns"] = []
+    return doc, plan.ResourceChange("DatabaseMonitoringRole", "AWS::IAM::Role", "Modify")
+
+
+def _unchanged_template(repo: Path) -> tuple[dict[str, Any], plan.ResourceChange]:
+    return rendered_dev(repo), plan.ResourceChange("ApiTaskRole", "AWS::IAM::Role", "Modify", details=[
+        plan.Detail("Policies", "Never", "ApiDatabaseSecret")])
+
+
+def _made_by_a_transform(repo: Path) -> tuple[dict[str, Any], plan.ResourceChange]:
+    return rendered_dev(repo), plan.ResourceChange("RotationLambdaRole", "AWS::IAM::Role", "Add")
+
+
+@pytest.mark.parametrize("case, why", [
+    (_managed_policy_changed, "Properties.ManagedPolicyArns changed, which the rules do not read"),
+    (_unchanged_template, "its template is unchanged; CloudFormation changes it because of "
+                          "ApiDatabaseSecret"),
+    (_made_by_a_transform, "in neither template (a transform makes it)"),
+])
+def test_an_iam_change_the_rules_cannot_judge_asks_and_says_so(ask: Any, repo: Path, case: Any,
+                                                               why: str) -> None:
+    deployed, change = case(repo)
+    done = ask(deployed, [change], answer="n")
+    assert done.code == 2 and len(done.asked) == 1, (done.out, done.err)
+    (line,) = [x for x in done.out.splitlines() if "could not judge" in x]
+    assert f"{change.logical_id} ({change.type}, {change.action}): {why}" in line
+    assert done.executed == [] and done.discarded == [CHANGE_SET]
+
+
+def test_a_first_create_shows_what_it_grants_and_asks(ask: Any) -> None:
+    done = ask(None, [plan.ResourceChange("ApiTaskRole", "AWS::IAM::Role", "Add")], answer="y")
+    assert done.code == 0 and len(done.asked) == 1, (done.out, done.err)
+    assert "tracker-dev: a first create: everything it grants is new" in done.out
+    shown = done.out.split("IAM statement changes:")[1]
+    assert "secretsmanager:GetSecretValue" in shown and "ecs-tasks.amazonaws.com" in shown
+    assert done.executed == [CHANGE_SET]
+    # by definition: a stack created with nothing the rules call a widening still asks
+    assert broadening.Verdict(created=["tracker-dev"]).broadens

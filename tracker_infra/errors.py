@@ -65,7 +65,7 @@ EXIT_CODES: dict[int, str] = {
                "nothing written, changed or executed",
     EXIT_STALE: "stale output (--check): the files listed differ from what vars/ renders",
     EXIT_REPLACE: "data at risk (diff --fail-on-replace)",
-    EXIT_BROADENING: "security widened (diff --fail-on-broadening)",
+    EXIT_BROADENING: "security widened (diff --fail-on-broadening; deploy with no terminal to ask at)",
     EXIT_DRIFTED: "drift found (drift)",
     EXIT_AWS: "AWS, or the SAM CLI talking to it, reported a failure (the failed resources are listed)",
     EXIT_VERIFY_FAILED: "verify found a failure (the table names it)",

@@ -57,6 +57,7 @@ EXITS = {
 SAMCONFIG = ROOT / "samconfig.toml"
 CHANGE_SET_ARN = re.compile(r"arn:aws[\w-]*:cloudformation:[\w-]+:\d{12}:changeSet/[\w-]+/[\w-]+")
 NO_CHANGES = "No changes to deploy"
+NOT_CONFIRMED = "not confirmed; nothing was executed (the change sets were deleted)"
 # Resource types whose changes grant or take away access: shown in their own table.
 IAM_TYPES = ("AWS::IAM::", "AWS::KMS::Key", "AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy",
              "AWS::Lambda::Permission", "AWS::SecretsManager::ResourcePolicy")
@@ -93,6 +94,11 @@ class ResourceChange:
     def dangerous(self) -> bool:
         """A stateful resource removed or possibly replaced."""
         return self.stateful and (self.action == "Remove" or self.replacement in ("True", "Conditional"))
+
+    @property
+    def grants_access(self) -> bool:
+        """An IAM, resource-policy or security-group resource (what `deploy` judges before it runs)."""
+        return self.type.startswith(IAM_TYPES + SECURITY_GROUP_TYPES)
 
 
 @dataclass
@@ -423,7 +429,7 @@ def plan_and_execute(args: argparse.Namespace, cfg: Any) -> int:
     show_plan(cfg.environment, plans, getattr(args, "format", "text") == "markdown")
     if not _confirmed(args, cfg):
         discard(aws, plans, quiet=True)
-        raise Refusal("not confirmed; nothing was executed (the change sets were deleted)")
+        raise Refusal(NOT_CONFIRMED)
     return execute(aws, plans)
 
 

@@ -261,11 +261,15 @@ def _rename_line(s: StackChanges, r: ResourceChange, md: bool) -> str:
             f"{r.renamed_from}, or move it with CloudFormation's stack refactoring")
 
 
-def _widening_alarms(report: Report, out: _Out) -> None:
-    md = out.md
+def _security_alarm(report: Report, out: _Out) -> None:
     security = report.security_widenings
     out.alarm(f"{len(security)} change(s) widen security (exposure, transport, encryption, audit, IAM, "
-              "security groups):", [_widening_line(s, w, md) for s, w in security])
+              "security groups):", [_widening_line(s, w, out.md) for s, w in security])
+
+
+def _widening_alarms(report: Report, out: _Out) -> None:
+    md = out.md
+    _security_alarm(report, out)
     data = report.data_widenings
     out.alarm(f"{len(data)} change(s) loosen data protection:", [_widening_line(s, w, md) for s, w in data])
     renames = report.renames
@@ -442,6 +446,15 @@ def _stacks(report: Report, out: _Out) -> None:
         out.add(*[c.rstrip("\n") + "\n" for c in report.costs])
     elif stacks:
         out.add("_Estimated monthly cost: unchanged._" if out.md else "Estimated monthly cost: unchanged.")
+
+
+def format_security(report: Report, columns: int | None = None) -> str:
+    """The report's security part alone, as text: what widens, then the IAM statement and
+    security-group rule tables (what a deploy shows before it asks)."""
+    out = _Out(False, columns)
+    _security_alarm(report, out)
+    _security(report, out)
+    return "\n".join(out.lines).rstrip("\n") + "\n"
 
 
 def format_report(report: Report, markdown: bool, limit: int = COMMENT_LIMIT,
