@@ -227,29 +227,31 @@ def test_a_saved_plan_of_new_stacks_is_explained_by_status_and_removed_by_discar
 
 @pytest.fixture(scope="module")
 def deployed(moto: Moto) -> dict[str, Any]:
-    """dev planned (--save) and executed from the saved plan, both as dev's deploy role, then
-    planned again."""
+    """dev planned (--save) as dev's plan role, executed from the saved plan as its deploy role
+    (as the pipeline's two jobs do), then planned again."""
     rendered = moto_copies(moto, "dev")
     without_nat_gateways(rendered / "dev" / "app.yaml")  # so that the last test can destroy dev
     plan_file = moto.workdir / "dev-plan.json"
-    with as_deploy_role(moto, config("dev")) as role:
+    with as_deploy_role(moto, config("dev"), "plan") as plan_role:
         planned = cli("plan", "--env", "dev", "--rendered", str(rendered), "--save", str(plan_file))
         assert planned[0] == 0, planned
         saved = json.loads(plan_file.read_text())
+    with as_deploy_role(moto, config("dev")) as role:
         start = len(moto.recording.read_text().splitlines())
         executed = cli("plan", "--env", "dev", "--execute", str(plan_file))
         calls = moto.calls()[start:]
     again = cli("plan", "--env", "dev", "--rendered", str(rendered))
     return {"planned": planned, "saved": saved, "executed": executed, "calls": calls, "again": again,
-            "role": role}
+            "role": role, "plan_role": plan_role}
 
 
 @pytest.mark.slow
 def test_plan_and_execute_ask_nothing_the_deploy_role_is_refused(deployed: dict[str, Any]) -> None:
-    role = deployed["role"]
-    assert {"cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet",
-            "cloudformation:DescribeStackEvents"} <= role.actions
-    assert role.denied == []
+    """The plan as the plan role, the execution as the deploy role: nothing either asks is refused."""
+    plan_role, role = deployed["plan_role"], deployed["role"]
+    assert {"cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet"} <= plan_role.actions
+    assert {"cloudformation:ExecuteChangeSet", "cloudformation:DescribeStackEvents"} <= role.actions
+    assert plan_role.denied == [] and role.denied == []
 
 
 @pytest.mark.slow
@@ -438,12 +440,13 @@ class RoleCalls:
 
 
 @contextlib.contextmanager
-def as_deploy_role(moto: Moto, cfg: Any) -> Iterator[RoleCalls]:
-    """Run the block's commands as the environment's bootstrap deploy role, assumed through STS;
+def as_deploy_role(moto: Moto, cfg: Any, kind: str = "deploy") -> Iterator[RoleCalls]:
+    """Run the block's commands as the environment's bootstrap role of this kind (plan or deploy),
+    assumed through STS;
     on leaving, each call the server recorded with the role's credentials (the SAM CLI's too: it
     runs with the same environment) is judged by moto's policy evaluator with the ARN it acts on
     and its region (tests/iam_policy.py), against the policies as moto's IAM holds them."""
-    credentials, documents = deploy_role(cfg.deploy_role_arn)
+    credentials, documents = deploy_role(cfg.plan_role_arn if kind == "plan" else cfg.deploy_role_arn)
     assert documents  # the role holds the bootstrap's policies
     found = RoleCalls(set(), [])
     start = len(moto.recording.read_text().splitlines())
@@ -466,11 +469,11 @@ def as_deploy_role(moto: Moto, cfg: Any) -> Iterator[RoleCalls]:
 
 
 @pytest.mark.slow
-def test_every_call_of_plan_status_outputs_and_drift_is_allowed_to_the_deploy_role(
+def test_every_call_of_plan_status_outputs_and_drift_is_allowed_to_the_plan_role(
         moto: Moto, deployed: dict[str, Any]) -> None:
-    """plan (with the SAM CLI's own calls), status, outputs and drift on dev, as dev's role."""
+    """plan (with the SAM CLI's own calls), status, outputs and drift on dev, as dev's plan role."""
     rendered = moto_copies(moto, "dev")
-    with as_deploy_role(moto, config("dev")) as role:
+    with as_deploy_role(moto, config("dev"), "plan") as role:
         ran = [cli("plan", "--env", "dev", "--rendered", str(rendered)), cli("status", "--env", "dev"),
                cli("outputs", "--env", "dev"), cli("drift", "--env", "dev")]
     assert [code for code, _, _ in ran[:3]] == [0, 0, 0], ran
