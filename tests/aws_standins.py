@@ -225,6 +225,12 @@ def stand_in_stack(env: FakeEnvironment, key: str, name: str, region: str, value
                          .describe_stacks(StackName=name)["Stacks"][0]["Outputs"]}
 
 
+def dns_record(cfg: Config, key: str, output: str, attribute: str, target: str) -> str:
+    """The rendered DNS record output as CloudFormation fills it (``attribute`` -> ``target``)."""
+    value = rendered(cfg, key)["Outputs"][output]["Value"]
+    return value["Fn::Sub"].replace(f"${{{attribute}}}", target) if isinstance(value, dict) else str(value)
+
+
 def alarm_names(cfg: Config, key: str) -> list[str]:
     return [r["Properties"]["AlarmName"] for r in rendered(cfg, key)["Resources"].values()
             if r["Type"] == "AWS::CloudWatch::Alarm"]
@@ -313,6 +319,8 @@ def deploy_fake_environment(moto: Moto, cfg: Config) -> FakeEnvironment:
     stand_in_stack(env, "app", cfg.stack_name, cfg.region, {
         "ApiRepositoryUri": repository_uri,
         "EcsClusterName": cfg.stack_name,
+        "ApiDnsRecord": dns_record(cfg, "app", "ApiDnsRecord", "ApiLoadBalancer.DNSName",
+                                   f"{cfg.stack_name}-api-0123456789.{cfg.region}.elb.amazonaws.com"),
         "ApiServiceName": f"{cfg.stack_name}-api",
         "AlarmWarningTopicArn": topic_with_subscription(env, f"{cfg.stack_name}-warning", cfg.region),
         **({"AlarmCriticalTopicArn": topic_with_subscription(env, f"{cfg.stack_name}-critical", cfg.region)}
@@ -323,6 +331,8 @@ def deploy_fake_environment(moto: Moto, cfg: Config) -> FakeEnvironment:
         "DistributionId": distribution["Id"],
         "DistributionDomainName": distribution["DomainName"],
         "FrontendUrl": f"https://{cfg.frontend.domain}",
+        "FrontendDnsRecord": dns_record(cfg, "edge", "FrontendDnsRecord", "Distribution.DomainName",
+                                        distribution["DomainName"]),
         "AlarmWarningTopicArn": topic_with_subscription(env, f"{cfg.edge_stack_name}-warning", EDGE_REGION),
     })
     return env

@@ -1,13 +1,18 @@
 """The deploy workflows' shape (their syntax and security are linted by actionlint and zizmor in
 `make lint-workflows`): every environment in vars/ is deployed in order, each planned with the
 report in the job summary before the job that needs an approval runs exactly that plan, one
-deployment per environment at a time, credentials only through OIDC, actions pinned by SHA."""
+deployment per environment at a time, credentials only through OIDC, actions pinned by SHA; and
+a push to main walked job by job, dev's commands run against the rehearsal's moto stand-in."""
 
 from __future__ import annotations
 
 import re
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.helpers import ENVS
@@ -82,15 +87,20 @@ JUDGED_AS_THE_ROLE = {
 }
 
 
-def _commands(run: str) -> set[str]:
-    """The render.py subcommands a step's script runs, directly or through a make target."""
+def _with_recipes(run: str) -> str:
+    """A step's script, followed by the recipe of each make target it runs."""
     makefile = (ROOT / "Makefile").read_text()
     for target in re.findall(r"\bmake (\w+)", run):
         recipe = re.search(rf"^{target}:.*\n((?:\t.*\n)+)", makefile, re.M)
         assert recipe, f"make {target} has no recipe in the Makefile"
         run += "\n" + recipe.group(1)
+    return run
+
+
+def _commands(run: str) -> set[str]:
+    """The render.py subcommands a step's script runs, directly or through a make target."""
     found = set()
-    for line in re.findall(r"render\.py ([^\n]*)", run):
+    for line in re.findall(r"render\.py ([^\n]*)", _with_recipes(run)):
         command = line.split()[0]
         if not command.startswith("-"):
             found.add("execute" if command == "plan" and "--execute" in line else command)
@@ -120,3 +130,113 @@ def test_every_action_is_pinned_by_a_full_commit_sha() -> None:
     external = [u for u in uses if not u.startswith("./")]
     assert external
     assert all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", u) for u in external), external
+
+
+# --- a push to main, walked job by job -------------------------------------------------------
+SHELL_ENDS = {">", ">>", "||", "&&", "|", ";"}
+
+
+def _in_needs_order(jobs: dict[str, Any]) -> list[str]:
+    """The jobs' names, each after those it needs (GitHub runs a job once its needs are done)."""
+    def needs(job: dict[str, Any]) -> set[str]:
+        given = job.get("needs") or []
+        return {given} if isinstance(given, str) else set(given)
+
+    done: list[str] = []
+    while len(done) < len(jobs):
+        ready = [n for n, job in jobs.items() if n not in done and needs(job) <= set(done)]
+        assert ready, f"a cycle among {set(jobs) - set(done)}"
+        done.append(ready[0])
+    return done
+
+
+def _expression(value: str, inputs: dict[str, str]) -> str | bool:
+    """The two expression forms the deploy workflows use, for the given inputs (a push has none)."""
+    default = re.fullmatch(r"\$\{\{ inputs\.([\w-]+) \|\| '([^']*)' \}\}", value)
+    compare = re.fullmatch(r"\$\{\{ inputs\.([\w-]+) (==|!=) '([^']*)' \}\}", value)
+    if default:
+        return inputs.get(default[1]) or default[2]
+    if compare:
+        return (inputs.get(compare[1], "") == compare[3]) == (compare[2] == "==")
+    raise AssertionError(f"an expression this walk cannot evaluate: {value}")
+
+
+def pushed_jobs() -> Iterator[tuple[str, str, list[dict[str, Any]]]]:
+    """(environment, job, the steps it runs) of a push to main, in the order GitHub runs them:
+    deploy.yml's jobs by their needs, each calling deploy-environment.yml with the push's inputs
+    (none), whose jobs run by their needs; a step whose `if:` is false is left out."""
+    caller = load("deploy.yml")["jobs"]
+    called = load("deploy-environment.yml")
+    for name in _in_needs_order(caller):
+        assert caller[name]["uses"] == "./.github/workflows/deploy-environment.yml"
+        inputs = {k: _expression(v, {}) if "${{" in str(v) else v for k, v in caller[name]["with"].items()}
+        for key, given in called[True]["workflow_call"]["inputs"].items():
+            inputs.setdefault(key, given.get("default", ""))
+        for job in _in_needs_order(called["jobs"]):
+            steps = [s for s in called["jobs"][job]["steps"] if "if" not in s or _expression(s["if"], inputs)]
+            yield inputs["environment"], job, steps
+
+
+def render_commands(step: dict[str, Any], env: str, files: dict[str, str]) -> list[list[str]]:
+    """The render.py command lines a step runs (through make too), as argv for the environment;
+    the workflow's files (plan.json) at the given paths."""
+    script = _with_recipes(step.get("run", "")).replace("\\\n", " ")
+    found = []
+    for line in re.findall(r"render\.py ([^\n]*)", script):
+        line = line.replace('"$ENVIRONMENT"', env).replace("$(ENV)", env)
+        argv = shlex.split(line)
+        argv = argv[:next((i for i, a in enumerate(argv) if a in SHELL_ENDS), len(argv))]
+        found.append([files.get(a, a) for a in argv])
+    return found
+
+
+def command_name(argv: list[str]) -> str:
+    """plan, execute (plan --execute), verify ...; `all` for render.py --all --check."""
+    return "execute" if "--execute" in argv else argv[0].lstrip("-")
+
+
+def test_a_push_skips_the_site_and_runs_plan_execute_verify_per_environment() -> None:
+    """What the walk below runs, read from the workflows: no site is published on a push."""
+    walked = [(env, job, [command_name(c) for s in steps for c in render_commands(s, env, {})])
+              for env, job, steps in pushed_jobs()]
+    assert [(env, job) for env, job, _ in walked][:3] == [(ENVS[0], "plan"), (ENVS[0], "deploy"),
+                                                          (ENVS[1], "plan")]
+    assert [env for env, _, _ in walked] == [e for e in ENVS for _ in range(2)]
+    assert all("publish-site" not in commands for _, _, commands in walked)
+    assert {c for _, _, commands in walked for c in commands} == {"all", "plan", "execute", "verify"}
+
+
+@pytest.mark.slow
+@pytest.mark.rehearsal
+def test_a_push_to_main_passes_every_dev_job_and_reaches_staging_s_plan(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A push to main on a new account, walked: each render.py command of dev's jobs, in the
+    workflow's order, against the rehearsal's moto stand-in (tracker_infra/ops/rehearse.py: the
+    account's bootstrap stack and certificates made, the plan made from copies moto can deploy,
+    no DNS record for the environment's names, no site published). Each must pass, or run as far
+    as moto can show (the rehearsal's LIMITED verdict: verify's rows about what moto does not
+    make); then the walk reaches staging's plan job."""
+    from tests.helpers import config
+    from tracker_infra.ops import rehearse
+
+    monkeypatch.chdir(ROOT)
+    cfg = config(ENVS[0])
+    files = {"plan.json": str(tmp_path / "plan.json")}
+    verdicts = []
+    with rehearse.stand_in(cfg, tmp_path) as moto:
+        copies = rehearse.moto_rendered(moto, Path("vars"))
+        jobs = pushed_jobs()
+        for env, job, steps in jobs:
+            if env != cfg.environment:
+                break
+            for argv in (a for s in steps for a in render_commands(s, env, files)):
+                name = command_name(argv)
+                if name == "plan":
+                    argv += ["--rendered", str(copies)]
+                with rehearse.without_dns_records({cfg.api.domain, cfg.frontend.domain}):
+                    step = rehearse.judge(name, *rehearse._command(*argv), cfg)
+                verdicts.append((job, name, step.state))
+    assert (env, job) == (ENVS[1], "plan"), verdicts  # staging's plan is reached
+    ran = [name for _, name, _ in verdicts]
+    assert [n for n in ran if n in ("plan", "execute", "verify")] == ["plan", "execute", "verify"], ran
+    assert all(state in ("PASS", "LIMITED") for _, _, state in verdicts), verdicts

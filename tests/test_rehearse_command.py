@@ -37,6 +37,21 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+# verify's rows that FAIL against moto, each for a gap of moto's (docs/deploying.md, "The rehearsal"):
+# no outputs for change-set stacks (so no site bucket to look at, no alarm topic), no database
+# cluster and no alarm made from a template.
+MOTO_GAPS = {"stack tracker-{env} outputs", "stack tracker-{env}-edge outputs", "site / answers 200",
+             "site security headers", "site client-side route", "site hashed asset cached long",
+             "alarm subscriptions confirmed", "alarms none in ALARM", "alarms reporting data",
+             "database available", "database backups", "database point-in-time recovery"}
+
+
+def verify_rows(out: str) -> dict[str, tuple[str, str]]:
+    """check -> (state, detail) of the table the rehearsal's verify printed."""
+    table = out[out.index("==> render.py verify"):].split("\n==> ", 1)[0]
+    return {m[1]: (m[2], m[3]) for m in re.finditer(r"^(\S.*?) +(PASS|FAIL|SKIP|WAIT)  (.*)$", table, re.M)}
+
+
 def rehearse(env: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "render.py", "rehearse", "--env", env], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -55,6 +70,17 @@ def test_a_rehearsal_runs_every_step_and_leaves_nothing_behind(env: str, destroy
     assert states == {"stand-in": "PASS", "plan": "PASS", "execute": "PASS", "status": "PASS",
                       "outputs": "LIMITED", "verify": "LIMITED", "drift": "LIMITED", "destroy": "PASS"}
     assert f"destroy   {destroyed}" in summary and "not rehearsed: " in summary
+    # verify after a first create: no FAIL but moto's gaps; the names wait for their records
+    rows = verify_rows(out)
+    assert len(rows) == 21, rows
+    failed = {check for check, (state, _) in rows.items() if state == "FAIL"}
+    assert failed == {gap.format(env=env) for gap in MOTO_GAPS}, failed
+    waiting = {check: detail for check, (state, detail) in rows.items() if state == "WAIT"}
+    assert set(waiting) == {"api tls 1.2+ only", "api http redirects to https", "site tls 1.2+ only",
+                            "site http redirects to https"}, rows
+    assert all(d.startswith("no DNS record for ") and "DnsRecord" in d for d in waiting.values())
+    assert {check for check, (state, _) in rows.items() if state == "SKIP"} == {
+        "api /health over https", "api service running tasks", "api targets healthy"}
     # execute streamed the stacks' events
     assert re.search(r"^  \+\d\d:\d\d tracker-" + env + r" +CREATE_COMPLETE", out, re.M), out
     assert moto_servers(port) == [] and not port_in_use(port)

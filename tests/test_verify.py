@@ -39,6 +39,7 @@ from tests.helpers import config
 from tests.standins import edge_handler, local_ca, origin_response_event, serve
 from tracker_infra.cli import main
 from tracker_infra.ops.aws import connect
+from tracker_infra.ops.rehearse import without_dns_records
 from tracker_infra.ops.verify import Network, Row, Verifier
 from tracker_infra.rendering import EDGE_REGION, ROOT
 
@@ -376,3 +377,139 @@ def test_a_released_environment_fails_on_the_task_alarm_it_forgave_before(
     name = f"{dev.cfg.stack_name}-api-running-tasks"
     dev.client("cloudwatch").set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
     assert failing(stand_ins.verifier(dev).rows()) == {"alarms none in ALARM": f"in ALARM: {name}"}
+
+
+# --- day one: what cannot exist yet WAITs; day two: the same rows FAIL when broken ----------------
+DNS_ROWS = ("api tls 1.2+ only", "api http redirects to https", "site tls 1.2+ only",
+            "site http redirects to https")
+SITE_ROWS = ("site / answers 200", "site security headers", "site client-side route",
+             "site hashed asset cached long")
+
+
+@contextlib.contextmanager
+def unpublished(dev: FakeEnvironment) -> Iterator[None]:
+    """The site bucket as a first create leaves it: no index.html (put back afterwards)."""
+    s3 = dev.client("s3", EDGE_REGION)
+    bucket = dev.outputs[dev.cfg.edge_stack_name]["FrontendBucketName"]
+    found = s3.get_object(Bucket=bucket, Key="index.html")
+    body = found["Body"].read()
+    s3.delete_object(Bucket=bucket, Key="index.html")
+    try:
+        yield
+    finally:
+        s3.put_object(Bucket=bucket, Key="index.html", Body=body, ContentType=found["ContentType"],
+                      CacheControl=found["CacheControl"])
+
+
+def hosts(dev: FakeEnvironment) -> set[str]:
+    return {dev.cfg.api.domain, dev.cfg.frontend.domain}
+
+
+def without_stand_in_dns(stand_ins: StandIns, dev: FakeEnvironment, **changes: Any) -> Verifier:
+    """A verifier that looks the names up (no --connect-to), reaching the stand-ins' CA."""
+    verifier = stand_ins.verifier(dev, **changes)
+    verifier.net = Network({}, stand_ins.ca, 2.0)
+    return verifier
+
+
+@pytest.mark.slow
+def test_a_first_create_waits_for_its_dns_records_and_its_site_and_passes(
+        stand_ins: StandIns, dev: FakeEnvironment, capsys: pytest.CaptureFixture[str]) -> None:
+    """No image, no site, no DNS record (the resolver answers "no such name"): verify exits 0, and
+    each waiting row names what brings it: the record the stack's output names, publish-site."""
+    with unreleased(dev), unpublished(dev), without_dns_records(hosts(dev)):
+        code = main(["verify", "--env", "dev"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    rows = {line.split("  ", 1)[0]: line for line in out.splitlines()
+            if re.search(r"  (PASS|FAIL|SKIP|WAIT)  ", line)}
+    waiting = {check for check, line in rows.items() if "  WAIT  " in line}
+    assert waiting == {*DNS_ROWS, *SITE_ROWS}, out
+    api_record = dev.outputs[dev.cfg.stack_name]["ApiDnsRecord"]
+    site_record = dev.outputs[dev.cfg.edge_stack_name]["FrontendDnsRecord"]
+    assert f"{dev.cfg.api.domain} CNAME " in api_record and f"{dev.cfg.frontend.domain} CNAME " in site_record
+    for check in waiting:
+        host, record = ((dev.cfg.api.domain, api_record) if check.startswith("api")
+                        else (dev.cfg.frontend.domain, site_record))
+        assert f"no DNS record for {host} yet" in rows[check] and record in rows[check], rows[check]
+        assert ("render.py publish-site" in rows[check]) == (check in SITE_ROWS), rows[check]
+    assert "  SKIP  " in rows["api /health over https"]
+
+
+@pytest.mark.slow
+def test_a_site_not_published_waits_for_publish_site(stand_ins: StandIns, dev: FakeEnvironment) -> None:
+    with unpublished(dev):
+        rows = {r.check: r for r in stand_ins.verifier(dev).rows()}
+    assert {c for c, r in rows.items() if r.state != "PASS"} == set(SITE_ROWS)
+    assert all(rows[c].state == "WAIT" and rows[c].detail.startswith("no site published yet (render.py "
+                                                                    "publish-site") for c in SITE_ROWS)
+
+
+@pytest.mark.slow
+def test_once_the_names_resolve_a_broken_endpoint_fails(stand_ins: StandIns, dev: FakeEnvironment,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both names have their records, but nothing answers where they point: FAIL, not WAIT."""
+    import socket
+
+    from tracker_infra.rehearsal.server import free_port
+
+    closed, real = free_port(), socket.getaddrinfo
+
+    def lookup(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in hosts(dev):
+            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", closed))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    rows = failing(without_stand_in_dns(stand_ins, dev).rows())
+    assert set(rows) == {"api /health over https", *DNS_ROWS, *SITE_ROWS}
+    assert all("Connection refused" in detail for detail in rows.values()), rows
+
+
+@pytest.mark.slow
+def test_a_resolver_that_cannot_tell_fails_every_row_that_needs_the_name(
+        stand_ins: StandIns, dev: FakeEnvironment) -> None:
+    """A lookup failing otherwise than "no such name" (here EAI_AGAIN: no answer) is not a new
+    environment's state: the rows FAIL, saying the record cannot be told."""
+    import socket
+
+    with unpublished(dev), without_dns_records(hosts(dev), socket.EAI_AGAIN,
+                                               "Temporary failure in name resolution"):
+        rows = failing(without_stand_in_dns(stand_ins, dev).rows())
+    assert set(rows) == {"api /health over https", *DNS_ROWS, *SITE_ROWS}
+    assert all(detail.startswith("cannot tell whether ") and " has a DNS record: " in detail
+               and "Temporary failure" in detail for detail in rows.values()), rows
+
+
+@pytest.mark.slow
+def test_a_name_the_stack_created_in_its_hosted_zone_that_does_not_resolve_fails(
+        stand_ins: StandIns, dev: FakeEnvironment) -> None:
+    zone = "Z0444444444444EXAMPLE"
+    cfg = dev.cfg.model_copy(update={"dns": dev.cfg.dns.model_copy(update={"hosted_zone_id": zone})})
+    verifier = without_stand_in_dns(stand_ins, dev)
+    verifier.aws = connect(cfg, dev.session)
+    with without_dns_records(hosts(dev)):
+        rows = failing(verifier.rows())
+    assert set(rows) == {"api /health over https", *DNS_ROWS, *SITE_ROWS}
+    assert all(f"has no DNS record, though the stack creates it in Route 53 zone {zone}" in detail
+               for detail in rows.values()), rows
+
+
+@pytest.mark.slow
+def test_a_site_bucket_that_cannot_be_read_fails_the_site_rows(stand_ins: StandIns,
+                                                               dev: FakeEnvironment) -> None:
+    """HeadObject answering 403 (what S3 answers for a missing key without s3:ListBucket) cannot
+    tell whether a site is published."""
+    verifier = stand_ins.verifier(dev)
+    s3 = dev.session.client("s3", region_name=EDGE_REGION)
+    bucket = dev.outputs[dev.cfg.edge_stack_name]["FrontendBucketName"]
+    with Stubber(s3) as stub:
+        for _ in SITE_ROWS:
+            stub.add_client_error("head_object", "403", "Forbidden", 403,
+                                  expected_params={"Bucket": bucket, "Key": "index.html"})
+        verifier.aws._clients[("s3", EDGE_REGION)] = s3
+        rows = failing(verifier.rows())
+        stub.assert_no_pending_responses()
+    assert set(rows) == set(SITE_ROWS)
+    assert all(d.startswith(f"cannot tell whether a site is published (s3://{bucket}/index.html)")
+               for d in rows.values()), rows

@@ -11,12 +11,20 @@ warm-up; the database available with backups and a recent restorable time; the s
 at least its minimum tasks, every target healthy.
 
 For stand-ins, --connect-to HOST:PORT:ADDRESS:PORT sends a host's traffic elsewhere (TLS name
-and Host header unchanged, like curl's option) and --ca-file trusts a private CA.
+and Host header unchanged, like curl's option; the host is not looked up, the option stands in
+for its DNS record) and --ca-file trusts a private CA.
 
 Each row is PASS, FAIL, SKIP (nothing to check yet: before the first release the API's health,
 tasks and targets are skipped) or WAIT (the state a new environment is in: before the first
 release, the API's task and target alarms in ALARM, alarms without data, e-mail subscriptions
-not yet confirmed). Only FAIL fails; a check with nothing to check is never a PASS.
+not yet confirmed; without a hosted zone, the API's or the site's name without a DNS record yet;
+no site published yet). Only FAIL fails; a check with nothing to check is never a PASS.
+
+Whether a name has its record and a site is published are facts looked up, not guessed from a
+failure: the system's resolver answering "no such name" or "no address" for the name, the site
+bucket answering 404 for index.html. Any other answer (a resolver that does not answer, a bucket
+that cannot be read) cannot tell, and the rows that need it FAIL saying so. Once the name
+resolves and the site is published, the same rows FAIL when what they check is broken.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from urllib.parse import urlsplit
 
 from ..errors import EXIT_OK, EXIT_USER, EXIT_VERIFY_FAILED, UserError
 from ..header_grading import header_problems
+from ..rendering import EDGE_REGION
 from ..schema import Config
 from .aws import Aws, add_env_arguments, load, required_outputs
 from .publish import HASHED_ASSET
@@ -74,6 +83,12 @@ STATES = {Failed: "FAIL", Skipped: "SKIP", Waiting: "WAIT"}
 API_TYPES = ("AWS::ECS::Service", "AWS::ElasticLoadBalancingV2::TargetGroup",
              "AWS::ElasticLoadBalancingV2::LoadBalancer")
 NOT_RELEASED = "no image released yet (render.py release-image)"
+NOT_PUBLISHED = "no site published yet (render.py publish-site: make publish ENV=<env> DIST=<dist>)"
+# getaddrinfo's errors for a name DNS has no address for: EAI_NONAME (NXDOMAIN, or no record of
+# the type asked) and, where the C library has it, EAI_NODATA (the name without an address). Any
+# other (EAI_AGAIN: no answer or SERVFAIL; EAI_FAIL) cannot tell.
+NO_SUCH_NAME = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+SITE_INDEX = "index.html"  # the object publish-site uploads last (tracker_infra/ops/publish.py)
 
 
 @dataclass(frozen=True)
@@ -130,6 +145,19 @@ class Network:
         finally:
             conn.close()
 
+    def has_record(self, host: str) -> bool:
+        """Whether DNS gives the host an address (a host given to --connect-to has one); Failed
+        when the resolver's answer cannot tell."""
+        if any(name == host for name, _ in self.connect_to):
+            return True
+        try:
+            socket.getaddrinfo(host, 443, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            if exc.errno in NO_SUCH_NAME:
+                return False
+            raise Failed(f"cannot tell whether {host} has a DNS record: {exc}") from None
+        return True
+
     def handshake(self, host: str, version: ssl.TLSVersion) -> str:
         """The TLS version the host's HTTPS endpoint agrees to when offered only ``version``."""
         context = self._context(version)
@@ -168,6 +196,14 @@ def ok_response(net: Network, url: str) -> Response:
     if response.status != 200:
         raise Failed(f"{url} answered {response.status}")
     return response
+
+
+def after(need: Callable[[], None], check: Callable[[], str]) -> Callable[[], str]:
+    """``check``, once ``need`` has not raised (Waiting or Failed when what it checks cannot be)."""
+    def run() -> str:
+        need()
+        return check()
+    return run
 
 
 @dataclass(frozen=True)
@@ -209,6 +245,8 @@ class Verifier:
     warm_up: datetime.timedelta
     restore_window: datetime.timedelta
     now: datetime.datetime = field(default_factory=lambda: datetime.datetime.now(datetime.UTC))
+    # host -> whether it has its DNS record, or why that cannot be told: looked up once per run
+    records: dict[str, bool | Failed] = field(default_factory=dict, init=False)
 
     @property
     def cfg(self) -> Config:
@@ -235,6 +273,60 @@ class Verifier:
     def require_release(self) -> None:
         if not self.released:
             raise Skipped(NOT_RELEASED)
+
+    def require_record(self, host: str, stack: str, output: str) -> None:
+        """Waiting when the host has no DNS record yet and one is to be created by hand (no hosted
+        zone: the stack's output names it); Failed when the stack made it and it does not resolve."""
+        if host not in self.records:
+            try:
+                self.records[host] = self.net.has_record(host)
+            except Failed as exc:
+                self.records[host] = exc
+        found = self.records[host]
+        if isinstance(found, Failed):
+            raise Failed(str(found))
+        if found:
+            return
+        zone = self.cfg.dns.hosted_zone_id
+        if zone:
+            raise Failed(f"{host} has no DNS record, though the stack creates it in Route 53 zone {zone}")
+        record = self.outputs(stack).get(output) or f"Create the record {stack}'s output {output} names."
+        raise Waiting(f"no DNS record for {host} yet. {record}")
+
+    def require_api_record(self) -> None:
+        self.require_record(self.cfg.api.domain, self.cfg.stack_name, "ApiDnsRecord")
+
+    def require_site_record(self) -> None:
+        self.require_record(self.cfg.frontend.domain, self.cfg.edge_stack_name, "FrontendDnsRecord")
+
+    def require_published(self) -> None:
+        """Waiting when the site bucket holds no index.html (HeadObject answers 404: the deploy
+        role may list the bucket; without s3:ListBucket S3 answers 403, S3 API Reference,
+        HeadObject); Failed when the bucket cannot tell."""
+        from botocore.exceptions import ClientError
+
+        edge = self.cfg.edge_stack_name
+        bucket = self.outputs(edge).get("FrontendBucketName")
+        if not bucket:
+            raise Failed(f"cannot tell whether a site is published: {edge} has no output FrontendBucketName")
+        try:
+            self.aws.client("s3", EDGE_REGION).head_object(Bucket=bucket, Key=SITE_INDEX)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                raise Waiting(NOT_PUBLISHED) from None
+            raise Failed(f"cannot tell whether a site is published (s3://{bucket}/{SITE_INDEX}): "
+                         f"{exc}") from None
+
+    def require_site(self) -> None:
+        """The site's record and a published site; every reason to wait in one."""
+        waits = []
+        for need in (self.require_site_record, self.require_published):
+            try:
+                need()
+            except Waiting as exc:
+                waits.append(str(exc))
+        if waits:
+            raise Waiting("; ".join(waits))
 
     @cached_property
     def headers(self) -> dict[str, str]:
@@ -268,6 +360,7 @@ class Verifier:
 
     def api_health(self) -> str:
         self.require_release()
+        self.require_api_record()
         url = f"https://{self.cfg.api.domain}{self.cfg.api.health_check.path}"
         return f"{ok_response(self.net, url).status} from {url}"
 
@@ -417,15 +510,17 @@ class Verifier:
             yield f"stack {name}", lambda name=name: self.stack_status(name)
             yield f"stack {name} outputs", lambda name=name: self.stack_outputs(name)
         yield "api /health over https", self.api_health
-        yield "api tls 1.2+ only", lambda: tls_detail(self.net, api)
-        yield "api http redirects to https", lambda: redirect_detail(
-            self.net, api, self.cfg.api.health_check.path)
-        yield "site / answers 200", lambda: f"{self.site_root.status} from https://{site}/"
-        yield "site security headers", self.site_headers
-        yield "site client-side route", self.site_route
-        yield "site hashed asset cached long", self.site_asset
-        yield "site tls 1.2+ only", lambda: tls_detail(self.net, site)
-        yield "site http redirects to https", lambda: redirect_detail(self.net, site, "/")
+        yield "api tls 1.2+ only", after(self.require_api_record, lambda: tls_detail(self.net, api))
+        yield "api http redirects to https", after(self.require_api_record, lambda: redirect_detail(
+            self.net, api, self.cfg.api.health_check.path))
+        yield "site / answers 200", after(self.require_site,
+                                          lambda: f"{self.site_root.status} from https://{site}/")
+        yield "site security headers", after(self.require_site, self.site_headers)
+        yield "site client-side route", after(self.require_site, self.site_route)
+        yield "site hashed asset cached long", after(self.require_site, self.site_asset)
+        yield "site tls 1.2+ only", after(self.require_site_record, lambda: tls_detail(self.net, site))
+        yield "site http redirects to https", after(self.require_site_record,
+                                                    lambda: redirect_detail(self.net, site, "/"))
         yield "alarm subscriptions confirmed", self.subscriptions
         yield "alarms none in ALARM", self.alarms_quiet
         yield "alarms reporting data", self.alarms_reporting
