@@ -64,7 +64,8 @@ def statement_effect(statement: Document, action: str, resource: str,
         return PermissionResult.NEUTRAL
     plain = {k: v for k, v in statement.items() if k not in ("Condition", "NotResource")}
     if "NotResource" in statement:  # moto reads no NotResource: the statement covers what it omits
-        if IAMPolicyStatement({"Resource": statement["NotResource"]})._check_element_matches("Resource", resource):
+        omitted = IAMPolicyStatement({"Resource": statement["NotResource"]})
+        if omitted._check_element_matches("Resource", resource):
             return PermissionResult.NEUTRAL
         plain["Resource"] = "*"
     return IAMPolicyStatement(plain).is_action_permitted(action, resource)

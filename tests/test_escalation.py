@@ -24,7 +24,14 @@ from cloudsplaining.shared.constants import PRIVILEGE_ESCALATION_METHODS
 from policy_sentry.querying.actions import get_actions_with_access_level
 
 from tests.helpers import ENVS, config
-from tests.iam_policy import Document, allows, bootstrap_template, boundary_document, logical_role, role_documents
+from tests.iam_policy import (
+    Document,
+    allows,
+    bootstrap_template,
+    boundary_document,
+    logical_role,
+    role_documents,
+)
 from tracker_infra import bootstrap
 
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
@@ -59,8 +66,8 @@ class Targets:
     @functools.cached_property
     def bootstrap_policies(self) -> list[str]:
         doc = bootstrap_template(self.cfg)
-        return [self.arn("policy", f"{p['Properties']['Path'].strip('/')}/{p['Properties']['ManagedPolicyName']}")
-                for p in doc["Resources"].values() if p["Type"] == "AWS::IAM::ManagedPolicy"]
+        found = [r["Properties"] for r in doc["Resources"].values() if r["Type"] == "AWS::IAM::ManagedPolicy"]
+        return [self.arn("policy", f"{p['Path'].strip('/')}/{p['ManagedPolicyName']}") for p in found]
 
     @property
     def stack_role(self) -> str:
@@ -139,7 +146,8 @@ def _step(p: Principal, action: str, t: Targets, owner: bool) -> str | None:
     """A request by which ``p`` takes this step, if any. Assuming a role is also open to whoever
     may rewrite its trust (a same-account trust naming the caller needs no identity permission:
     IAM User Guide, "Cross account resource access" / role trust policies)."""
-    found = next((f"{action} on {r}" for r, c in tries(action, t, owner) if p.may(_spelled(action), r, c)), None)
+    found = next((f"{action} on {r}" for r, c in tries(action, t, owner)
+                  if p.may(_spelled(action), r, c)), None)
     if found is None and action == "sts:assumerole":
         return _step(p, "iam:updateassumerolepolicy", t, owner)
     return found
@@ -179,7 +187,8 @@ def principals(cfg: Any) -> list[tuple[Principal, bool]]:
     made = f"arn:aws:iam::{cfg.account}:role/{cfg.stack_name}-Made-1A2B"
     if (execution, True) in found and execution.may("iam:CreateRole", made,
                                                     {"iam:PermissionsBoundary": cfg.boundary_arn}):
-        everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        everything = {"Version": "2012-10-17",
+                      "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
         found.append((Principal("a role the stacks make", (everything,), boundary), True))
     return found
 
@@ -190,7 +199,8 @@ def test_the_github_roles_reach_the_execution_role_only_through_the_approved_job
     assert names[:2] == ["plan", "deploy"]  # the roles GitHub's tokens assume, from their trust
     assert "cfn-exec" in names  # through the deploy role: ExecuteChangeSet with the execution role
     plan_only = [p for p, _ in principals(config(env)) if p.name == "plan"]
-    stack = f"arn:aws:cloudformation:{config(env).region}:{config(env).account}:stack/{config(env).stack_name}/x"
+    cfg = config(env)
+    stack = f"arn:aws:cloudformation:{cfg.region}:{cfg.account}:stack/{cfg.stack_name}/x"
     assert not any(plan_only[0].may(a, stack, {}) for a in bootstrap.DEPLOY_STACK_CALLS)
 
 
@@ -262,7 +272,8 @@ def _plan_executes(plan: Principal, cfg: Any) -> list[str]:
     reached = [plan] + [Principal(k, tuple(role_documents(cfg, k)), ()) for k in bootstrap.ROLE_KINDS
                         if k != "plan" and any(plan.may(a, getattr(cfg, ARNS[k]), {})
                                                for a in ("sts:AssumeRole", "iam:UpdateAssumeRolePolicy"))]
-    return [f"{p.name}: {a} on {s}" for p in reached for a in writes for s in [*stacks, "*"] if p.may(a, s, {})]
+    return [f"{p.name}: {a} on {s}" for p in reached for a in writes for s in [*stacks, "*"]
+            if p.may(a, s, {})]
 
 
 ARNS = {"plan": "plan_role_arn", "deploy": "deploy_role_arn", "cfn-exec": "execution_role_arn"}
@@ -291,7 +302,8 @@ def test_planting_back_the_old_rights_is_caught(plant: str) -> None:
     t = Targets(cfg)
     names = ["arn:aws:iam::111111111111:role/tracker-dev-*", *t.bootstrap_roles]
     extra = {"OwnRoles": {"Sid": "OwnRoles", "Effect": "Allow", "Resource": names,
-                          "Action": ["iam:AttachRolePolicy", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy"]},
+                          "Action": ["iam:AttachRolePolicy", "iam:PutRolePolicy",
+                                     "iam:UpdateAssumeRolePolicy"]},
              "AssumeDeploy": {"Sid": "AssumeDeploy", "Effect": "Allow", "Action": ["sts:AssumeRole"],
                               "Resource": [cfg.deploy_role_arn]}}[plant]
     plan = next(p for p, _ in principals(cfg) if p.name == "plan")

@@ -89,10 +89,12 @@ def test_role_names_live_under_the_bootstrap_path(env: str, kind: str) -> None:
     assert getattr(cfg, ARN_OF[kind]) == f"arn:aws:iam::{cfg.account}:role{role['Path']}{role['RoleName']}"
     assert role["Path"] == cfg.bootstrap_path and role["RoleName"] == f"{cfg.stack_name}-{kind}"
     # outside the names the execution role may give the stacks' roles
-    assert not fnmatch.fnmatch(getattr(cfg, ARN_OF[kind]), f"arn:aws:iam::{cfg.account}:role/{cfg.stack_name}-*")
+    stack_roles = f"arn:aws:iam::{cfg.account}:role/{cfg.stack_name}-*"
+    assert not fnmatch.fnmatch(getattr(cfg, ARN_OF[kind]), stack_roles)
     assert "PermissionsBoundary" not in role  # the boundary denies passing a bootstrap role
     policy = bootstrap_template(cfg)["Resources"][f"{env.capitalize()}Boundary"]["Properties"]
-    assert cfg.boundary_arn == f"arn:aws:iam::{cfg.account}:policy{policy['Path']}{policy['ManagedPolicyName']}"
+    name = f"{policy['Path']}{policy['ManagedPolicyName']}"
+    assert cfg.boundary_arn == f"arn:aws:iam::{cfg.account}:policy{name}"
 
 
 def _trusted(role: dict[str, Any]) -> list[tuple[str, str, str | None]]:
@@ -160,7 +162,8 @@ def test_the_execution_role_changes_a_role_only_when_it_carries_the_boundary(env
     for action in bootstrap.BOUNDED_IAM:
         assert allows(documents, action, role, {"iam:PermissionsBoundary": cfg.boundary_arn}), action
         assert not allows(documents, action, role, {}), action
-        assert not allows(documents, action, role, {"iam:PermissionsBoundary": "arn:aws:iam::aws:policy/AdministratorAccess"})
+        admin = "arn:aws:iam::aws:policy/AdministratorAccess"
+        assert not allows(documents, action, role, {"iam:PermissionsBoundary": admin})
 
 
 def _scoped(statement: dict[str, Any], cfg: Any) -> bool:

@@ -66,6 +66,23 @@ def test_the_approved_job_runs_the_plan_its_reviewer_saw() -> None:
     assert deploy["steps"][-1]["run"] == 'make verify ENV="$ENVIRONMENT"'
 
 
+def test_the_plan_job_assumes_the_plan_role_and_only_the_approved_job_the_deploy_role() -> None:
+    jobs = load("deploy-environment.yml")["jobs"]
+    plan, deploy = jobs["plan"], jobs["deploy"]
+    (vars_step,) = [s for s in plan["steps"] if s.get("id") == "vars"]
+    assert 'print(f"plan-role={cfg.plan_role_arn}")' in vars_step["run"]
+    assert 'print(f"deploy-role={cfg.deploy_role_arn}")' in vars_step["run"]
+
+    def assumed(job: dict[str, Any]) -> str:
+        (credentials,) = [s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/")]
+        return str(credentials["with"]["role-to-assume"])
+
+    assert assumed(plan) == "${{ steps.vars.outputs.plan-role }}"
+    assert assumed(deploy) == "${{ needs.plan.outputs.deploy-role }}"
+    assert plan["outputs"]["deploy-role"] == "${{ steps.vars.outputs.deploy-role }}"
+    assert "plan-role" not in plan["outputs"]
+
+
 def test_both_jobs_hold_the_role_s_whole_session() -> None:
     for job in load("deploy-environment.yml")["jobs"].values():
         (credentials,) = [s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/")]

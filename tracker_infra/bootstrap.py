@@ -101,6 +101,7 @@ SECRET_READS = ("secretsmanager:GetSecretValue",)
 BOUNDED_IAM = ("iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy",
                "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:DeleteRolePolicy")
 NEVER_IAM = ("iam:DeleteRolePermissionsBoundary",)
+PASSING = ("iam:PassRole", "iam:CreateServiceLinkedRole")  # each in a statement with its condition
 # What the boundary denies every role it bounds, besides PROTECT: users, access keys and policy
 # rewrites (the escalation moves no stack needs), a role made without the boundary, a boundary removed.
 BOUNDARY_DENIES = (
@@ -314,8 +315,7 @@ def _role_statements(scope: Scope, needed: set[str]) -> list[Statement]:
     bounded = {"StringEquals": {"iam:PermissionsBoundary": [cfg.boundary_arn]}}
     return [
         Statement("BoundedRoles", sorted(iam & set(BOUNDED_IAM)), [scope.roles], bounded),
-        Statement("OwnRoles", _compact(iam - set(BOUNDED_IAM) - {"iam:PassRole", "iam:CreateServiceLinkedRole"}),
-                  [scope.roles]),
+        Statement("OwnRoles", _compact(iam - set(BOUNDED_IAM) - set(PASSING)), [scope.roles]),
         Statement("PassOwnRoles", ["iam:PassRole"], [scope.roles],
                   {"StringEquals": {"iam:PassedToService": list(PASSED_TO)}}),
         Statement("PassMonitoringRole", ["iam:PassRole"], [f"{scope.roles[:-1]}{MONITORING_ROLE}-*"]),
@@ -359,7 +359,8 @@ def _role_services(docs: Iterable[dict[str, Any]]) -> set[str]:
                 for policy in resource["Properties"].get("Policies", []):
                     for statement in policy["PolicyDocument"]["Statement"]:
                         actions = statement["Action"]
-                        found |= {a.split(":")[0] for a in ([actions] if isinstance(actions, str) else actions)}
+                        actions = [actions] if isinstance(actions, str) else actions
+                        found |= {a.split(":")[0] for a in actions}
     return found
 
 
