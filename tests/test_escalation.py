@@ -23,7 +23,7 @@ import pytest
 from cloudsplaining.shared.constants import PRIVILEGE_ESCALATION_METHODS
 from policy_sentry.querying.actions import get_actions_with_access_level
 
-from tests.helpers import ENVS, config
+from tests.helpers import ENVS, config, render
 from tests.iam_policy import (
     Document,
     allows,
@@ -99,7 +99,7 @@ def tries(action: str, t: Targets, owner: bool) -> list[tuple[str, dict[str, str
     """The requests (resource, context) by which ``action`` would raise a principal's rights."""
     base, account, region = t.region(), t.cfg.account, t.cfg.region
     roles = [(r, {**base, **c, "iam:PolicyARN": ADMIN}) for r, c in _role_targets(t, owner)]
-    # the stacks' own roles, every one bounded (tests/test_lifecycle.py), are the execution role's to
+    # the stacks' own roles, every one bounded (test_every_role_of_the_stacks_carries_the_boundary), are the execution role's to
     # re-trust: IAM has no boundary condition on UpdateAssumeRolePolicy
     trusts = [(r, c) for r, c in roles if not (owner and r == t.stack_role)]
     how: dict[str, list[tuple[str, dict[str, str]]]] = {
@@ -312,3 +312,18 @@ def test_planting_back_the_old_rights_is_caught(plant: str) -> None:
                         for d in plan.identity)
     planted = Principal("plan", (*unprotected, {"Version": "2012-10-17", "Statement": [extra]}), ())
     assert _escalations(planted, t, False) or _plan_executes(planted, cfg)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_role_of_the_stacks_carries_the_boundary(env: str) -> None:
+    """Every AWS::IAM::Role of the rendered stacks, and every SAM function that would make its
+    own, names the environment's boundary (the execution role could create no other)."""
+    cfg = config(env)
+    expected = {"Fn::Sub": cfg.boundary_arn.replace(f"arn:aws:iam::{cfg.account}:",
+                                                     "arn:${AWS::Partition}:iam::${AWS::AccountId}:")}
+    unbounded = [f"{key}: {name}" for key in ("app", "edge")
+                 for name, r in render(cfg, key)["Resources"].items()
+                 if (r["Type"] == "AWS::IAM::Role" or (r["Type"] == "AWS::Serverless::Function"
+                                                        and "Role" not in r["Properties"]))
+                 and r["Properties"].get("PermissionsBoundary") != expected]
+    assert unbounded == []

@@ -42,9 +42,10 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
 NETWORK = "partials/network.yaml.j2"
 
 
+# {line}: the planted line's number (the line after it for a statement Jinja reads on)
 @pytest.mark.parametrize("planted, where, problem", [
-    ('      Description: {{ "x" ', f"{NETWORK}:242: ", "expected token 'end of print statement'"),
-    ("      Description: {{ no_such_name | yaml }}", f"{NETWORK}:241: ", "'no_such_name' is undefined"),
+    ('      Description: {{ "x" ', f"{NETWORK}:{{next}}: ", "expected token 'end of print statement'"),
+    ("      Description: {{ no_such_name | yaml }}", f"{NETWORK}:{{line}}: ", "'no_such_name' is undefined"),
     ("{% if cfg.protected %}", f"{NETWORK}:", "Encountered unknown tag 'endmacro'"),
     ("      Description: x: y: z", "rendered/dev/app.yaml:", "rendered YAML does not parse: mapping values "
      "are not allowed in this context (resource DatabaseIngressFromApi, from partials/network.yaml.j2)"),
@@ -55,9 +56,11 @@ def test_a_template_mistake_names_its_file_and_line_exit_2_nothing_written(
     partial = checkout / NETWORK
     original = partial.read_text()
     lines = original.splitlines(keepends=True)
-    assert lines[240].startswith("      Description: PostgreSQL from the API group only")
+    at = next(i for i, line in enumerate(lines)
+              if line.startswith("      Description: PostgreSQL from the API group only"))
+    where = where.format(line=at + 1, next=at + 2)
     rendered = {p: p.read_bytes() for p in (checkout / "rendered" / "dev").iterdir() if p.is_file()}
-    partial.write_text("".join([*lines[:240], planted + "\n", *lines[241:]]))
+    partial.write_text("".join([*lines[:at], planted + "\n", *lines[at + 1:]]))
     try:
         done = run(checkout, *command)
     finally:

@@ -29,7 +29,7 @@ from tracker_infra.schema import Config
 
 SAMCONFIG = ROOT / "samconfig.toml"
 KEYS = {"template_file", "stack_name", "region", "capabilities", "s3_bucket", "s3_prefix", "tags",
-        "confirm_changeset", "fail_on_empty_changeset"}
+        "role_arn", "confirm_changeset", "fail_on_empty_changeset"}
 
 
 def samconfig() -> dict[str, Any]:
@@ -80,6 +80,10 @@ def test_config_env_agrees_with_vars(env: str, key: str, tmp_path: Path) -> None
     bootstrap_doc = load_template((ROOT / "bootstrap" / f"{cfg.account}.yaml").read_text())
     assert cfg.artifact_bucket in [r["Properties"].get("BucketName") for r in
                                    bootstrap_doc["Resources"].values() if r["Type"] == "AWS::S3::Bucket"]
+    # CloudFormation acts with the execution role the bootstrap stack makes, not the caller's rights
+    assert settings["role_arn"] == cfg.execution_role_arn
+    roles = [r["Properties"] for r in bootstrap_doc["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
+    assert cfg.execution_role_arn in [f"arn:aws:iam::{cfg.account}:role{r['Path']}{r['RoleName']}" for r in roles]
     assert settings["template_file"] == f"rendered/{env}/{stack.output}"
     rendered, _ = render_files(cfg, tmp_path / "rendered")
     assert tmp_path / settings["template_file"] in rendered

@@ -83,7 +83,7 @@ STATES = {Failed: "FAIL", Skipped: "SKIP", Waiting: "WAIT"}
 API_TYPES = ("AWS::ECS::Service", "AWS::ElasticLoadBalancingV2::TargetGroup",
              "AWS::ElasticLoadBalancingV2::LoadBalancer")
 NOT_RELEASED = "no image released yet (render.py release-image)"
-NOT_PUBLISHED = "no site published yet (render.py publish-site: make publish ENV=<env> DIST=<dist>)"
+NOT_PUBLISHED = "no site published yet (render.py publish-site: make publish ENV={env} DIST=path/to/vite/dist)"
 # getaddrinfo's errors for a name DNS has no address for: EAI_NONAME (NXDOMAIN, or no record of
 # the type asked) and, where the C library has it, EAI_NODATA (the name without an address). Any
 # other (EAI_AGAIN: no answer or SERVFAIL; EAI_FAIL) cannot tell.
@@ -313,7 +313,7 @@ class Verifier:
             self.aws.client("s3", EDGE_REGION).head_object(Bucket=bucket, Key=SITE_INDEX)
         except ClientError as exc:
             if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                raise Waiting(NOT_PUBLISHED) from None
+                raise Waiting(NOT_PUBLISHED.format(env=self.cfg.environment)) from None
             raise Failed(f"cannot tell whether a site is published (s3://{bucket}/{SITE_INDEX}): "
                          f"{exc}") from None
 
