@@ -21,6 +21,7 @@ import io
 import json
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ import yaml
 from tests.helpers import VARS, config, copy_vars
 from tests.iam_policy import allows, recorded_requests
 from tracker_infra.cli import main
+from tracker_infra.errors import EXIT_USER
 from tracker_infra.ops import aws as aws_module
 from tracker_infra.rehearsal.moto_copy import (
     create_artifact_buckets,
@@ -286,25 +288,24 @@ def test_a_saved_plan_records_when_it_was_made_and_says_how_to_run_it(deployed: 
 
 
 @pytest.mark.slow
-def test_a_plan_older_than_its_nested_templates_is_refused_and_names_the_command(
+def test_a_plan_too_old_to_run_whose_change_sets_cannot_run_is_refused_before_any_replan(
         moto: Moto, deployed: dict[str, Any], tmp_path: Path) -> None:
     """The hosted rotation's nested stacks come from Serverless Application Repository templates
-    that expire 1 hour after creation (SAR API Reference, CreateCloudFormationTemplate)."""
+    that expire 1 hour after creation (SAR API Reference, CreateCloudFormationTemplate): such a
+    plan 2 hours old is planned again, but only while its change sets can still run (these ran)."""
     record = dict(deployed["saved"])
     record["created"] = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=2)).isoformat()
     old = tmp_path / "old-plan.json"
     def with_nested(nested: bool) -> str:
         return json.dumps(record | {"change_sets": [{**e, "nested": nested} for e in record["change_sets"]]})
 
-    old.write_text(with_nested(True))
-    code, _, err = cli("plan", "--env", "dev", "--execute", str(old))
-    assert code == 2
-    assert "was made 120 minutes ago and creates or changes nested stacks" in err
-    assert f"python render.py plan --env dev --save {old}" in err and "nothing was executed" in err
-    # the same age without nested stacks is not what refuses it (the change sets already ran)
-    old.write_text(with_nested(False))
-    code, _, err = cli("plan", "--env", "dev", "--execute", str(old))
-    assert code == 2 and "minutes ago" not in err and "ExecutionStatus" in err
+    for nested in (True, False):  # too old to run, or not: the same refusal, and nothing planned
+        old.write_text(with_nested(nested))
+        moto.reset_calls()
+        code, out, err = cli("plan", "--env", "dev", "--execute", str(old))
+        assert code == 2 and "ExecutionStatus: is EXECUTE_COMPLETE" in err and "plan again" in err
+        assert err.count("\n") == 1 and "planning again" not in out
+        assert ("cloudformation", "CreateChangeSet") not in moto.calls()
 
 
 @pytest.mark.slow
@@ -312,6 +313,99 @@ def test_execute_refuses_a_change_set_already_run(moto: Moto, deployed: dict[str
     plan_file = moto.workdir / "dev-plan.json"
     code, _, err = cli("plan", "--env", "dev", "--execute", str(plan_file))
     assert code == 2 and "ExecutionStatus" in err and "plan again" in err
+
+
+# --- a saved plan too old to run: planned again, run only when the changes are the same ------------
+
+def tagged_copy(moto: Moto, name: str, repository_tag: str, vpc_tag: str = "") -> Path:
+    """dev's deployed copies (rendered/ as executed above) with a tag on the image repository
+    (which moto updates in place), and, given vpc_tag, one on the VPC."""
+    rendered = moto.workdir / f"rendered-{name}"
+    shutil.copytree(moto_copies(moto, "dev"), rendered)
+    app = rendered / "dev" / "app.yaml"
+    template = json.loads(app.read_text())
+    resources = template["Resources"]
+    repository = next(r for r in resources.values() if r["Type"] == "AWS::ECR::Repository")
+    repository["Properties"]["Tags"].append({"Key": "Replan", "Value": repository_tag})
+    if vpc_tag:
+        resources["VPC"]["Properties"]["Tags"].append({"Key": "Replan", "Value": vpc_tag})
+    app.write_text(json.dumps(template))
+    return rendered
+
+
+def saved_as_old(moto: Moto, rendered: Path, name: str, age: datetime.timedelta, nested: bool) -> Path:
+    """A saved plan of ``rendered``, its clock set back by ``age`` (as save_plan's ``now`` would)."""
+    plan_file = moto.workdir / f"{name}.json"
+    code, out, err = cli("plan", "--env", "dev", "--rendered", str(rendered), "--save", str(plan_file))
+    assert code == 0, (out, err)
+    record = json.loads(plan_file.read_text())
+    made = datetime.datetime.fromisoformat(record["created"]) - age
+    record.update(created=made.isoformat(),
+                  change_sets=[{**e, "nested": nested} for e in record["change_sets"]])
+    plan_file.write_text(json.dumps(record))
+    return plan_file
+
+
+def available_change_sets(stack_name: str) -> list[str]:
+    client = boto3.client("cloudformation", region_name="us-east-1")
+    return [c["ChangeSetId"] for c in client.list_change_sets(StackName=stack_name)["Summaries"]
+            if c["StackName"] == stack_name and c["ExecutionStatus"] == "AVAILABLE"]
+
+
+def repository_tags() -> dict[str, str]:
+    ecr = boto3.client("ecr", region_name="us-east-1")
+    arn = ecr.describe_repositories()["repositories"][0]["repositoryArn"]
+    return {t["Key"]: t["Value"] for t in ecr.list_tags_for_resource(resourceArn=arn)["tags"]}
+
+
+@pytest.mark.slow
+def test_a_plan_too_old_to_run_whose_replan_makes_the_same_changes_runs_the_new_change_sets(
+        moto: Moto, deployed: dict[str, Any]) -> None:
+    """31 days: the edge function's code may have expired from the artifact bucket. Planned and
+    run as dev's deploy role, like the plan job and the approved job."""
+    rendered = tagged_copy(moto, "replan-same", "one")
+    with as_deploy_role(moto, config("dev")) as role:
+        plan_file = saved_as_old(moto, rendered, "replan-same", datetime.timedelta(days=31), nested=False)
+        approved = json.loads(plan_file.read_text())["change_sets"][0]["arn"]
+        assert approved and available_change_sets("tracker-dev") == [approved]
+        start = len(moto.recording.read_text().splitlines())
+        code, out, err = cli("plan", "--env", "dev", "--rendered", str(rendered), "--execute", str(plan_file))
+        calls = moto.calls()[start:]
+    assert code == 0, (out, err)
+    assert "was made 31 days ago" in out and "executing the new ones" in out
+    assert calls.count(("cloudformation", "CreateChangeSet")) == 2  # planned again: both stacks
+    assert calls.count(("cloudformation", "ExecuteChangeSet")) == 1  # the edge stack has no changes
+    assert stack("tracker-dev")["StackStatus"] == "UPDATE_COMPLETE"
+    assert repository_tags()["Replan"] == "one"
+    assert available_change_sets("tracker-dev") == []  # the approved one deleted, the new one run
+    assert role.denied == []
+
+
+@pytest.mark.slow
+def test_a_plan_too_old_to_run_whose_replan_differs_runs_nothing_and_names_the_difference(
+        moto: Moto, deployed: dict[str, Any]) -> None:
+    """2 hours, with nested stacks: past the Serverless Application Repository templates' hour.
+    Meanwhile the templates gained a tag on the VPC."""
+    approved_copy = tagged_copy(moto, "replan-approved", "two")
+    plan_file = saved_as_old(moto, approved_copy, "replan-approved", datetime.timedelta(hours=2), nested=True)
+    approved = json.loads(plan_file.read_text())["change_sets"][0]["arn"]
+    changed = tagged_copy(moto, "replan-changed", "two", vpc_tag="meanwhile")
+    start = len(moto.recording.read_text().splitlines())
+    code, out, err = cli("plan", "--env", "dev", "--rendered", str(changed), "--execute", str(plan_file))
+    calls = moto.calls()[start:]
+    assert code == EXIT_USER, (out, err)
+    assert "was made 120 minutes ago and creates or changes nested stacks" in out
+    lines = err.splitlines()
+    assert len(lines) == 2, err  # one difference, then what to do
+    assert lines[0].startswith(f"error: {plan_file}: tracker-dev: VPC AWS::EC2::VPC: Modify ")
+    assert "not in the approved plan" in lines[0]
+    assert "the plan must be approved again" in lines[1] and "nothing was executed" in lines[1]
+    assert ("cloudformation", "ExecuteChangeSet") not in calls
+    assert calls.count(("cloudformation", "CreateChangeSet")) == 2
+    assert calls.count(("cloudformation", "DeleteChangeSet")) == 1  # the new one (edge: no changes)
+    assert available_change_sets("tracker-dev") == [approved]  # the approved one is left, as it was
+    assert repository_tags()["Replan"] == "one"  # what the previous test ran, unchanged
+    assert cli("plan", "--env", "dev", "--discard", str(plan_file))[0] == 0
 
 
 @pytest.mark.slow

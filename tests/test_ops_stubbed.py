@@ -9,7 +9,9 @@ response against botocore's own service model):
 - alarms in ALARM and subscriptions pending confirmation (moto's stacks skip CloudWatch alarms,
   and its e-mail subscriptions are confirmed at once);
 - destroy's Lambda@Edge path: the edge stack's deletion failing on the replicated function,
-  then retaining it (moto deletes the function at once).
+  then retaining it (moto deletes the function at once);
+- how a re-plan of a saved plan too old to run is compared with the approved one, on the fields
+  moto leaves out (and when a saved plan is too old).
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from tests.helpers import config
+from tracker_infra.cfn_yaml import load_template
 from tracker_infra.ops import aws as aws_module
-from tracker_infra.ops import destroy, drift, status
+from tracker_infra.ops import destroy, drift, plan, status
 from tracker_infra.ops.aws import Aws
-from tracker_infra.ops.plan import StackPlan, describe_changes, format_plan
+from tracker_infra.ops.plan import Detail, ResourceChange, StackPlan, describe_changes, format_plan
+from tracker_infra.rendering import ROOT
 
 NOW = dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.UTC)
 CFG = config("dev")
@@ -423,3 +427,89 @@ def test_destroy_empties_a_bucket_that_filled_again_and_deletes_again(
     s3.assert_no_pending_responses()
     assert "tracker-dev-edge-logs filled again (late log deliveries); emptying and deleting again " \
            "(2 of 3)" in capsys.readouterr().out
+
+
+# --- a saved plan too old to run: when, and how its re-plan is compared ---------------------------
+
+SAR_URL = "https://awsserverlessrepo-changesets-1f9ifp952i9h0.s3.amazonaws.com/{}/rotation.yaml"
+
+
+def approved_changes(template_id: str = "a1", engine: str = "17.7", replacement: str = "Conditional",
+                     drift: str = "NOT_CHECKED") -> list[ResourceChange]:
+    """A regional change set as describe_changes reads it: the database's engine upgraded, and
+    the hosted rotation's nested stack, whose TemplateURL each plan makes anew."""
+    return [
+        ResourceChange("DatabaseCluster", "AWS::RDS::DBCluster", "Modify", replacement, "Snapshot", drift,
+                       [Detail("/Properties/EngineVersion", "Conditionally", "DirectModification",
+                               "16.6", engine)]),
+        ResourceChange("DatabaseSecretRotation", "AWS::CloudFormation::Stack", "Modify", "False", "", "",
+                       [Detail("/Properties/TemplateURL", "Never", "DirectModification",
+                               SAR_URL.format("old"), SAR_URL.format(template_id))]),
+    ]
+
+
+def plans_of(changes: list[ResourceChange], change_set: str = CHANGE_SET) -> list[StackPlan]:
+    return [StackPlan(REGIONAL, "us-east-1", change_set, "UPDATE_COMPLETE", changes),
+            StackPlan(EDGE, "us-east-1", None, "UPDATE_COMPLETE")]
+
+
+def test_a_replan_that_differs_only_in_what_every_plan_makes_anew_is_the_approved_plan() -> None:
+    """Another change set ARN, another nested template URL, drift still unchecked against now in
+    sync (the report shows neither): the same changes."""
+    fresh = plans_of(approved_changes(template_id="b2", drift="IN_SYNC"), CHANGE_SET.replace("abc", "def"))
+    assert plan.plan_differences(plans_of(approved_changes()), fresh) == []
+
+
+@pytest.mark.parametrize(("fresh", "named"), [
+    ({"replacement": "True"}, ("DatabaseCluster", "Replacement: Conditional", "Replacement: True")),
+    ({"engine": "17.8"}, ("DatabaseCluster", "'17.7'", "'17.8'")),
+    ({"drift": "MODIFIED"}, ("DatabaseCluster", "drift: MODIFIED")),
+])
+def test_a_replan_names_each_change_that_is_not_the_approved_one(fresh: dict[str, str],
+                                                                named: tuple[str, ...]) -> None:
+    found = plan.plan_differences(plans_of(approved_changes()), plans_of(approved_changes(**fresh)))
+    assert found and all(stack == REGIONAL for stack, _ in found)
+    text = "\n".join(line for _, line in found)
+    assert all(part in text for part in named), text
+    assert "DatabaseSecretRotation" not in text
+
+
+def test_a_replan_names_a_resource_it_adds_or_no_longer_changes() -> None:
+    approved = plans_of(approved_changes())
+    extra = ResourceChange("ApiLogGroup", "AWS::Logs::LogGroup", "Modify", "False")
+    fresh = plans_of([approved_changes()[1], extra])
+    found = {line.split()[0]: line for _, line in plan.plan_differences(approved, fresh)}
+    assert set(found) == {"DatabaseCluster", "ApiLogGroup"}
+    assert "was approved" in found["DatabaseCluster"] and "not in the approved plan" in found["ApiLogGroup"]
+    # the edge stack planned with changes where the approved plan had none
+    edge = [plans_of(approved_changes())[0],
+            StackPlan(EDGE, "us-east-1", CHANGE_SET, "UPDATE_COMPLETE", [extra])]
+    assert [stack for stack, _ in plan.plan_differences(approved, edge)] == [EDGE]
+
+
+def record(age: dt.timedelta, nested: bool, arn: str | None = CHANGE_SET) -> dict[str, Any]:
+    return {"created": (NOW - age).isoformat(), "change_sets": [
+        {"stack": REGIONAL, "region": "us-east-1", "arn": arn, "nested": nested}]}
+
+
+def test_a_saved_plan_is_too_old_past_its_nested_templates_or_its_artifacts() -> None:
+    hour, month = dt.timedelta(hours=1), dt.timedelta(days=30)
+    assert "nested stacks" in plan.stale(record(hour, nested=True), NOW)
+    assert plan.stale(record(hour, nested=False), NOW) is None
+    assert plan.stale(record(month, nested=False), NOW) is None  # the artifacts are kept
+    assert "no creation time" in plan.stale({"change_sets": []}, NOW)
+
+
+def test_the_artifact_buckets_keep_what_the_deployed_stacks_name() -> None:
+    """A rollback or a late approval re-reads the templates and code a deployment named: every
+    bootstrap's artifact bucket is versioned, keeps every current object and expires only
+    overwritten versions, so a saved plan has no artifact limit."""
+    buckets = [r["Properties"] for path in sorted((ROOT / "bootstrap").glob("*.yaml"))
+               for r in load_template(path.read_text())["Resources"].values() if r["Type"] == "AWS::S3::Bucket"]
+    assert buckets
+    for bucket in buckets:
+        assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+        rules = bucket["LifecycleConfiguration"]["Rules"]
+        assert not [r for r in rules if {"ExpirationInDays", "ExpirationDate", "Transitions"} & set(r)]
+        assert all(r["NoncurrentVersionExpiration"]["NoncurrentDays"] >= 30 for r in rules
+                   if "NoncurrentVersionExpiration" in r)

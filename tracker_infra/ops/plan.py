@@ -3,6 +3,9 @@
   python render.py plan --env staging                       create and show the change sets
   python render.py plan --env staging --save plan.json      ...and record them for --execute
   python render.py plan --env staging --execute plan.json   run exactly the recorded change sets
+                                                            (too old to run: plan again, and run
+                                                            the new ones only if they make the
+                                                            same changes)
   python render.py plan --env dev --execute                 plan, show, then run (disposable envs;
                                                             a protected one asks on a terminal, or
                                                             takes --yes)
@@ -36,12 +39,13 @@ import re
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..cfn_yaml import load_template
-from ..errors import EXIT_AWS, EXIT_OK, EXIT_USER, AwsFailure, Refusal, UserError
+from ..errors import EXIT_AWS, EXIT_OK, EXIT_USER, AwsFailure, Refusal, UserError, UserErrors
 from ..rendering import ROOT, stacks
 from ..review.report import STATEFUL_TYPES
 from ..samconfig import config_env
@@ -50,7 +54,8 @@ from .aws import Aws, add_env_arguments, add_rendered_argument, connect, lifecyc
 # What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
 EXITS = {
     EXIT_OK: "",
-    EXIT_USER: "also a refused or unconfirmed plan",
+    EXIT_USER: "also a refused or unconfirmed plan, and a saved plan too old to run whose "
+               "re-plan makes other changes (one line per difference)",
     EXIT_AWS: "",
 }
 
@@ -295,15 +300,22 @@ def show_plan(env: str, plans: list[StackPlan], markdown: bool) -> None:
 
 # --- executing the reviewed change sets ----------------------------------------------------------
 
+# How long a saved plan's change sets can run as they were made; past that, --execute plans again
+# and runs the new change sets only if they make the same changes (replan_and_execute).
 # The Serverless Application Repository's templates, from which the SecretsManager transform
 # builds each hosted rotation's nested stack, "expire 1 hour after creation" (SAR API Reference,
 # CreateCloudFormationTemplate, ExpirationTime). A change set that creates or updates such a
 # nested stack must run before then; a margin is kept for the execution itself.
 NESTED_TEMPLATE_LIFETIME = datetime.timedelta(minutes=50)
+# (The artifact bucket keeps every current object, templates/bootstrap.yaml.j2, so the edge
+# function's code Lambda reads when the change set runs sets no limit; tests/test_ops_stubbed.py.)
 
 
 def save_plan(path: Path, aws: Aws, plans: list[StackPlan], now: datetime.datetime | None = None) -> None:
-    """The change sets, when they were made, and whether they create or change nested stacks."""
+    """The change sets, when they were made, and whether they create or change nested stacks.
+
+    What the reviewer saw is not copied: a change set cannot be changed, so describing its ARN
+    again at --execute gives the approved changes to compare a re-plan with."""
     made = (now or datetime.datetime.now(datetime.UTC)).isoformat()
     record = {"environment": aws.cfg.environment, "account": aws.account, "created": made,
               "change_sets": [{"stack": p.stack, "region": p.region, "arn": p.change_set,
@@ -329,8 +341,9 @@ def stale(record: dict[str, Any], now: datetime.datetime) -> str | None:
     return None
 
 
-def load_plan(path: Path, aws: Aws, check_age: bool = True) -> list[StackPlan]:
-    """The saved plan's change sets, each checked to belong to this environment's stacks."""
+def load_plan(path: Path, aws: Aws) -> tuple[dict[str, Any], list[StackPlan]]:
+    """The saved plan (its record, its change sets), checked to belong to this environment's
+    stacks."""
     try:
         record = json.loads(path.read_text())
         entries = [(e["stack"], e["region"], e["arn"]) for e in record["change_sets"]]
@@ -345,12 +358,16 @@ def load_plan(path: Path, aws: Aws, check_age: bool = True) -> list[StackPlan]:
     if [(s, r) for s, r, _ in entries] != expected:
         raise UserError(str(path), "change_sets", f"names the stacks {[s for s, _, _ in entries]} "
                         f"(allowed: {[s for s, _ in expected]}, in that order)")
-    why = stale(record, datetime.datetime.now(datetime.UTC)) if check_age else None
-    if why:
-        raise UserError(str(path), "created", f"{why}; nothing was executed (allowed: a fresh plan: "
-                        f"python render.py plan --env {aws.cfg.environment} --save {path}, review it, "
-                        "then --execute it)")
-    return [StackPlan(s, r, arn) for s, r, arn in entries]
+    return record, [StackPlan(s, r, arn) for s, r, arn in entries]
+
+
+def _check_available(client: Any, p: StackPlan) -> None:
+    """The change set belongs to its stack and can run (not obsolete, running or run)."""
+    described = client.describe_change_set(ChangeSetName=p.change_set)
+    if described["StackName"] != p.stack or described.get("ExecutionStatus") != "AVAILABLE":
+        raise UserError(str(p.change_set), "ExecutionStatus", f"is {described.get('ExecutionStatus')} "
+                        f"for stack {described['StackName']} (allowed: AVAILABLE for {p.stack}; "
+                        "plan again)")
 
 
 def execute(aws: Aws, plans: list[StackPlan]) -> int:
@@ -360,11 +377,7 @@ def execute(aws: Aws, plans: list[StackPlan]) -> int:
         if p.change_set is None:
             print(f"{p.stack}: no changes")
             continue
-        described = client.describe_change_set(ChangeSetName=p.change_set)
-        if described["StackName"] != p.stack or described.get("ExecutionStatus") != "AVAILABLE":
-            raise UserError(p.change_set, "ExecutionStatus", f"is {described.get('ExecutionStatus')} "
-                            f"for stack {described['StackName']} (allowed: AVAILABLE for {p.stack}; "
-                            "plan again)")
+        _check_available(client, p)
         before = aws.describe_stack(p.stack, p.region)
         since = (before or {}).get("LastUpdatedTime") or (before or {}).get("CreationTime")
         print(f"{p.stack}: executing {p.change_set} (a first create takes 20 to 40 minutes; "
@@ -401,6 +414,15 @@ def _confirmed(args: argparse.Namespace, cfg: Any) -> bool:
     return input(f"Execute these change sets in {cfg.environment}? [y/N] ").strip().lower() == "y"
 
 
+def _delete_change_set(client: Any, arn: str) -> None:
+    """Delete a change set; one already gone is fine."""
+    try:
+        client.delete_change_set(ChangeSetName=arn)
+    except client.exceptions.ClientError as exc:
+        if "does not exist" not in str(exc) and "not found" not in str(exc).lower():
+            raise
+
+
 def discard(aws: Aws, plans: list[StackPlan], quiet: bool = False) -> None:
     """Delete the plan's change sets, and each stack that only exists to hold them (a stack a plan
     creates stays in REVIEW_IN_PROGRESS until a change set runs; one that was already waiting so
@@ -408,11 +430,7 @@ def discard(aws: Aws, plans: list[StackPlan], quiet: bool = False) -> None:
     for p in plans:
         client = aws.client("cloudformation", p.region)
         if p.change_set:
-            try:
-                client.delete_change_set(ChangeSetName=p.change_set)
-            except client.exceptions.ClientError as exc:
-                if "does not exist" not in str(exc) and "not found" not in str(exc).lower():
-                    raise
+            _delete_change_set(client, p.change_set)
         stack = aws.describe_stack(p.stack, p.region) if p.status in ("new", "") else None
         if stack is not None and stack["StackStatus"] == "REVIEW_IN_PROGRESS":
             client.delete_stack(StackName=p.stack)
@@ -420,6 +438,93 @@ def discard(aws: Aws, plans: list[StackPlan], quiet: bool = False) -> None:
                 print(f"{p.stack}: deleted the empty stack the plan made (REVIEW_IN_PROGRESS)")
         if p.change_set and not quiet:
             print(f"{p.stack}: deleted change set {p.change_set}")
+
+
+# --- a saved plan too old to run: plan again, run the new change sets only if they match ------------
+
+# A nested stack's TemplateURL is a new Serverless Application Repository URL in every plan.
+S3_URL = re.compile(r"https://(?:[\w.-]+\.)?s3[\w.-]*\.amazonaws\.com(?:\.cn)?/[^\s\"']*")
+
+
+def _meaning(c: ResourceChange) -> tuple[str, Counter[str]]:
+    """What a resource change does, as the report says it (type, action, replacement, deletion
+    policy, drift; each property change with its values, recreation and cause), S3 URLs masked.
+    Change set ARNs, names and creation times are not part of it."""
+    return (f"{c.type}: {_verdict(c)}",
+            Counter(S3_URL.sub("<S3 URL>", _detail_text(d)) for d in c.details))
+
+
+def _resource_differences(old: ResourceChange | None, new: ResourceChange | None) -> list[str]:
+    if new is None:
+        return [f"{old.type}: {_verdict(old)} was approved; the new plan does not change it"] if old else []
+    if old is None:
+        return [f"{new.type}: {_verdict(new)} is not in the approved plan"]
+    (was, was_details), (now, now_details) = _meaning(old), _meaning(new)
+    found = [f"approved as {was}; the new plan: {now}"] if was != now else []
+    found += [f"approved {d}; not in the new plan" for d in sorted((was_details - now_details).elements())]
+    found += [f"not approved: {d}" for d in sorted((now_details - was_details).elements())]
+    return found
+
+
+def plan_differences(approved: list[StackPlan], fresh: list[StackPlan]) -> list[tuple[str, str]]:
+    """(stack, what differs) for each resource change that is not the same in both plans."""
+    found = []
+    for old, new in zip(approved, fresh, strict=True):
+        before = {c.logical_id: c for c in old.changes}
+        after = {c.logical_id: c for c in new.changes}
+        for logical_id in sorted(before.keys() | after.keys()):
+            found += [(old.stack, f"{logical_id} {line}")
+                      for line in _resource_differences(before.get(logical_id), after.get(logical_id))]
+    return found
+
+
+def replan_and_execute(aws: Aws, path: Path, approved: list[StackPlan], rendered: Path, why: str) -> int:
+    """Plan again from this checkout; run the new change sets (deleting the approved ones) when they
+    make the same changes as the approved ones, else delete them and refuse, naming each difference.
+
+    An approved change set that is no longer AVAILABLE is refused before anything is planned, as
+    execute refuses it: OBSOLETE means the stack was updated after the plan ("because the stack
+    was already updated", CloudFormation API Reference, ChangeSetSummary), so the approved changes
+    were judged against a stack that is gone, and the same list of changes made against another
+    stack is not what the reviewer approved."""
+    for p in approved:
+        if p.change_set:
+            client = aws.client("cloudformation", p.region)
+            _check_available(client, p)
+            p.changes = describe_changes(client, p.change_set)
+    print(f"{path}: {why}; planning again from {rendered} to compare with the approved plan", flush=True)
+    fresh = make_plan(aws, rendered)
+    differences = plan_differences(approved, fresh)
+    if differences:
+        for p in fresh:
+            if p.change_set:
+                _delete_change_set(aws.client("cloudformation", p.region), p.change_set)
+        raise UserErrors([*(UserError(str(path), stack, problem) for stack, problem in differences),
+                          Refusal(_approve_again(aws, path, len(differences)))])
+    for p in approved:
+        if p.change_set:
+            _delete_change_set(aws.client("cloudformation", p.region), p.change_set)
+    print("the new change sets make the same changes as the approved ones, which were deleted; "
+          "executing the new ones", flush=True)
+    return execute(aws, fresh)
+
+
+def _approve_again(aws: Aws, path: Path, count: int) -> str:
+    env = aws.cfg.environment
+    return (f"{path}: the new plan differs from the approved one ({count} difference(s) above), so the "
+            "plan must be approved again: nothing was executed and the new change sets were deleted "
+            f"(allowed: a new plan, reviewed and approved: python render.py plan --env {env} --save "
+            f"FILE, then --execute FILE; the approved change sets are left for --discard {path})")
+
+
+def execute_saved(aws: Aws, path: Path, rendered: Path) -> int:
+    """Run a saved plan's change sets, or when they are too old to run as made, a re-plan that
+    makes the same changes."""
+    record, approved = load_plan(path, aws)
+    why = stale(record, datetime.datetime.now(datetime.UTC))
+    if why is None:
+        return execute(aws, approved)
+    return replan_and_execute(aws, path, approved, rendered, why)
 
 
 def plan_and_execute(args: argparse.Namespace, cfg: Any) -> int:
@@ -442,8 +547,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="record the change sets (JSON) for a later --execute FILE; without it "
                             "a plan deletes its change sets once shown")
     which.add_argument("--execute", nargs="?", const="", default=None, metavar="FILE",
-                       help="run the change sets: those saved in FILE, or (no FILE) the ones "
-                            "this run plans")
+                       help="run the change sets: those saved in FILE (too old to run as made: "
+                            "planned again from --rendered, and run only if the new change sets "
+                            "make the same changes), or (no FILE) the ones this run plans")
     which.add_argument("--discard", type=Path, metavar="FILE",
                        help="delete the change sets saved in FILE (and the empty stacks they wait in)")
     parser.add_argument("--yes", action="store_true",
@@ -457,10 +563,10 @@ def run(args: argparse.Namespace) -> int:
         need_confirmation_means(args, cfg, lifecycle_file(args))
         return plan_and_execute(args, cfg)
     aws = connect(cfg)
-    if args.execute:  # a saved plan: run exactly those change sets, plan nothing new
-        return execute(aws, load_plan(Path(args.execute), aws))
+    if args.execute:  # a saved plan: those change sets, or a re-plan that makes the same changes
+        return execute_saved(aws, Path(args.execute), args.rendered)
     if args.discard:
-        discard(aws, load_plan(args.discard, aws, check_age=False))
+        discard(aws, load_plan(args.discard, aws)[1])
         return EXIT_OK
     plans = make_plan(aws, args.rendered)
     show_plan(cfg.environment, plans, args.format == "markdown")
