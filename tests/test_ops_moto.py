@@ -361,24 +361,26 @@ def repository_tags() -> dict[str, str]:
 @pytest.mark.slow
 def test_a_plan_too_old_to_run_whose_replan_makes_the_same_changes_runs_the_new_change_sets(
         moto: Moto, deployed: dict[str, Any]) -> None:
-    """31 days: the edge function's code may have expired from the artifact bucket. Planned and
-    run as dev's deploy role, like the plan job and the approved job."""
+    """2 hours, with nested stacks: past the Serverless Application Repository templates' hour.
+    Planned as dev's plan role and run (planned again) as its deploy role, like the pipeline's jobs."""
     rendered = tagged_copy(moto, "replan-same", "one")
-    with as_deploy_role(moto, config("dev")) as role:
-        plan_file = saved_as_old(moto, rendered, "replan-same", datetime.timedelta(days=31), nested=False)
-        approved = json.loads(plan_file.read_text())["change_sets"][0]["arn"]
-        assert approved and available_change_sets("tracker-dev") == [approved]
+    with as_deploy_role(moto, config("dev"), "plan") as plan_role:
+        plan_file = saved_as_old(moto, rendered, "replan-same", datetime.timedelta(hours=2), nested=True)
+    approved = json.loads(plan_file.read_text())["change_sets"][0]["arn"]
+    assert approved and available_change_sets("tracker-dev") == [approved]
+    made = {approved: stack("tracker-dev")["StackId"]}
+    with as_deploy_role(moto, config("dev"), known=made) as role:
         start = len(moto.recording.read_text().splitlines())
         code, out, err = cli("plan", "--env", "dev", "--rendered", str(rendered), "--execute", str(plan_file))
         calls = moto.calls()[start:]
     assert code == 0, (out, err)
-    assert "was made 31 days ago" in out and "executing the new ones" in out
+    assert "was made 120 minutes ago" in out and "executing the new ones" in out
     assert calls.count(("cloudformation", "CreateChangeSet")) == 2  # planned again: both stacks
     assert calls.count(("cloudformation", "ExecuteChangeSet")) == 1  # the edge stack has no changes
     assert stack("tracker-dev")["StackStatus"] == "UPDATE_COMPLETE"
     assert repository_tags()["Replan"] == "one"
     assert available_change_sets("tracker-dev") == []  # the approved one deleted, the new one run
-    assert role.denied == []
+    assert role.denied == [] and plan_role.denied == []
 
 
 @pytest.mark.slow
@@ -534,7 +536,8 @@ class RoleCalls:
 
 
 @contextlib.contextmanager
-def as_deploy_role(moto: Moto, cfg: Any, kind: str = "deploy") -> Iterator[RoleCalls]:
+def as_deploy_role(moto: Moto, cfg: Any, kind: str = "deploy",
+                   known: dict[str, str] | None = None) -> Iterator[RoleCalls]:
     """Run the block's commands as the environment's bootstrap role of this kind (plan or deploy),
     assumed through STS;
     on leaving, each call the server recorded with the role's credentials (the SAM CLI's too: it
@@ -552,6 +555,9 @@ def as_deploy_role(moto: Moto, cfg: Any, kind: str = "deploy") -> Iterator[RoleC
     cloudformation = boto3.client("cloudformation", region_name="us-east-1")  # the test's own calls
 
     def stack_of(change_set: str) -> str:
+        """The stack of a change set (``known``: those made before the block and gone since)."""
+        if change_set in (known or {}):
+            return (known or {})[change_set]
         return str(cloudformation.describe_change_set(ChangeSetName=change_set)["StackId"])
 
     requests = [r for r in recorded_requests(lines, cfg.account, stack_of)
