@@ -47,11 +47,11 @@ from tests.local_postgres import (
     Server,
     running_server,
 )
-from tracker_infra.rendering import PARTIALS
+from tracker_infra.rendering import ROOT, ROTATION_PACKAGE
 
 MASTER_SECRET = "arn:aws:secretsmanager:us-east-1:1:secret:master"
 APP_SECRET = "arn:aws:secretsmanager:us-east-1:1:secret:app"
-PACKAGE = PARTIALS
+PACKAGE = ROOT / "rendered" / "staging" / ROTATION_PACKAGE  # the folder sam deploy zips
 MODULES = ("database_rotation", "database_user", "postgres_login")
 
 

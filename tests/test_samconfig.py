@@ -103,8 +103,8 @@ def test_needed_capabilities_sees_named_roles_and_transforms() -> None:
     assert needed_capabilities({"Resources": {"R": role}}) == ["CAPABILITY_IAM"]
     named = {"Type": "AWS::IAM::Role", "Properties": {"RoleName": "x"}}
     assert needed_capabilities({"Resources": {"R": named}}) == ["CAPABILITY_NAMED_IAM"]
-    rotation = {"Transform": "AWS::SecretsManager-2024-09-16", "Resources": {}}
-    assert needed_capabilities(rotation) == ["CAPABILITY_AUTO_EXPAND"]
+    nested = {"Type": "AWS::CloudFormation::Stack", "Properties": {}}
+    assert needed_capabilities({"Resources": {"S": nested}}) == ["CAPABILITY_AUTO_EXPAND"]
     function = {"Type": "AWS::Serverless::Function", "Properties": {}}
     sam = {"Transform": "AWS::Serverless-2016-10-31", "Resources": {"F": function}}
     assert needed_capabilities(sam) == ["CAPABILITY_IAM"]
