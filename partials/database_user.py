@@ -18,10 +18,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+# Shared with the rotation function (partials/database_rotation.py), which imports this file.
+CREATE_ROLE = ("SELECT format('CREATE ROLE %I LOGIN', :user) WHERE NOT EXISTS "
+               "(SELECT 1 FROM pg_roles WHERE rolname = :user)")
+SET_PASSWORD = "SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', :user, :password)"  # noqa: S105 - SQL
 STATEMENTS = (
-    "SELECT format('CREATE ROLE %I LOGIN', :user) WHERE NOT EXISTS "
-    "(SELECT 1 FROM pg_roles WHERE rolname = :user)",
-    "SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', :user, :password)",
+    CREATE_ROLE,
+    SET_PASSWORD,
     "SELECT format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', current_database(), :user)",
     "SELECT format('GRANT USAGE, CREATE ON SCHEMA public TO %I', :user)",
 )
@@ -32,19 +35,23 @@ DATA_API = Config(connect_timeout=5, read_timeout=50, retries={"total_max_attemp
 RESERVE = 85
 
 
-def setup(rds_data, secrets):
-    # Each statement builds the SQL to run (format %I/%L quote names and the password); the SQL
-    # it returns, if any, is then run. All of it can run again (a retry starts from the top).
-    secret = json.loads(secrets.get_secret_value(SecretId=os.environ["APP_SECRET_ARN"])["SecretString"])
-    values = {"user": secret["username"], "password": secret["password"]}
-    call = {"resourceArn": os.environ["CLUSTER_ARN"], "secretArn": os.environ["MASTER_SECRET_ARN"],
-            "database": os.environ["DATABASE"]}
-    for statement in STATEMENTS:
+def run_statements(rds_data, call, statements, values):
+    """Each statement builds the SQL to run (format %I/%L quote names and the password); the
+    SQL it returns, if any, is then run. call: the Data API's cluster, secret and database."""
+    for statement in statements:
         names = [n for n in values if f":{n}" in statement]
         built = rds_data.execute_statement(sql=statement, **call, parameters=[
             {"name": n, "value": {"stringValue": values[n]}} for n in names])
         for row in built.get("records", []):
             rds_data.execute_statement(sql=row[0]["stringValue"], **call)
+
+
+def setup(rds_data, secrets):
+    # All of it can run again (a retry starts from the top).
+    secret = json.loads(secrets.get_secret_value(SecretId=os.environ["APP_SECRET_ARN"])["SecretString"])
+    call = {"resourceArn": os.environ["CLUSTER_ARN"], "secretArn": os.environ["MASTER_SECRET_ARN"],
+            "database": os.environ["DATABASE"]}
+    run_statements(rds_data, call, STATEMENTS, {"user": secret["username"], "password": secret["password"]})
     return secret["username"]
 
 

@@ -36,11 +36,6 @@ INFORMATIONAL: dict[str, tuple[str, Any]] = {
               "reports replacements on every change, with CloudFormation's schemas.", None),
     "I4010": ("Asks for a Metadata.com.aws.cloudformation.Context block describing the "
               "architecture; the pictures in docs/architecture/ do that job.", None),
-    "I3011": ("Asks for explicit deletion policies on the nested stacks that the SecretsManager "
-              "transform creates; they hold only the rotation function, created and named by AWS.",
-              re.compile(r"^\w+SecretRotationLambda$")),
-    "I9040": ("Asks for tags on those same transform-made nested stacks; stack-level tags reach "
-              "them, the template cannot.", re.compile(r"^\w+SecretRotationLambda$")),
 }
 
 
@@ -169,8 +164,8 @@ def test_parliament_finds_nothing_in_any_policy(env: str, key: str) -> None:
     cfg = config(env)
     template = _processed(env, key)
     roles = {where.split(".")[0] for where, _ in policies(template)}
-    expected = ({"FlowLogRole", "ApiTaskExecutionRole", "ApiTaskRole", "DatabaseUserFunctionRole"}
-                if key == "app" else {"SecurityHeadersFunctionRole"})
+    expected = ({"FlowLogRole", "ApiTaskExecutionRole", "ApiTaskRole", "DatabaseUserFunctionRole",
+                 "DatabaseRotationFunctionRole"} if key == "app" else {"SecurityHeadersFunctionRole"})
     assert roles == expected
     assert parliament_findings(template, cfg.region, cfg.account) == []
 

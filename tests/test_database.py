@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ENVS, assert_rejected, props, resources, walk
-from tracker_infra.rendering import PARTIALS
+from tests.helpers import ENVS, assert_rejected, config, props, resources, walk
+from tracker_infra.rendering import PARTIALS, ROTATION_FILES
 
 Doc = dict[str, Any]
 
@@ -100,10 +100,10 @@ def test_database_is_reachable_only_from_the_api_group(app: dict[str, Doc], env:
     assert rule == {"GroupId": {"Ref": "DatabaseSecurityGroup"},
                     "SourceSecurityGroupId": {"Ref": "ApiSecurityGroup"},
                     "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432}
-    # The only other thing in a VPC that talks to the database, the rotation Lambda, runs in the
-    # API group too: no extra ingress rule exists for it.
-    rotation = props(doc, "DatabaseSecretRotation")["HostedRotationLambda"]
-    assert rotation["VpcSecurityGroupIds"] == {"Ref": "ApiSecurityGroup"}
+    # The only other thing in a VPC that talks to the database, the rotation function, runs in
+    # the API group too: no extra ingress rule exists for it.
+    assert props(doc, "DatabaseRotationFunction")["VpcConfig"]["SecurityGroupIds"] == [
+        {"Ref": "ApiSecurityGroup"}]
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -111,9 +111,8 @@ def test_nothing_in_the_database_tier_gets_a_public_address(app: dict[str, Doc],
     doc = app[env]
     for r in resources(doc, "AWS::RDS::DBInstance").values():
         assert r["Properties"]["PubliclyAccessible"] is False
-    rotation = props(doc, "DatabaseSecretRotation")["HostedRotationLambda"]
-    assert rotation["VpcSubnetIds"] == {
-        "Fn::Join": [",", [{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}]]}
+    assert props(doc, "DatabaseRotationFunction")["VpcConfig"]["SubnetIds"] == [
+        {"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}]
     for n in (1, 2):
         assert props(doc, f"PrivateSubnet{n}")["MapPublicIpOnLaunch"] is False
 
@@ -126,7 +125,7 @@ def test_storage_secret_logs_and_insights_use_the_rotating_customer_key(app: dic
     assert cluster["StorageEncrypted"] is True
     assert cluster["KmsKeyId"] == KEY_ARN
     assert props(doc, "DatabaseSecret")["KmsKeyId"] == KEY_ARN
-    assert props(doc, "DatabaseSecretRotation")["HostedRotationLambda"]["KmsKeyArn"] == KEY_ARN
+    assert props(doc, "DatabaseRotationFunction")["KmsKeyArn"] == KEY_ARN
     assert props(doc, "DatabaseLogGroup")["KmsKeyId"] == KEY_ARN
     for r in resources(doc, "AWS::RDS::DBInstance").values():
         assert r["Properties"]["PerformanceInsightsKMSKeyId"] == KEY_ARN
@@ -197,27 +196,98 @@ def test_secret_holds_the_connection_keys_and_the_cluster_reads_it(app: dict[str
     assert "ManageMasterUserPassword" not in cluster
 
 
+FUNCTION_ARN = {"Fn::GetAtt": ["DatabaseRotationFunction", "Arn"]}
+CLUSTER_ARN = {"Fn::GetAtt": ["DatabaseCluster", "DBClusterArn"]}
+
+
 @pytest.mark.parametrize("env", ENVS)
-def test_secret_rotates_every_30_days_with_a_hosted_lambda(app: dict[str, Doc], env: str) -> None:
+def test_both_secrets_rotate_every_30_days_with_the_stacks_own_function(app: dict[str, Doc],
+                                                                       env: str) -> None:
     doc = app[env]
-    transform = doc["Transform"]
-    assert "AWS::SecretsManager-2024-09-16" in ([transform] if isinstance(transform, str) else transform)
+    assert "Transform" not in doc  # no hosted rotation: nothing to expand
     rotations = resources(doc, "AWS::SecretsManager::RotationSchedule")
     assert set(rotations) == {"DatabaseSecretRotation", "ApiDatabaseSecretRotation"}
-    for secret, kind in (("DatabaseSecret", "PostgreSQLSingleUser"),
-                         ("ApiDatabaseSecret", "PostgreSQLMultiUser")):
+    for secret in ("DatabaseSecret", "ApiDatabaseSecret"):
         rotation = rotations[f"{secret}Rotation"]
         # the attachment's Ref is the secret's ARN, and waits for the host key
         assert rotation["Properties"]["SecretId"] == {"Ref": f"{secret}Attachment"}
         assert props(doc, f"{secret}Attachment")["SecretId"] == {"Ref": secret}
         assert rotation["Properties"]["RotationRules"]["AutomaticallyAfterDays"] == 30
         assert rotation["Properties"]["RotateImmediatelyOnUpdate"] is False
-        hosted = rotation["Properties"]["HostedRotationLambda"]
-        assert hosted["RotationType"] == kind
-        # Comma-separated strings, not lists: a list here fails at deploy time.
-        assert not isinstance(hosted["VpcSecurityGroupIds"], list)
-        assert not isinstance(hosted["VpcSubnetIds"], list)
-        assert "DatabaseWriterInstance" in rotation["DependsOn"]
+        assert rotation["Properties"]["RotationLambdaARN"] == FUNCTION_ARN
+        assert "HostedRotationLambda" not in rotation["Properties"]
+        assert {"DatabaseWriterInstance", f"{secret}RotationPermission"} <= set(rotation["DependsOn"])
+        # Secrets Manager may call the function for this secret, from this account, only
+        assert props(doc, f"{secret}RotationPermission") == {
+            "Action": "lambda:InvokeFunction", "FunctionName": FUNCTION_ARN,
+            "Principal": "secretsmanager.amazonaws.com", "SourceAccount": {"Ref": "AWS::AccountId"},
+            "SourceArn": {"Ref": secret}}
+    assert set(resources(doc, "AWS::Lambda::Permission")) == {
+        "DatabaseSecretRotationPermission", "ApiDatabaseSecretRotationPermission"}
+
+
+def _statements(doc: Doc, role: str) -> dict[str, dict[str, Any]]:
+    (policy,) = props(doc, role)["Policies"]
+    return {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_rotation_functions_role_reaches_the_two_secrets_the_cluster_and_its_log_group_only(
+        app: dict[str, Doc], env: str) -> None:
+    doc = app[env]
+    role = props(doc, "DatabaseRotationFunctionRole")
+    assert "ManagedPolicyArns" not in role
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    statements = _statements(doc, "DatabaseRotationFunctionRole")
+    assert sorted(statements) == ["DescribeTheNetworkWorksOnlyOnEveryResource",
+                                  "EncryptAndDecryptSecretsWithTheStackKeyOnly",
+                                  "MakeInterfacesInItsSubnetsAndGroupOnly",
+                                  "ManageInterfacesInThisAccountAndRegion",
+                                  "RandomPasswordsHaveNoResource", "RotateBothDatabaseSecretsOnly",
+                                  "RunSqlOnThisClusterOnly", "WriteItsLogGroup"]
+    secrets = statements["RotateBothDatabaseSecretsOnly"]
+    assert secrets["Resource"] == [{"Ref": "DatabaseSecret"}, {"Ref": "ApiDatabaseSecret"}]
+    assert sorted(secrets["Action"]) == [f"secretsmanager:{a}" for a in (
+        "DescribeSecret", "GetSecretValue", "PutSecretValue", "UpdateSecretVersionStage")]
+    assert statements["RandomPasswordsHaveNoResource"]["Action"] == "secretsmanager:GetRandomPassword"
+    assert statements["RunSqlOnThisClusterOnly"]["Resource"] == CLUSTER_ARN
+    _the_network_interfaces_are_its_own(statements)
+    kms = statements["EncryptAndDecryptSecretsWithTheStackKeyOnly"]
+    assert (kms["Resource"], sorted(kms["Action"])) == (KEY_ARN, ["kms:Decrypt", "kms:GenerateDataKey"])
+    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": {
+        "Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}}}
+    assert statements["WriteItsLogGroup"]["Resource"] == {"Fn::GetAtt": ["DatabaseRotationLogGroup", "Arn"]}
+
+
+def _the_network_interfaces_are_its_own(statements: dict[str, dict[str, Any]]) -> None:
+    ec2 = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:"
+    make = statements["MakeInterfacesInItsSubnetsAndGroupOnly"]
+    assert make["Action"] == "ec2:CreateNetworkInterface"
+    assert make["Resource"] == [{"Fn::Sub": f"{ec2}{r}"} for r in (
+        "network-interface/*", "subnet/${PrivateSubnet1}", "subnet/${PrivateSubnet2}",
+        "security-group/${ApiSecurityGroup}")]
+    manage = statements["ManageInterfacesInThisAccountAndRegion"]
+    assert sorted(manage["Action"]) == ["ec2:AssignPrivateIpAddresses", "ec2:DeleteNetworkInterface",
+                                        "ec2:UnassignPrivateIpAddresses"]
+    assert manage["Resource"] == {"Fn::Sub": f"{ec2}network-interface/*"}
+    assert statements["DescribeTheNetworkWorksOnlyOnEveryResource"]["Action"] == [
+        "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]  # read only
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_rotation_functions_code_is_its_package_folder(app: dict[str, Doc], env: str) -> None:
+    """A local Code folder beside the template, which sam deploy zips (the SAM CLI packages an
+    AWS::Lambda::Function's Code as it does a CodeUri); too large for ZipFile."""
+    function = props(app[env], "DatabaseRotationFunction")
+    assert (function["Code"], function["Handler"]) == ("database-rotation/", "database_rotation.handler")
+    package = Path(__file__).parents[1] / "rendered" / env / "database-rotation"
+    assert sorted(p.name for p in package.iterdir()) == sorted(ROTATION_FILES)
+    assert sum(len((package / name).read_bytes()) for name in ROTATION_FILES) > 4096
+    exclude = props(app[env], "DatabaseSecret")["GenerateSecretString"]["ExcludeCharacters"]
+    assert function["Environment"]["Variables"] == {
+        "CLUSTER_ARN": CLUSTER_ARN, "EXCLUDE_CHARACTERS": exclude}
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -288,17 +358,17 @@ def test_the_api_user_is_made_through_the_data_api_before_its_rotation(app: dict
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_each_rotation_function_logs_into_a_log_group_of_the_stack(app: dict[str, Doc], env: str) -> None:
+def test_the_rotation_function_logs_into_a_log_group_of_the_stack(app: dict[str, Doc], env: str) -> None:
     """Lambda writes to /aws/lambda/<function name>, creating it (no retention, no key, left
     behind by a teardown) unless it exists (Lambda Developer Guide, "Sending Lambda function logs
-    to CloudWatch Logs"); the stack makes it first."""
+    to CloudWatch Logs"); the stack makes it first, under that name."""
     doc = app[env]
-    groups = {props(doc, lid)["LogGroupName"]: lid for lid in resources(doc, "AWS::Logs::LogGroup")
-              if isinstance(props(doc, lid).get("LogGroupName"), str)}
-    rotations = resources(doc, "AWS::SecretsManager::RotationSchedule")
-    assert rotations
-    for lid, rotation in rotations.items():
-        name = rotation["Properties"]["HostedRotationLambda"]["RotationLambdaName"]
-        group = groups[f"/aws/lambda/{name}"]
-        assert group in rotation["DependsOn"], lid
-        assert doc["Resources"][group]["DeletionPolicy"] == "Delete"  # a fixed name: not kept
+    function = props(doc, "DatabaseRotationFunction")
+    group = doc["Resources"]["DatabaseRotationLogGroup"]
+    assert group["Properties"]["LogGroupName"] == f"/aws/lambda/{function['FunctionName']}"
+    assert function["LoggingConfig"] == {"LogGroup": {"Ref": "DatabaseRotationLogGroup"}}
+    assert group["DeletionPolicy"] == "Delete"  # a fixed name: not kept
+    assert group["Properties"]["KmsKeyId"] == KEY_ARN
+    # not the hosted functions' names, which an update deletes only after creating this one
+    assert function["FunctionName"] not in (f"{config(env).stack_name}-database-rotation",
+                                            f"{config(env).stack_name}-api-database-rotation")

@@ -5,7 +5,8 @@ How each stack goes out:
 
 1. ``sam deploy --config-env <ce> --no-execute-changeset``, from the repository root, exactly as
    a person types it: the SAM CLI reads samconfig.toml, takes the template named there, packages
-   its local artifacts (the edge function's code from ``rendered/dev/edge/``) into the bucket it
+   its local artifacts (the edge function's code from ``rendered/dev/edge/``, the rotation
+   function's from ``rendered/dev/database-rotation/``) into the bucket it
    names (``s3_bucket``, the account's artifact bucket from its bootstrap stack) under the
    config-env's ``s3_prefix``, uploads the packaged template
    and creates a change set. moto would not run the template's transforms, so that change set is
@@ -16,16 +17,13 @@ How each stack goes out:
 
    - ``AWS::Serverless-2016-10-31``: samtranslator, the library behind CloudFormation's SAM
      transform, offline (the edge function becomes a Lambda function, role and version).
-   - ``AWS::SecretsManager-2020-07-23`` / ``-2024-09-16``: only AWS runs it. It turns each
-     ``RotationSchedule`` with ``HostedRotationLambda`` into a nested stack built from a
-     Serverless Application Repository template. The deployed copy leaves those rotation
-     schedules out (the test checks that nothing else is left out); the secret, its attachment,
-     the database and everything else is deployed. The rotation is proved only by the template
-     checks (cfn-lint, checkov, the database layer's tests), not here.
    - any other transform fails the rehearsal, naming it.
 
-   Custom resources are left out too (moto would run their functions in Docker); their functions
-   are deployed, and what they do is tested on its own (tests/test_database_user_setup.py).
+   Custom resources are left out (moto would run their functions in Docker); their functions
+   are deployed, and what they do is tested on its own (tests/test_database_user_setup.py). The
+   rotation schedules stay in the copy, but moto does not model them (it skips the type): the
+   rotation function is deployed, and its steps are tested on their own
+   (tests/test_database_rotation.py).
 
    Then the known moto defects are worked around in the copy (``MOTO_GAPS``, each with its reason),
    and the ACM certificate ARNs from vars/ are replaced by those of certificates issued in moto
@@ -43,10 +41,11 @@ of CPU per run, is most of the cost); the fixture prints each step's time.
 
 Proves: the config-envs resolve (stack names, region, tags and capabilities from samconfig.toml
 reach the stacks, and agree with vars/), the edge function's code package is built from
-``rendered/dev/edge/``, both stacks reach CREATE_COMPLETE, the parameters arrive, an image change
+``rendered/dev/edge/`` and the rotation function's from ``rendered/dev/database-rotation/`` (and
+the function deployed), both stacks reach CREATE_COMPLETE, the parameters arrive, an image change
 updates the stack (UPDATE_COMPLETE), and an empty change set does not fail the deploy.
 Does not prove: that AWS accepts every property (moto skips resource types it does not model and
-checks few properties), IAM permissions, the hosted rotation, quotas, or how long AWS takes.
+checks few properties), IAM permissions, the rotation schedules, quotas, or how long AWS takes.
 """
 
 from __future__ import annotations
@@ -285,17 +284,28 @@ def test_stack_is_created_with_samconfig_name_region_and_tags(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("config_env", CONFIG_ENVS)
-def test_deployed_copy_leaves_out_only_the_hosted_rotation_and_custom_resources(
-        rehearsal: Result, config_env: str) -> None:
+def test_deployed_copy_leaves_out_only_the_custom_resources(rehearsal: Result, config_env: str) -> None:
     run = rehearsal.runs[config_env]
-    expected = sorted(i for i, r in run.packaged["Resources"].items()
-                      if r["Type"] == "AWS::SecretsManager::RotationSchedule"
-                      and "HostedRotationLambda" in r.get("Properties", {})
-                      or r["Type"].startswith("Custom::"))
+    expected = sorted(i for i, r in run.packaged["Resources"].items() if r["Type"].startswith("Custom::"))
     assert sorted(run.prepared.removed) == expected
     packaged_ids = {i for i, r in run.packaged["Resources"].items()
                     if not r["Type"].startswith("AWS::Serverless::")}
     assert packaged_ids - set(expected) <= set(run.prepared.template["Resources"])
+
+
+def _packaged_code(rehearsal: Result, config_env: str, location: str) -> dict[str, bytes]:
+    """The files of the zip the SAM CLI uploaded to ``location`` (s3://bucket/key), under the
+    config-env's s3_prefix."""
+    assert location.startswith("s3://"), location
+    bucket, key = location.removeprefix("s3://").split("/", 1)
+    assert key.startswith(f"{settings(config_env)['s3_prefix']}/")
+    body = rehearsal.rehearsal.client("s3", "us-east-1").get_object(Bucket=bucket, Key=key)["Body"].read()
+    with zipfile.ZipFile(io.BytesIO(body)) as package:
+        return {name: package.read(name) for name in package.namelist() if not name.endswith("/")}
+
+
+def _folder(source: Path) -> dict[str, bytes]:
+    return {p.relative_to(source).as_posix(): p.read_bytes() for p in source.rglob("*") if p.is_file()}
 
 
 @pytest.mark.slow
@@ -305,18 +315,24 @@ def test_edge_code_package_is_built_from_rendered_dev_edge(rehearsal: Result) ->
                  if r["Type"] == "AWS::Serverless::Function"}
     assert len(functions) == 1, functions
     (function,) = functions.values()
-    code_uri = function["Properties"]["CodeUri"]
-    assert code_uri.startswith("s3://"), code_uri
-    bucket, key = code_uri.removeprefix("s3://").split("/", 1)
-    assert key.startswith(f"{settings(run.config_env)['s3_prefix']}/")
-    moto = rehearsal.rehearsal
-    body = moto.client("s3", "us-east-1").get_object(Bucket=bucket, Key=key)["Body"].read()
-    with zipfile.ZipFile(io.BytesIO(body)) as package:
-        packaged = {name: package.read(name) for name in package.namelist() if not name.endswith("/")}
-    source = ROOT / "rendered" / ENV / "edge"
-    on_disk = {p.relative_to(source).as_posix(): p.read_bytes() for p in source.rglob("*") if p.is_file()}
+    on_disk = _folder(ROOT / "rendered" / ENV / "edge")
     assert {"handler.py", "headers.json"} <= set(on_disk)
-    assert packaged == on_disk
+    assert _packaged_code(rehearsal, run.config_env, function["Properties"]["CodeUri"]) == on_disk
+
+
+@pytest.mark.slow
+def test_rotation_code_package_is_built_from_rendered_dev_database_rotation(rehearsal: Result) -> None:
+    """The AWS::Lambda::Function's local Code folder, zipped by the SAM CLI like a CodeUri, and the
+    function deployed from it."""
+    run = rehearsal.runs[ENV]
+    code = run.packaged["Resources"]["DatabaseRotationFunction"]["Properties"]["Code"]
+    assert set(code) == {"S3Bucket", "S3Key"}, code
+    on_disk = _folder(ROOT / "rendered" / ENV / "database-rotation")
+    assert {"database_rotation.py", "database_user.py", "postgres_login.py"} == set(on_disk)
+    assert _packaged_code(rehearsal, ENV, f"s3://{code['S3Bucket']}/{code['S3Key']}") == on_disk
+    name = config(ENV).stack_name + "-secret-rotation"
+    lambda_ = rehearsal.rehearsal.client("lambda", config(ENV).region)
+    assert lambda_.get_function(FunctionName=name)["Configuration"]["Handler"] == "database_rotation.handler"
 
 
 @pytest.mark.slow

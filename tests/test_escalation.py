@@ -99,8 +99,8 @@ def tries(action: str, t: Targets, owner: bool) -> list[tuple[str, dict[str, str
     """The requests (resource, context) by which ``action`` would raise a principal's rights."""
     base, account, region = t.region(), t.cfg.account, t.cfg.region
     roles = [(r, {**base, **c, "iam:PolicyARN": ADMIN}) for r, c in _role_targets(t, owner)]
-    # the stacks' own roles, every one bounded (test_every_role_of_the_stacks_carries_the_boundary), are the execution role's to
-    # re-trust: IAM has no boundary condition on UpdateAssumeRolePolicy
+    # the stacks' own roles, every one bounded (test_every_role_of_the_stacks_carries_the_boundary),
+    # are the execution role's to re-trust: IAM has no boundary condition on UpdateAssumeRolePolicy
     trusts = [(r, c) for r, c in roles if not (owner and r == t.stack_role)]
     how: dict[str, list[tuple[str, dict[str, str]]]] = {
         "iam:attachrolepolicy": roles, "iam:putrolepolicy": roles, "iam:updateassumerolepolicy": trusts,

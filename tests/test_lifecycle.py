@@ -6,7 +6,8 @@ template, and run once more on a copy with the fault planted, to prove it can fa
 - Create order: whatever reads a value another resource fills in later depends on it, directly or
   through Ref, GetAtt, Sub and DependsOn: an ECS service on the attachment that writes the host key
   into the secret it reads, on the cluster's writer, and on the NAT route and route table
-  association of every subnet it runs in (image pull); a hosted rotation likewise.
+  association of every subnet it runs in (image pull); a rotation schedule likewise, for its
+  function's subnets, and on the Lambda permission that lets Secrets Manager call the function.
 - Rollback of a failed create: no resource with a fixed name (a create-only name or identifier set
   in the template) is kept by DeletionPolicy Retain, so a retry never finds a leftover of the same
   name; no secret has a fixed name (deleted secrets keep theirs for the recovery window); with the
@@ -21,6 +22,7 @@ template, and run once more on a copy with the fault planted, to prove it can fa
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -112,6 +114,27 @@ def _secret_keys(task: dict[str, Any]) -> Iterator[tuple[str, str]]:
             yield match[1], match[2]
 
 
+def _rotation_needs(doc: Doc, rotation: dict[str, Any]) -> set[str]:
+    """What a rotation schedule's create waits for: Secrets Manager runs its function's testSecret
+    step, which logs in to the database (the host key, the writer) from the function's subnets
+    (their egress), as the secret's own user when it alternates users (masterarn in the secret),
+    and may call the function only once a Lambda permission for this secret exists."""
+    secret = ref_target(rotation["Properties"]["SecretId"])
+    if doc["Resources"][secret]["Type"] == "AWS::SecretsManager::SecretTargetAttachment":
+        secret = ref_target(doc["Resources"][secret]["Properties"]["SecretId"])
+    need = _filled_later(doc, secret, {"host"})
+    if "masterarn" in json.dumps(doc["Resources"][secret]["Properties"].get("GenerateSecretString", {})):
+        need |= _user_made(doc, secret)
+    function = ref_target(rotation["Properties"]["RotationLambdaARN"])
+    vpc = doc["Resources"][function]["Properties"].get("VpcConfig", {})
+    for subnet in set(references(vpc.get("SubnetIds", []))):
+        need |= _egress_of_subnet(doc, subnet)
+    permissions = {lid for lid, p in resources(doc, "AWS::Lambda::Permission").items()
+                   if ref_target(p["Properties"]["FunctionName"]) == function
+                   and ref_target(p["Properties"].get("SourceArn")) == secret}
+    return need | (permissions or {f"<a Lambda permission for Secrets Manager to rotate {secret}>"})
+
+
 def create_order_problems(doc: Doc) -> list[str]:
     """Readers of values filled in later that do not wait for them."""
     problems = []
@@ -129,18 +152,7 @@ def create_order_problems(doc: Doc) -> list[str]:
             need |= _egress_of_subnet(doc, ref_target(subnet))
         readers[lid] = need
     for lid, rotation in resources(doc, "AWS::SecretsManager::RotationSchedule").items():
-        hosted = rotation["Properties"].get("HostedRotationLambda")
-        if not hosted:
-            continue
-        secret = ref_target(rotation["Properties"]["SecretId"])
-        if doc["Resources"][secret]["Type"] == "AWS::SecretsManager::SecretTargetAttachment":
-            secret = ref_target(doc["Resources"][secret]["Properties"]["SecretId"])
-        need = _filled_later(doc, secret, {"host"})  # rotation logs in to the database
-        if hosted.get("RotationType", "").endswith("MultiUser"):  # ...as the secret's own user
-            need |= _user_made(doc, secret)
-        for subnet in set(references(hosted.get("VpcSubnetIds", []))):
-            need |= _egress_of_subnet(doc, subnet)
-        readers[lid] = need
+        readers[lid] = _rotation_needs(doc, rotation)
     for lid, need in readers.items():
         missing = need - depends_on(doc, lid)
         if missing:
@@ -296,6 +308,11 @@ def test_create_order_rule_flags_a_service_that_does_not_wait(docs: dict[str, Do
         "ApiDatabaseSecretRotation does not wait for <a resource that makes the database user of "
         "ApiDatabaseSecret>"]
 
+    def call_before_leave(res: Doc) -> None:
+        res["DatabaseSecretRotation"]["DependsOn"].remove("DatabaseSecretRotationPermission")
+    assert create_order_problems(_planted(doc, call_before_leave)) == [
+        "DatabaseSecretRotation does not wait for DatabaseSecretRotationPermission"]
+
 
 def test_rollback_rule_flags_retained_names_named_secrets_and_protection(docs: dict[str, Doc]) -> None:
     doc = docs["staging/app"]
@@ -344,9 +361,6 @@ def test_a_rotation_never_cuts_off_a_running_task(docs: dict[str, Doc], env: str
     task = doc["Resources"]["ApiTaskDefinition"]
     secrets = {secret for secret, _ in _secret_keys(task)}
     assert secrets == {"ApiDatabaseSecret"}  # never the master secret
-    rotation = doc["Resources"]["ApiDatabaseSecretRotation"]["Properties"]
-    assert rotation["HostedRotationLambda"]["RotationType"] == "PostgreSQLMultiUser"
-    assert rotation["HostedRotationLambda"]["MasterSecretArn"] == {"Ref": "DatabaseSecret"}
     _the_api_user_is_its_own(doc, env)
     container = task["Properties"]["ContainerDefinitions"][0]
     environment = {e["Name"]: e["Value"] for e in container["Environment"]}

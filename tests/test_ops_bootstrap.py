@@ -179,7 +179,6 @@ def _scoped(statement: dict[str, Any], cfg: Any) -> bool:
         "Buckets": lambda: all(f":::{prefix}-*" in r for r in resources),
         "Artifacts": lambda: resources == [f"{artifacts}/{prefix}/*", f"{artifacts}/{prefix}-*"],
         "ArtifactBucket": lambda: resources == [artifacts],
-        "RotationCode": lambda: statement["Action"] == ["s3:GetObject"],  # AWS's buckets: read only
         "Resources": lambda: statement["Condition"] == {"StringEquals": {"aws:RequestedRegion": regions}},
         "PassExecutionRole": lambda: resources == [cfg.execution_role_arn],
     }
@@ -189,7 +188,7 @@ def _scoped(statement: dict[str, Any], cfg: Any) -> bool:
         checks[name] = checks["Stacks"]
     for name in ("Reads", "Operations"):
         checks[name] = checks["Resources"]
-    for name in ("Transforms", "ServiceLinkedRoles", "Templates"):
+    for name in ("Transforms", "ServiceLinkedRoles"):
         checks[name] = lambda: True
     return checks[statement["Sid"].rstrip("0123456789")]()
 
@@ -204,7 +203,7 @@ def test_names_are_the_environment_s_or_limited_to_its_regions(env: str, kind: s
                       {"aws:RequestedRegion": "us-east-1"})
     # no action of another service than the stacks' own (S3 for the artifacts: every stack's)
     types = bootstrap.resource_types([render(cfg, "app"), render(cfg, "edge")])
-    services = {bootstrap.service_of(t) for t in types} | {"serverlessrepo", "s3"}
+    services = {bootstrap.service_of(t) for t in types} | {"s3", "cloudformation"}
     assert {a.split(":")[0] for s in statements(env, kind) for a in s["Action"]} <= services
     assert not granted(env, "iam:CreateUser", kind) and not granted(env, "sts:AssumeRole", kind)
 
@@ -258,8 +257,8 @@ def _with_next_action(policy: list[Any], first: Any) -> int:
 def test_the_calls_aws_makes_on_the_roles_behalf_are_allowed(env: str) -> None:
     """tracker_infra/on_behalf.py, judged by the policy evaluator with each call's ARN and
     condition keys, against the role that makes it (the caller's plan or deploy role, or the
-    execution role): the transforms, the hosted rotation's nested stack and
-    code, Lambda@Edge replication, service-linked roles, the roles passed to services."""
+    execution role): the SAM transform, Lambda@Edge replication, service-linked roles, the roles
+    passed to services."""
     from tracker_infra.on_behalf import CALLS
 
     cfg = config(env)

@@ -504,8 +504,9 @@ def test_the_artifact_buckets_keep_what_the_deployed_stacks_name() -> None:
     """A rollback or a late approval re-reads the templates and code a deployment named: every
     bootstrap's artifact bucket is versioned, keeps every current object and expires only
     overwritten versions, so a saved plan has no artifact limit."""
-    buckets = [r["Properties"] for path in sorted((ROOT / "bootstrap").glob("*.yaml"))
-               for r in load_template(path.read_text())["Resources"].values() if r["Type"] == "AWS::S3::Bucket"]
+    templates = [load_template(path.read_text()) for path in sorted((ROOT / "bootstrap").glob("*.yaml"))]
+    buckets = [r["Properties"] for t in templates for r in t["Resources"].values()
+               if r["Type"] == "AWS::S3::Bucket"]
     assert buckets
     for bucket in buckets:
         assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}

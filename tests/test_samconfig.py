@@ -80,10 +80,6 @@ def test_config_env_agrees_with_vars(env: str, key: str, tmp_path: Path) -> None
     bootstrap_doc = load_template((ROOT / "bootstrap" / f"{cfg.account}.yaml").read_text())
     assert cfg.artifact_bucket in [r["Properties"].get("BucketName") for r in
                                    bootstrap_doc["Resources"].values() if r["Type"] == "AWS::S3::Bucket"]
-    # CloudFormation acts with the execution role the bootstrap stack makes, not the caller's rights
-    assert settings["role_arn"] == cfg.execution_role_arn
-    roles = [r["Properties"] for r in bootstrap_doc["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
-    assert cfg.execution_role_arn in [f"arn:aws:iam::{cfg.account}:role{r['Path']}{r['RoleName']}" for r in roles]
     assert settings["template_file"] == f"rendered/{env}/{stack.output}"
     rendered, _ = render_files(cfg, tmp_path / "rendered")
     assert tmp_path / settings["template_file"] in rendered
@@ -92,6 +88,17 @@ def test_config_env_agrees_with_vars(env: str, key: str, tmp_path: Path) -> None
     # a person reads the change set before a protected environment changes
     assert settings["confirm_changeset"] is cfg.protected
     assert settings["fail_on_empty_changeset"] is False
+
+
+@pytest.mark.parametrize(("env", "key"), config_envs())
+def test_cloudformation_acts_with_the_bootstrap_s_execution_role(env: str, key: str) -> None:
+    """Not with the caller's rights: the plan and deploy roles only drive change sets."""
+    cfg = config(env)
+    assert deploy_settings(config_env_name(env, key))["role_arn"] == cfg.execution_role_arn
+    bootstrap_doc = load_template((ROOT / "bootstrap" / f"{cfg.account}.yaml").read_text())
+    roles = [r["Properties"] for r in bootstrap_doc["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
+    arns = [f"arn:aws:iam::{cfg.account}:role{r['Path']}{r['RoleName']}" for r in roles]
+    assert cfg.execution_role_arn in arns
 
 
 @pytest.mark.parametrize(("env", "key"), config_envs())
@@ -107,8 +114,8 @@ def test_needed_capabilities_sees_named_roles_and_transforms() -> None:
     assert needed_capabilities({"Resources": {"R": role}}) == ["CAPABILITY_IAM"]
     named = {"Type": "AWS::IAM::Role", "Properties": {"RoleName": "x"}}
     assert needed_capabilities({"Resources": {"R": named}}) == ["CAPABILITY_NAMED_IAM"]
-    rotation = {"Transform": "AWS::SecretsManager-2024-09-16", "Resources": {}}
-    assert needed_capabilities(rotation) == ["CAPABILITY_AUTO_EXPAND"]
+    nested = {"Type": "AWS::CloudFormation::Stack", "Properties": {}}
+    assert needed_capabilities({"Resources": {"S": nested}}) == ["CAPABILITY_AUTO_EXPAND"]
     function = {"Type": "AWS::Serverless::Function", "Properties": {}}
     sam = {"Transform": "AWS::Serverless-2016-10-31", "Resources": {"F": function}}
     assert needed_capabilities(sam) == ["CAPABILITY_IAM"]

@@ -7,7 +7,8 @@ ARN formats; the CloudFormation resource reference, return values):
 - a Secrets Manager secret's ARN ends in a dash and six random characters; an
   AWS::SecretsManager::SecretTargetAttachment's Ref is its secret's ARN;
 - a log group's GetAtt Arn ends in ":*";
-- a CloudFront distribution's Ref is its ID, not an ARN.
+- a CloudFront distribution's Ref is its ID, not an ARN; so is a subnet's, and a VPC security
+  group's (GetAtt GroupId is the same ID).
 
 A type the templates start referencing by ARN gets a line here, or the linters' test says which
 is missing.
@@ -26,6 +27,8 @@ ARN_SHAPES = {
     "AWS::SNS::Topic": "arn:aws:sns:{region}:{account}:{id}",
     "AWS::IAM::Role": "arn:aws:iam::{account}:role/{id}",
     "AWS::CloudFront::Distribution": "EDFDVBD6EXAMPLE",
+    "AWS::EC2::Subnet": "subnet-0123456789abcdef0",
+    "AWS::EC2::SecurityGroup": "sg-0123456789abcdef0",
     "AWS::RDS::DBCluster": "arn:aws:rds:{region}:{account}:cluster:{id}",
 }
 

@@ -50,9 +50,6 @@ PERMISSIONS = Path(__file__).with_name("deploy_permissions.yaml")
 EXPANDS = {
     "AWS::Serverless::Function": ("AWS::Lambda::Function", "AWS::Lambda::Version",
                                   "AWS::Lambda::Alias", "AWS::IAM::Role"),
-    # HostedRotationLambda: a nested stack from the Serverless Application Repository
-    "AWS::SecretsManager::RotationSchedule": ("AWS::CloudFormation::Stack", "AWS::Lambda::Function",
-                                              "AWS::Lambda::Permission", "AWS::IAM::Role"),
 }
 # What the commands and the SAM CLI call on their own stacks, besides the resource handlers:
 # the plan role's (plan, status, outputs, drift; the change sets of `sam deploy --no-execute-changeset`)
@@ -87,11 +84,9 @@ DEPLOY_OTHER_CALLS = (
 # What CloudFormation calls as the execution role besides the resource handlers: a custom
 # resource's function is invoked with the stack's role; Lambda@Edge replication.
 EXECUTION_CALLS = ("lambda:InvokeFunction", "lambda:EnableReplication*", "lambda:DisableReplication")
-TEMPLATE_CALLS = ("serverlessrepo:CreateCloudFormationTemplate", "serverlessrepo:GetCloudFormationTemplate",
-                  "serverlessrepo:GetApplication")
 # Every action any of the roles is given besides the handlers' (tests/test_ops_bootstrap.py).
 PLUMBING = tuple(dict.fromkeys(PLAN_STACK_CALLS + DEPLOY_STACK_CALLS + DEPLOY_BUCKET_CALLS
-                               + DEPLOY_OTHER_CALLS + EXECUTION_CALLS + TEMPLATE_CALLS))
+                               + DEPLOY_OTHER_CALLS + EXECUTION_CALLS))
 # Reads that return a secret: granted to no role GitHub's tokens reach (the plan job's code is
 # unreviewed), and denied to the plan role outright.
 SECRET_READS = ("secretsmanager:GetSecretValue",)
@@ -132,12 +127,6 @@ MONITORING_ROLE = "DatabaseMonitoringRole"
 # reads the bucket's region; only under the environment's own stack prefixes.
 ARTIFACT_ACTIONS = ("s3:GetObject", "s3:PutObject")
 ARTIFACT_BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:ListBucket")
-# Where the SecretsManager transform's hosted rotation code lies: the Serverless Application
-# Repository's change-set bucket and the rotation applications' bucket. CloudFormation reads them
-# with the caller's credentials; AWS's managed policy SecretsManagerReadWrite grants s3:GetObject
-# on exactly these for that reason (Secrets Manager User Guide, "Rotation by Lambda function:
-# permissions"; AWS managed policy SecretsManagerReadWrite).
-ROTATION_CODE = ("arn:aws:s3:::awsserverlessrepo-changesets*", "arn:aws:s3:::secrets-manager-rotation-apps-*")
 READ_VERBS = ("Describe", "Get", "List")
 SERVICE_OF = {"ElasticLoadBalancingV2": "elasticloadbalancing",
               "ApplicationAutoScaling": "application-autoscaling"}
@@ -184,9 +173,7 @@ def resource_types(docs: Iterable[dict[str, Any]]) -> set[str]:
     for doc in docs:
         for resource in doc["Resources"].values():
             kind = resource["Type"]
-            if kind in EXPANDS and (kind.startswith("AWS::Serverless::")
-                                    or "HostedRotationLambda" in resource.get("Properties", {})):
-                found.update(EXPANDS[kind])
+            found.update(EXPANDS.get(kind, ()))
             if not kind.startswith(("AWS::Serverless::", "Custom::")):  # custom: EXECUTION_CALLS
                 found.add(kind)
     return found
@@ -244,8 +231,7 @@ class Scope:
         account, name, regions = cfg.account, self.name, self.regions
         self.stacks = [f"arn:aws:cloudformation:{r}:{account}:stack/{n}/*"
                        for r in regions for n in (name, f"{name}-*")]
-        self.transforms = [f"arn:aws:cloudformation:{r}:aws:transform/{t}" for r in regions
-                           for t in ("Serverless-2016-10-31", "SecretsManager-2024-09-16")]
+        self.transforms = [f"arn:aws:cloudformation:{r}:aws:transform/Serverless-2016-10-31" for r in regions]
         self.roles = f"arn:aws:iam::{account}:role/{name}-*"
         self.functions = [f"arn:aws:lambda:{r}:{account}:function:{name}-*{q}" for r in regions
                           for q in ("", ":*")]
@@ -280,9 +266,7 @@ def _shared(scope: Scope) -> list[Statement]:
     return [
         Statement("Artifacts", list(ARTIFACT_ACTIONS), [f"{artifacts}/{name}/*", f"{artifacts}/{name}-*"]),
         Statement("ArtifactBucket", list(ARTIFACT_BUCKET_ACTIONS), [artifacts]),
-        Statement("RotationCode", ["s3:GetObject"], [f"{b}/*" for b in ROTATION_CODE]),
         Statement("Transforms", ["cloudformation:CreateChangeSet"], scope.transforms),
-        Statement("Templates", list(TEMPLATE_CALLS), ["*"]),
         Statement("PassExecutionRole", ["iam:PassRole"], [cfg.execution_role_arn],
                   {"StringEquals": {"iam:PassedToService": ["cloudformation.amazonaws.com"]}}),
         Statement("Reads", scope.service_reads(), ["*"], scope.region_only),
@@ -326,8 +310,7 @@ def _role_statements(scope: Scope, needed: set[str]) -> list[Statement]:
 
 
 def execution_statements(scope: Scope) -> list[Statement]:
-    needed = scope.handler() | {a for a in EXECUTION_CALLS + TEMPLATE_CALLS if ACTION.match(a)} \
-        | {"lambda:EnableReplication*"}
+    needed = scope.handler() | {a for a in EXECUTION_CALLS if ACTION.match(a)} | {"lambda:EnableReplication*"}
 
     def take(prefix: str) -> list[str]:
         taken = sorted(a for a in needed if a.startswith(prefix))
@@ -336,13 +319,11 @@ def execution_statements(scope: Scope) -> list[Statement]:
 
     found = [Statement("Artifacts", ["s3:GetObject"], [f"{scope.artifacts}/{scope.name}/*",
                                                          f"{scope.artifacts}/{scope.name}-*"]),
-             Statement("RotationCode", ["s3:GetObject"], [f"{b}/*" for b in ROTATION_CODE]),
              Statement("Transforms", ["cloudformation:CreateChangeSet"], scope.transforms),
              *_role_statements(scope, needed),
              Statement("Stacks", _compact(take("cloudformation:")), scope.stacks),
              Statement("Functions", _compact(take("lambda:")), scope.functions),
-             Statement("Buckets", _compact(take("s3:")), scope.buckets),
-             Statement("Templates", take("serverlessrepo:"), ["*"])]
+             Statement("Buckets", _compact(take("s3:")), scope.buckets)]
     # the rest: services whose resources have generated names, limited to the regions
     rest = _compact(a for a in needed if a.split(":")[0] in scope.services)
     found.append(Statement("Resources", rest, ["*"], scope.region_only))
@@ -372,7 +353,7 @@ def boundary_statements(scope: Scope, role_services: set[str]) -> list[Statement
     and leaves the bootstrap alone (PROTECT)."""
     cfg = scope.cfg
     not_bounded = {"StringNotEquals": {"iam:PermissionsBoundary": [cfg.boundary_arn]}}
-    services = sorted(scope.services | role_services | {"serverlessrepo", "sts"})
+    services = sorted(scope.services | role_services | {"sts"})
     return [
         Statement("CeilingTheStacksServices", [f"{s}:*" for s in services], ["*"]),
         protect(scope),

@@ -1,9 +1,8 @@
 """Calls AWS makes on the bootstrap roles' behalf where no stand-in can see them.
 
-Making a change set, CloudFormation runs the stacks' transforms as the caller (the plan or the
-deploy role: `by="caller"`); executing it, it builds the hosted rotations' nested stacks from the
-Serverless Application Repository, replicates the Lambda@Edge function, creates service-linked
-roles and passes the stacks' roles to their services as the stack's execution role
+Making a change set, CloudFormation runs the edge stack's SAM transform as the caller (the plan
+or the deploy role: `by="caller"`); executing it, it replicates the Lambda@Edge function, creates
+service-linked roles and passes the stacks' roles to their services as the stack's execution role
 (`by="execution"`). moto runs none of that, so these calls are listed here, each with where AWS
 documents it, and tests/test_ops_bootstrap.py judges every environment's roles against them with
 the policy evaluator (tests/iam_policy.py), the execution role within its permissions boundary.
@@ -20,8 +19,6 @@ from dataclasses import dataclass, field
 
 TRANSFORMS = "CloudFormation User Guide, Control access with IAM: conditions and transforms " \
              "(cloudformation:CreateChangeSet on arn:aws:cloudformation:<region>:aws:transform/<name>)"
-HOSTED_ROTATION = "Secrets Manager User Guide, AWS::SecretsManager transform / hosted rotation; " \
-                  "AWS managed policy SecretsManagerReadWrite (serverlessrepo and the two code buckets)"
 EDGE = "CloudFront Developer Guide, Setting IAM permissions and roles for Lambda@Edge"
 MONITORING = "RDS User Guide, Setting up and enabling Enhanced Monitoring (MonitoringRoleArn: " \
              "iam:PassRole, no iam:PassedToService value documented)"
@@ -48,31 +45,10 @@ def _linked(service: str, role: str, stack: str = "regional") -> Call:
                 {"iam:AWSServiceName": service}, stack)
 
 
-ROTATION_NESTED = "{name}-ApiDatabaseSecretRotation-1A2B3C4D5E6F7"
 CALLS: tuple[Call, ...] = (
-    Call("cloudformation:CreateChangeSet",
-         "arn:aws:cloudformation:{region}:aws:transform/SecretsManager-2024-09-16", TRANSFORMS, by="caller"),
     Call("cloudformation:CreateChangeSet",
          "arn:aws:cloudformation:{edge}:aws:transform/Serverless-2016-10-31", TRANSFORMS, stack="edge",
          by="caller"),
-    Call("serverlessrepo:CreateCloudFormationTemplate",
-         "arn:aws:serverlessrepo:{region}:297356227824:applications/SecretsManagerRDSPostgreSQLRotationMultiUser",
-         HOSTED_ROTATION, by="caller"),
-    Call("serverlessrepo:GetCloudFormationTemplate",
-         "arn:aws:serverlessrepo:{region}:297356227824:applications/SecretsManagerRDSPostgreSQLRotationMultiUser",
-         HOSTED_ROTATION, by="caller"),
-    Call("s3:GetObject", "arn:aws:s3:::awsserverlessrepo-changesets-1f9ifp952i9h0/297356227824/template.yaml",
-         HOSTED_ROTATION, by="caller"),
-    Call("s3:GetObject", "arn:aws:s3:::secrets-manager-rotation-apps-3e5b3c6a/SecretsManagerRotation.zip",
-         HOSTED_ROTATION),
-    Call("cloudformation:CreateStack",
-         f"arn:aws:cloudformation:{{region}}:{{account}}:stack/{ROTATION_NESTED}/0f0e0d0c", HOSTED_ROTATION),
-    Call("iam:CreateRole", f"arn:aws:iam::{{account}}:role/{ROTATION_NESTED}-SecretsManagerRDSPostgr",
-         HOSTED_ROTATION),
-    Call("iam:PassRole", f"arn:aws:iam::{{account}}:role/{ROTATION_NESTED}-SecretsManagerRDSPostgr",
-         HOSTED_ROTATION, {"iam:PassedToService": "lambda.amazonaws.com"}),
-    Call("lambda:CreateFunction", "arn:aws:lambda:{region}:{account}:function:{name}-api-database-rotation",
-         HOSTED_ROTATION),
     Call("iam:PassRole", "arn:aws:iam::{account}:role/{name}-DatabaseMonitoringRole-1A2B3C4D5E6F",
          MONITORING),
     Call("lambda:GetFunction", EDGE_FUNCTION_VERSION, EDGE, stack="edge"),

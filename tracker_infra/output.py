@@ -14,7 +14,16 @@ import yaml
 
 from .cfn_yaml import load_template
 from .errors import UserError
-from .rendering import EDGE_SOURCE, Stack, edge_headers, render_stack, stacks
+from .rendering import (
+    EDGE_SOURCE,
+    PARTIALS,
+    ROTATION_FILES,
+    ROTATION_PACKAGE,
+    Stack,
+    edge_headers,
+    render_stack,
+    stacks,
+)
 from .schema import Config
 
 # CloudFormation quotas (its "Quotas" documentation): per template, before the SAM transform
@@ -79,6 +88,9 @@ def render_files(cfg: Config, out_dir: Path) -> tuple[dict[Path, bytes], list[St
     files[env_dir / "edge" / "handler.py"] = EDGE_SOURCE.read_bytes()
     headers = json.dumps({"headers": edge_headers(cfg)}, indent=2, sort_keys=True) + "\n"
     files[env_dir / "edge" / "headers.json"] = headers.encode("utf-8")
+    # The database rotation function's package (the app template's Code path), as written.
+    for name in ROTATION_FILES:
+        files[env_dir / ROTATION_PACKAGE / name] = (PARTIALS / name).read_bytes()
     return files, summaries
 
 

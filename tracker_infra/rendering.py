@@ -28,6 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
 PARTIALS = ROOT / "partials"
 EDGE_SOURCE = ROOT / "edge" / "handler.py"
+# The database rotation function's code folder beside the app template (its Code path, which
+# sam deploy packages) and the files of partials/ it holds.
+ROTATION_PACKAGE = "database-rotation"
+ROTATION_FILES = ("database_rotation.py", "database_user.py", "postgres_login.py")
 EDGE_REGION = "us-east-1"  # Lambda@Edge functions and CloudFront certificates live here
 
 # Characters written as escapes rather than raw: those PyYAML refuses to read in a document, and
@@ -127,6 +131,7 @@ def jinja_environment() -> jinja2.Environment:
     env.filters["logical_id"] = logical_id
     env.globals["dashboard_body"] = dashboard_body  # JSON for !Sub, see dashboards.py
     env.globals["inline_code"] = inline_code
+    env.globals["rotation_package"] = ROTATION_PACKAGE
     return env
 
 

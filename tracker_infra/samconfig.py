@@ -38,7 +38,7 @@ HEADER = """\
 # on the resources with its rights, not the caller's, which only drives change sets.
 # capabilities: what each rendered template makes CloudFormation ask for: CAPABILITY_IAM for
 # roles without fixed names, CAPABILITY_NAMED_IAM for named ones, CAPABILITY_AUTO_EXPAND for
-# nested stacks (the AWS::SecretsManager transform's hosted rotation). confirm_changeset is true
+# nested stacks (none today). confirm_changeset is true
 # in protected environments. A --parameter-overrides on the command line replaces this file's
 # parameter_overrides as a whole (none are set here).
 version = 0.1
@@ -57,10 +57,7 @@ def needed_capabilities(template: dict[str, Any]) -> list[str]:
         needed.append("CAPABILITY_NAMED_IAM")
     elif iam or implicit_roles:
         needed.append("CAPABILITY_IAM")
-    transforms = template.get("Transform", [])
-    transforms = [transforms] if isinstance(transforms, str) else transforms
-    if any(t.startswith("AWS::SecretsManager-") for t in transforms) or any(
-            r["Type"] in NESTED_STACK_TYPES for r in every.values()):
+    if any(r["Type"] in NESTED_STACK_TYPES for r in every.values()):
         needed.append("CAPABILITY_AUTO_EXPAND")
     return needed
 

@@ -10,8 +10,8 @@ would have it or because moto needs it (each workaround says why):
 
   - the account's bootstrap stack (bootstrap/<account>.yaml: deploy roles, artifact bucket);
   - the environment's certificates, requested in moto (moto makes up its own ARNs);
-  - copies of the rendered templates that moto can deploy: the transforms run offline, the
-    hosted rotations and custom resources left out, moto's defects worked around
+  - copies of the rendered templates that moto can deploy: the functions' code folders
+    packaged, the transforms run offline, custom resources left out, moto's defects worked around
     (tracker_infra/rehearsal/moto_copy.py, MOTO_GAPS), the NAT gateways left out (moto cannot
     delete them, so destroy could not finish);
   - before destroy, the route tables and the internet gateway's attachment that moto's
@@ -200,8 +200,9 @@ MOTO_CANNOT = {
 
 
 # What no step can show against moto (docs/deploying.md says why and what proves each instead).
-NOT_REHEARSED = ("the hosted rotations and the database user's custom resource (left out of the "
-                 "copies), IAM as AWS evaluates it, KMS key policies, quotas, AWS's timings")
+NOT_REHEARSED = ("the rotation schedules (moto does not model them) and the database user's custom "
+                 "resource (left out of the copies), IAM as AWS evaluates it, KMS key policies, quotas, "
+                 "AWS's timings")
 Run = Callable[[], tuple[int, str]]
 
 

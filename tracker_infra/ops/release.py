@@ -29,7 +29,10 @@ EXITS = {
 
 IMAGE = re.compile(r"^(?P<repository>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
 PARAMETER = "ApiImageDigest"
-CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]  # as samconfig.toml deploys it
+# CAPABILITY_IAM as samconfig.toml deploys the regional stack; CAPABILITY_AUTO_EXPAND for a stack
+# still running a template from before the stack's own rotation function (the AWS::SecretsManager
+# transform's hosted rotation), which UsePreviousTemplate reuses until the next deploy.
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 COPY_HINT = ("copy it unchanged first, keeping its digest: crane copy <source-uri>@<digest> "
              "<repository-uri>:<tag>  (or skopeo copy --preserve-digests); docker pull/tag/push "
              "may change the digest")

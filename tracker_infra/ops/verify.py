@@ -83,7 +83,8 @@ STATES = {Failed: "FAIL", Skipped: "SKIP", Waiting: "WAIT"}
 API_TYPES = ("AWS::ECS::Service", "AWS::ElasticLoadBalancingV2::TargetGroup",
              "AWS::ElasticLoadBalancingV2::LoadBalancer")
 NOT_RELEASED = "no image released yet (render.py release-image)"
-NOT_PUBLISHED = "no site published yet (render.py publish-site: make publish ENV={env} DIST=path/to/vite/dist)"
+NOT_PUBLISHED = ("no site published yet (render.py publish-site: "
+                 "make publish ENV={env} DIST=path/to/vite/dist)")
 # getaddrinfo's errors for a name DNS has no address for: EAI_NONAME (NXDOMAIN, or no record of
 # the type asked) and, where the C library has it, EAI_NODATA (the name without an address). Any
 # other (EAI_AGAIN: no answer or SERVFAIL; EAI_FAIL) cannot tell.

@@ -21,10 +21,9 @@ from typing import Any
 
 from ..cfn_yaml import walk
 from .server import MotoServer
-from .transforms import declared_transforms, sam_transform
+from .transforms import declared_transforms, local_code, sam_transform
 
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
-SECRETS_MANAGER_TRANSFORMS = {"AWS::SecretsManager-2020-07-23", "AWS::SecretsManager-2024-09-16"}
 
 Template = dict[str, Any]
 
@@ -129,16 +128,8 @@ MOTO_GAPS: list[tuple[str, Callable[[Template], list[str]]]] = [
 
 # --- the transforms CloudFormation would run --------------------------------------------------
 
-# declared_transforms and sam_transform: tests/transforms.py. The SecretsManager transform's
-# hosted rotations are left out of what moto deploys (moto runs no transform, and the nested
-# stack's template comes from AWS): drop_hosted_rotation.
-
-
-def drop_hosted_rotation(template: Template) -> list[str]:
-    """Remove the RotationSchedules that only AWS's SecretsManager transform can expand."""
-    return _drop(template, [lid for lid, r in template["Resources"].items()
-                            if r["Type"] == "AWS::SecretsManager::RotationSchedule"
-                            and "HostedRotationLambda" in r.get("Properties", {})])
+# declared_transforms and sam_transform: transforms.py. moto runs no transform; the SAM transform
+# is run here, and any other fails the copy, naming it.
 
 
 def drop_custom_resources(template: Template) -> list[str]:
@@ -190,8 +181,6 @@ def prepare_for_moto(packaged: Template, region: str, swaps: dict[str, str]) -> 
             template = {k: v for k, v in template.items() if k != "Transform"}
             template["Transform"] = SAM_TRANSFORM
             template = sam_transform(template, region)
-        elif transform in SECRETS_MANAGER_TRANSFORMS:
-            prepared.removed += drop_hosted_rotation(template)
         else:
             raise NotImplementedError(f"the rehearsal cannot run the transform {transform!r}; "
                                       "teach prepare_for_moto what CloudFormation does with it")
@@ -238,31 +227,43 @@ def create_artifact_buckets(s3: Any, buckets: set[str]) -> None:
 
 # --- an environment's rendered folder as moto can deploy it, and what moto cannot delete ---------
 
-def deployable_copies(env_dir: Path, s3: Any, bucket: str, region: str, swaps: dict[str, str]) -> None:
-    """Rewrite a rendered environment folder (app.yaml, edge.yaml, edge/) in place into copies
-    moto can deploy: the edge function's code zipped into ``bucket`` and named by its CodeUri
-    (what `sam package` does), then prepare_for_moto on each template (written as JSON)."""
+def _package(folder: Path, s3: Any, bucket: str, key: str) -> None:
     import io
-    import shutil
     import zipfile
+
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as z:
+        for path in sorted(folder.iterdir()):
+            z.write(path, path.name)
+    s3.put_object(Bucket=bucket, Key=key, Body=package.getvalue())
+
+
+def deployable_copies(env_dir: Path, s3: Any, bucket: str, region: str, swaps: dict[str, str]) -> None:
+    """Rewrite a rendered environment folder (app.yaml, edge.yaml, the functions' code folders)
+    in place into copies moto can deploy: each local code folder zipped into ``bucket`` and named
+    by its function (what `sam package` does), then prepare_for_moto on each template (written as
+    JSON)."""
+    import shutil
 
     from ..cfn_yaml import load_template
 
-    edge = env_dir / "edge"
-    package = io.BytesIO()
-    with zipfile.ZipFile(package, "w") as z:
-        for path in sorted(edge.iterdir()):
-            z.write(path, path.name)
-    key = f"rehearsal/{env_dir.name}-edge.zip"
-    s3.put_object(Bucket=bucket, Key=key, Body=package.getvalue())
+    packaged: set[Path] = set()
     for name in ("app.yaml", "edge.yaml"):
         template = dict(load_template((env_dir / name).read_text()))
         for resource in template["Resources"].values():
-            if resource["Type"] == "AWS::Serverless::Function":
-                resource["Properties"]["CodeUri"] = f"s3://{bucket}/{key}"
+            local = local_code(resource)
+            if local is None:
+                continue
+            prop, folder = local
+            key = f"rehearsal/{env_dir.name}-{folder.strip('/')}.zip"
+            _package(env_dir / folder, s3, bucket, key)
+            packaged.add(env_dir / folder)
+            resource["Properties"][prop] = (f"s3://{bucket}/{key}" if prop == "CodeUri"
+                                            else {"S3Bucket": bucket, "S3Key": key})
         prepared = prepare_for_moto(template, region, swaps)
         (env_dir / name).write_text(json.dumps(prepared.template, indent=1))
-    shutil.rmtree(edge)
+    for folder in packaged:
+        shutil.rmtree(folder)
 
 
 def without_nat_gateways(path: Path) -> None:

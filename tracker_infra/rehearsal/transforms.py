@@ -2,11 +2,8 @@
 
 - ``AWS::Serverless-2016-10-31``: samtranslator, the library behind CloudFormation's own SAM
   transform (the edge function becomes a function, a role and a version).
-- ``AWS::SecretsManager-2024-09-16``: only AWS runs it. Here it is reproduced in the shape AWS
-  documents for its processed template: each ``RotationSchedule`` with ``HostedRotationLambda``
-  gets a nested stack (``AWS::CloudFormation::Stack``) holding the rotation function, and reads
-  the function's ARN from that stack's output instead. The nested stack's own template comes
-  from AWS's rotation function repository and is not checked here.
+
+Any other transform is refused, naming it.
 """
 
 from __future__ import annotations
@@ -16,7 +13,6 @@ from typing import Any
 
 Template = dict[str, Any]
 SAM = "AWS::Serverless-2016-10-31"
-SECRETS_MANAGER = ("AWS::SecretsManager-2020-07-23", "AWS::SecretsManager-2024-09-16")
 
 
 def declared_transforms(template: Template) -> list[str]:
@@ -35,37 +31,27 @@ def sam_transform(template: Template, region: str) -> Template:
     return translator.translate(template, parameter_values={}, get_managed_policy_map=lambda: {})
 
 
-def secrets_manager_transform(template: Template) -> Template:
-    """Each hosted rotation becomes a nested stack whose output is the rotation function."""
-    template = copy.deepcopy(template)
-    resources = template["Resources"]
-    for logical_id, resource in list(resources.items()):
-        props = resource.get("Properties", {})
-        if resource["Type"] != "AWS::SecretsManager::RotationSchedule" or "HostedRotationLambda" not in props:
-            continue
-        hosted = props.pop("HostedRotationLambda")
-        stack_id = f"{logical_id}Lambda"
-        resources[stack_id] = {"Type": "AWS::CloudFormation::Stack", "Properties": {
-            "TemplateURL": f"https://secretsmanager-rotation.example/{hosted['RotationType']}.json",
-            "Parameters": {k: v for k, v in hosted.items() if k != "RotationType"}}}
-        props["RotationLambdaARN"] = {"Fn::GetAtt": [stack_id, "Outputs.RotationLambdaARN"]}
-    return template
+def local_code(resource: dict[str, Any]) -> tuple[str, str] | None:
+    """(property, folder) of a function whose code is a local folder, which `sam package` zips
+    and replaces by its S3 location: an AWS::Serverless::Function's CodeUri, an
+    AWS::Lambda::Function's Code (the SAM CLI's packageable resources)."""
+    prop = {"AWS::Serverless::Function": "CodeUri", "AWS::Lambda::Function": "Code"}.get(resource["Type"])
+    value = resource.get("Properties", {}).get(prop) if prop else None
+    return (prop, value) if isinstance(value, str) and not value.startswith("s3://") else None
 
 
 def processed(template: Template, region: str) -> Template:
     """``template`` as CloudFormation processes it: every declared transform applied, in order.
-    A local CodeUri becomes the S3 location ``sam package`` would give it."""
+    A local code folder (local_code) becomes the S3 location ``sam package`` would give it."""
     template = copy.deepcopy(template)
+    for resource in template["Resources"].values():
+        local = local_code(resource)
+        if local is not None:
+            resource["Properties"][local[0]] = ("s3://artifacts/package.zip" if local[0] == "CodeUri"
+                                                else {"S3Bucket": "artifacts", "S3Key": "package.zip"})
     for transform in declared_transforms(template):
-        if transform == SAM:
-            for resource in template["Resources"].values():
-                if resource["Type"] == "AWS::Serverless::Function" and isinstance(
-                        resource["Properties"].get("CodeUri"), str):
-                    resource["Properties"]["CodeUri"] = "s3://artifacts/package.zip"
-            template = sam_transform(template, region)
-        elif transform in SECRETS_MANAGER:
-            template = secrets_manager_transform(template)
-        else:
+        if transform != SAM:
             raise AssertionError(f"no offline version of the transform {transform}")
+        template = sam_transform(template, region)
     template.pop("Transform", None)
     return template

@@ -203,7 +203,8 @@ NO_CHARGE_OF_ITS_OWN = (  # configuration of something priced elsewhere, or free
     "AWS::EC2::SecurityGroupIngress", "AWS::EC2::Subnet", "AWS::EC2::SubnetRouteTableAssociation",
     "AWS::EC2::VPC", "AWS::EC2::VPCGatewayAttachment", "AWS::ECS::Cluster",
     "AWS::ElasticLoadBalancingV2::Listener", "AWS::ElasticLoadBalancingV2::TargetGroup", "AWS::IAM::Role",
-    "AWS::KMS::Alias", "AWS::Logs::MetricFilter", "AWS::RDS::DBSubnetGroup", "AWS::S3::BucketPolicy",
+    "AWS::KMS::Alias", "AWS::Lambda::Permission", "AWS::Logs::MetricFilter", "AWS::RDS::DBSubnetGroup",
+    "AWS::S3::BucketPolicy",
     "AWS::SNS::Subscription", "AWS::SNS::TopicPolicy", "AWS::SecretsManager::RotationSchedule",
     "AWS::SecretsManager::SecretTargetAttachment", "Custom::DatabaseUser",
 )

@@ -13,8 +13,11 @@ from .template import Template, ref_target
 
 INTERNET = "internet"
 NO_MATCH_CIDR = "255.255.255.255/32"  # an egress rule that matches nothing: "no egress at all"
+# Types that name a security group without being in it: its rules, and IAM policies whose
+# resources name it (a role that may make network interfaces in the group).
 MEMBER_PROPERTIES_SKIP = frozenset({"AWS::EC2::SecurityGroup", "AWS::EC2::SecurityGroupIngress",
-                                    "AWS::EC2::SecurityGroupEgress"})
+                                    "AWS::EC2::SecurityGroupEgress", "AWS::IAM::Role",
+                                    "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"})
 
 
 ALL_PORTS = (0, 65535)
