@@ -477,8 +477,7 @@ def test_log_groups_keep_the_environments_retention_and_use_the_stack_key(
             names[per_create(name) if isinstance(name, dict) else name] = key
     assert names == {
         "DatabaseUserLogGroup": "app",
-        f"/aws/lambda/tracker-{env}-database-rotation": "app",  # the rotation functions' own
-        f"/aws/lambda/tracker-{env}-api-database-rotation": "app",
+        f"/aws/lambda/tracker-{env}-secret-rotation": "app",  # the rotation function's own
         f"/aws/ecs/api-{env}-${{CreateId}}": "app",  # kept when protected: named per create
         f"/aws/rds/cluster/tracker-{env}/postgresql": "app",  # RDS's name: goes with the stack
         f"/aws/vpc/flowlogs-{env}-${{CreateId}}": "app",
