@@ -160,7 +160,9 @@ def _secret_readers(doc: dict[str, Any], secrets: dict[str, Any]) -> set[str]:
             continue
         assert "secretsmanager:*" not in actions and "*" not in actions or \
             doc["Resources"][owner]["Type"] == "AWS::KMS::Key"
-        if any(a.startswith("secretsmanager:get") for a in actions):
+        # (GetRandomPassword reads no secret: it acts on no resource, Secrets Manager API Reference)
+        reads = [a for a in actions if a.startswith("secretsmanager:get")]
+        if set(reads) - {"secretsmanager:getrandompassword"}:
             assert all(r in [{"Ref": s} for s in secrets] for r in _as_list(stmt["Resource"]))
             readers.add(owner)
     return readers

@@ -302,8 +302,9 @@ def show_plan(env: str, plans: list[StackPlan], markdown: bool) -> None:
 
 # How long a saved plan's change sets can run as they were made; past that, --execute plans again
 # and runs the new change sets only if they make the same changes (replan_and_execute).
-# The Serverless Application Repository's templates, from which the SecretsManager transform
-# builds each hosted rotation's nested stack, "expire 1 hour after creation" (SAR API Reference,
+# A nested stack built from the Serverless Application Repository (an AWS::Serverless::Application,
+# or the SecretsManager transform's hosted rotation; today's templates have neither) reads a
+# template URL that "expire[s] 1 hour after creation" (SAR API Reference,
 # CreateCloudFormationTemplate, ExpirationTime). A change set that creates or updates such a
 # nested stack must run before then; a margin is kept for the execution itself.
 NESTED_TEMPLATE_LIFETIME = datetime.timedelta(minutes=50)
