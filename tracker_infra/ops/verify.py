@@ -58,7 +58,7 @@ from .publish import HASHED_ASSET
 
 # What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
 EXITS = {
-    EXIT_OK: "nothing failed (SKIP and WAIT do not fail)",
+    EXIT_OK: "nothing failed (SKIP, WAIT and LIMITED do not fail)",
     EXIT_USER: "",
     EXIT_VERIFY_FAILED: "",
 }
