@@ -2,10 +2,11 @@
 
 moto cannot run the rendered stacks' transforms (SAM, SecretsManager), so each stack is a stand-in
 with the rendered template's parameters and every one of its outputs (Resources: one
-WaitConditionHandle); the resources the commands read (ECR repository, site bucket, CloudFront
-distribution, alarm topics and their subscriptions, alarms, Aurora cluster, ECS service, target
-group) are created through their own APIs, with the names the rendered templates give them, and
-the outputs point at them. Each account is reached with credentials from moto's STS AssumeRole,
+WaitConditionHandle, and the edge stack's site bucket under its rendered logical ID, which verify
+finds with DescribeStackResource); the other resources the commands read (ECR repository,
+CloudFront distribution, alarm topics and their subscriptions, alarms, Aurora cluster, ECS
+service, target group) are created through their own APIs, with the names the rendered templates
+give them, and the outputs point at them. Each account is reached with credentials from moto's STS AssumeRole,
 so STS answers with the environment's account, as connect() requires.
 """
 
@@ -207,14 +208,16 @@ def rendered(cfg: Config, key: str) -> dict[str, Any]:
 
 
 def stand_in_stack(env: FakeEnvironment, key: str, name: str, region: str, values: dict[str, str],
-                   given: dict[str, str] | None = None) -> None:
-    """A stack with the rendered template's parameters (``given`` values) and outputs (an output
-    named like a parameter returns it; the others are ``values`` or a placeholder)."""
+                   given: dict[str, str] | None = None, resources: dict[str, Any] | None = None) -> None:
+    """A stack with the rendered template's parameters (``given`` values), ``resources`` and
+    outputs (an output named like a parameter returns it; the others are ``values`` or a
+    placeholder)."""
     rendered_stack = rendered(env.cfg, key)
     parameters = rendered_stack.get("Parameters", {})
     template = {
         "Parameters": parameters,
-        "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"},
+                      **(resources or {})},
         "Outputs": {k: {"Value": {"Ref": k} if k in parameters else values.get(k, f"fake-{k}")}
                     for k in rendered_stack["Outputs"]},
     }
@@ -256,9 +259,7 @@ def deploy_fake_environment(moto: Moto, cfg: Config) -> FakeEnvironment:
     repository_uri = ecr.create_repository(repositoryName=api_repository(cfg))["repository"]["repositoryUri"]
     digest = push_image(ecr, api_repository(cfg), "first")
 
-    s3 = env.client("s3", EDGE_REGION)
-    bucket = f"{cfg.edge_stack_name}-site"
-    s3.create_bucket(Bucket=bucket)
+    bucket = f"{cfg.edge_stack_name}-site"  # made by the edge stand-in stack, as SiteBucket
     distribution = env.client("cloudfront", EDGE_REGION).create_distribution(DistributionConfig={
         "CallerReference": cfg.edge_stack_name, "Comment": "", "Enabled": True,
         "Origins": {"Quantity": 1, "Items": [{"Id": "SiteBucket",
@@ -334,5 +335,6 @@ def deploy_fake_environment(moto: Moto, cfg: Config) -> FakeEnvironment:
         "FrontendDnsRecord": dns_record(cfg, "edge", "FrontendDnsRecord", "Distribution.DomainName",
                                         distribution["DomainName"]),
         "AlarmWarningTopicArn": topic_with_subscription(env, f"{cfg.edge_stack_name}-warning", EDGE_REGION),
-    })
+    }, resources={rendered(cfg, "edge")["Outputs"]["FrontendBucketName"]["Value"]["Ref"]: {
+        "Type": "AWS::S3::Bucket", "Properties": {"BucketName": bucket}}})
     return env

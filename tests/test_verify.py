@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from tests.aws_standins import FakeEnvironment, Moto, deploy_fake_environment
+from tests.aws_standins import FakeEnvironment, Moto, alarm_names, deploy_fake_environment
 from tests.helpers import config
 from tests.standins import edge_handler, local_ca, origin_response_event, serve
 from tracker_infra.cli import main
@@ -312,6 +312,10 @@ def test_a_stack_in_update_rollback_complete_fails_its_row(stand_ins: StandIns, 
             if name == dev.cfg.stack_name:
                 answer["Stacks"][0]["StackStatus"] = "UPDATE_ROLLBACK_COMPLETE"
             stub.add_response("describe_stacks", answer, {"StackName": name})
+        edge = {"StackName": dev.cfg.edge_stack_name}  # the site rows' bucket, looked up once
+        resources = dev.client("cloudformation").list_stack_resources(**edge)["StackResourceSummaries"]
+        stub.add_response("list_stack_resources",  # moto lists the placeholder it skips with no type
+                          {"StackResourceSummaries": [r for r in resources if r["ResourceType"]]}, edge)
         verifier.aws._clients[("cloudformation", "us-east-1")] = cloudformation
         rows = verifier.rows()
         stub.assert_no_pending_responses()
@@ -377,6 +381,38 @@ def test_a_released_environment_fails_on_the_task_alarm_it_forgave_before(
     name = f"{dev.cfg.stack_name}-api-running-tasks"
     dev.client("cloudwatch").set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
     assert failing(stand_ins.verifier(dev).rows()) == {"alarms none in ALARM": f"in ALARM: {name}"}
+
+
+@pytest.mark.slow
+def test_what_a_stand_in_cannot_hold_is_not_judged(stand_ins: StandIns, dev: FakeEnvironment,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """--stand-in-lacks: the rows reading what the stand-in cannot hold are LIMITED, naming it,
+    whatever they would find (an alarm in ALARM here); every other row is judged as without it."""
+    dev.client("cloudwatch").set_alarm_state(AlarmName=alarm_names(dev.cfg, "app")[0], StateValue="ALARM",
+                                             StateReason="breaching")
+    lacks = ["--stand-in-lacks=AWS::CloudWatch::Alarm", "--stand-in-lacks=Outputs"]
+    code = main(["verify", "--env", "dev", *stand_ins.arguments(), *lacks])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    rows = {r.check: r for r in stand_ins.verifier(dev).rows()}  # the same run, judged whole
+    limited = {line.split("  ", 1)[0] for line in out.splitlines() if "  LIMITED  " in line}
+    assert limited == {"alarms none in ALARM", "alarms reporting data", "stack tracker-dev outputs",
+                       "stack tracker-dev-edge outputs", "alarm subscriptions confirmed",
+                       "api service running tasks", "api targets healthy"}, out
+    assert rows["alarms none in ALARM"].state == "FAIL"
+    assert all(rows[c].state == "PASS" for c in limited - {"alarms none in ALARM"}), rows
+    assert ("not judged here: the stand-in makes no AWS::CloudWatch::Alarm from a template "
+            "(--stand-in-lacks AWS::CloudWatch::Alarm)") in out
+    assert f"{len(rows) - len(limited)} passed, 0 failed" in out and f"{len(limited)} not judged" in out
+
+
+def test_stand_in_lacks_is_refused_without_a_stand_in(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Against AWS (no AWS_ENDPOINT_URL) every row is judged: the flag is refused before any call."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    assert main(["verify", "--env", "dev", "--stand-in-lacks=AWS::CloudWatch::Alarm"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --stand-in-lacks: AWS_ENDPOINT_URL: ") and err.count("\n") == 1, err
 
 
 # --- day one: what cannot exist yet WAITs; day two: the same rows FAIL when broken ----------------

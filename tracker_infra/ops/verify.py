@@ -18,13 +18,17 @@ Each row is PASS, FAIL, SKIP (nothing to check yet: before the first release the
 tasks and targets are skipped) or WAIT (the state a new environment is in: before the first
 release, the API's task and target alarms in ALARM, alarms without data, e-mail subscriptions
 not yet confirmed; without a hosted zone, the API's or the site's name without a DNS record yet;
-no site published yet). Only FAIL fails; a check with nothing to check is never a PASS.
+no site published yet) or LIMITED (not judged: a stand-in told verify, through --stand-in-lacks,
+that it cannot hold what the row reads; render.py rehearse does, for moto). Only FAIL fails; a
+check with nothing to check is never a PASS.
 
 Whether a name has its record and a site is published are facts looked up, not guessed from a
 failure: the system's resolver answering "no such name" or "no address" for the name, the site
-bucket answering 404 for index.html. Any other answer (a resolver that does not answer, a bucket
-that cannot be read) cannot tell, and the rows that need it FAIL saying so. Once the name
-resolves and the site is published, the same rows FAIL when what they check is broken.
+bucket (the physical ID of the edge stack's resource its output FrontendBucketName returns, read
+with ListStackResources) answering 404 for index.html. Any other answer (a resolver that does
+not answer, a bucket that cannot be found or read) cannot tell, and the rows that need it FAIL
+saying so. Once the name resolves and the site is published, the same rows FAIL when what they
+check is broken.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import http.client
+import os
 import re
 import socket
 import ssl
@@ -53,7 +58,7 @@ from .publish import HASHED_ASSET
 
 # What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
 EXITS = {
-    EXIT_OK: "nothing failed (SKIP and WAIT do not fail)",
+    EXIT_OK: "nothing failed (SKIP, WAIT and LIMITED do not fail)",
     EXIT_USER: "",
     EXIT_VERIFY_FAILED: "",
 }
@@ -78,7 +83,19 @@ class Waiting(Exception):
     subscriptions not yet confirmed before the first release): shown, does not fail."""
 
 
-STATES = {Failed: "FAIL", Skipped: "SKIP", Waiting: "WAIT"}
+class NotJudged(Exception):
+    """What the check reads is what the stand-in verify runs against cannot hold (--stand-in-lacks):
+    shown, neither a pass nor a failure."""
+
+
+STATES = {Failed: "FAIL", Skipped: "SKIP", Waiting: "WAIT", NotJudged: "LIMITED"}
+# What verify reads that a stand-in may be unable to hold (--stand-in-lacks): the stacks' outputs,
+# and resources of these types made from the templates. Each -> what a stand-in lacking it lacks.
+STAND_IN_FACTS = {
+    "Outputs": "fills no stack outputs",
+    **{t: f"makes no {t} from a template"
+       for t in ("AWS::CloudWatch::Alarm", "AWS::SNS::Subscription", "AWS::RDS::DBCluster")},
+}
 # What the alarms that may be in ALARM until the first release watch: the API's tasks and targets.
 API_TYPES = ("AWS::ECS::Service", "AWS::ElasticLoadBalancingV2::TargetGroup",
              "AWS::ElasticLoadBalancingV2::LoadBalancer")
@@ -95,7 +112,7 @@ SITE_INDEX = "index.html"  # the object publish-site uploads last (tracker_infra
 @dataclass(frozen=True)
 class Row:
     check: str
-    state: str  # PASS | FAIL | SKIP | WAIT
+    state: str  # PASS | FAIL | SKIP | WAIT | LIMITED
     detail: str
 
     @property
@@ -216,6 +233,7 @@ class Expected:
     alarms: list[str]
     api_alarms: set[str]  # those watching the API's service, target group or load balancer
     parameter_outputs: set[str]  # outputs that return a parameter (may be empty, e.g. the image)
+    output_resources: dict[str, str]  # output -> the logical ID of the resource it returns (a Ref)
 
 
 def template_outputs_and_alarms(cfg: Config) -> dict[str, Expected]:
@@ -232,10 +250,12 @@ def template_outputs_and_alarms(cfg: Config) -> dict[str, Expected]:
         alarms = {r["Properties"]["AlarmName"]: set(references(r["Properties"])) for r in resources.values()
                   if r["Type"] == "AWS::CloudWatch::Alarm"}
         outputs = template.get("Outputs", {})
+        returned = {k: o["Value"]["Ref"] for k, o in outputs.items()
+                    if isinstance(o["Value"], dict) and "Ref" in o["Value"]}
         found[stack.name] = Expected(
             stack.region, list(outputs), list(alarms), {a for a, refs in alarms.items() if refs & api},
-            {k for k, o in outputs.items() if isinstance(o["Value"], dict)
-             and o["Value"].get("Ref") in template.get("Parameters", {})})
+            {k for k, ref in returned.items() if ref in template.get("Parameters", {})},
+            {k: ref for k, ref in returned.items() if ref in resources})
     return found
 
 
@@ -246,6 +266,7 @@ class Verifier:
     warm_up: datetime.timedelta
     restore_window: datetime.timedelta
     now: datetime.datetime = field(default_factory=lambda: datetime.datetime.now(datetime.UTC))
+    lacks: frozenset[str] = frozenset()  # STAND_IN_FACTS the stand-in cannot hold (--stand-in-lacks)
     # host -> whether it has its DNS record, or why that cannot be told: looked up once per run
     records: dict[str, bool | Failed] = field(default_factory=dict, init=False)
 
@@ -263,6 +284,28 @@ class Verifier:
 
     def outputs(self, name: str) -> dict[str, str]:
         return {o["OutputKey"]: o["OutputValue"] for o in (self.deployed[name] or {}).get("Outputs", [])}
+
+    def stand_in_holds(self, *facts: str) -> None:
+        """NotJudged when the stand-in cannot hold one of ``facts`` (STAND_IN_FACTS keys)."""
+        lacking = [f"{STAND_IN_FACTS[f]} (--stand-in-lacks {f})" for f in facts if f in self.lacks]
+        if lacking:
+            raise NotJudged(f"not judged here: the stand-in {'; it '.join(lacking)}")
+
+    def resource_behind(self, name: str, output: str) -> str:
+        """The physical ID of the resource the stack's output returns by Ref, from the stack's own
+        list of what it made (ListStackResources' PhysicalResourceId: "the name or unique
+        identifier that corresponds to a physical instance ID of a resource", CloudFormation API
+        Reference, StackResourceSummary; a bucket's is its name, as its Ref). Read so, it needs no
+        filled outputs. (moto 5.2.5's DescribeStackResource answers 500 when an earlier resource
+        is of a type it does not model; its list answers.) Failed when there is no such resource."""
+        expected = self.expected[name]
+        logical_id = expected.output_resources.get(output)
+        found = [r["PhysicalResourceId"] for r in self.aws.resources(name, expected.region)
+                 if logical_id and r["LogicalResourceId"] == logical_id]
+        if not found:
+            raise Failed(f"{name} has no resource {logical_id or '(none: the output returns no Ref)'} "
+                         f"behind its output {output}")
+        return str(found[0])
 
     @cached_property
     def released(self) -> bool:
@@ -300,16 +343,24 @@ class Verifier:
     def require_site_record(self) -> None:
         self.require_record(self.cfg.frontend.domain, self.cfg.edge_stack_name, "FrontendDnsRecord")
 
-    def require_published(self) -> None:
-        """Waiting when the site bucket holds no index.html (HeadObject answers 404: the deploy
-        role may list the bucket; without s3:ListBucket S3 answers 403, S3 API Reference,
-        HeadObject); Failed when the bucket cannot tell."""
+    @cached_property
+    def site_bucket(self) -> str:
+        """The bucket behind the edge stack's output FrontendBucketName (looked up once a run)."""
         from botocore.exceptions import ClientError
 
-        edge = self.cfg.edge_stack_name
-        bucket = self.outputs(edge).get("FrontendBucketName")
-        if not bucket:
-            raise Failed(f"cannot tell whether a site is published: {edge} has no output FrontendBucketName")
+        try:
+            return self.resource_behind(self.cfg.edge_stack_name, "FrontendBucketName")
+        except (ClientError, Failed) as exc:
+            raise Failed(f"cannot tell whether a site is published: no site bucket found ({exc})") from None
+
+    def require_published(self) -> None:
+        """Waiting when the site bucket (the resource behind the edge stack's FrontendBucketName)
+        holds no index.html (HeadObject answers 404: the deploy role may list the bucket; without
+        s3:ListBucket S3 answers 403, S3 API Reference, HeadObject); Failed when the bucket cannot
+        be found or cannot tell."""
+        from botocore.exceptions import ClientError
+
+        bucket = self.site_bucket
         try:
             self.aws.client("s3", EDGE_REGION).head_object(Bucket=bucket, Key=SITE_INDEX)
         except ClientError as exc:
@@ -350,6 +401,7 @@ class Verifier:
         return stack["StackStatus"]
 
     def stack_outputs(self, name: str) -> str:
+        self.stand_in_holds("Outputs")
         expected = self.expected[name]
         given = self.outputs(name)
         # an output returning a parameter may be empty by design (ApiImageDigest before a release)
@@ -398,6 +450,7 @@ class Verifier:
                     yield arn, [s for page in pages for s in page["Subscriptions"]]
 
     def subscriptions(self) -> str:
+        self.stand_in_holds("Outputs", "AWS::SNS::Subscription")
         topics, count, problems = 0, 0, []
         for arn, subs in self.topic_subscriptions():
             topics, count = topics + 1, count + len(subs)
@@ -417,6 +470,7 @@ class Verifier:
     @cached_property
     def alarms(self) -> tuple[list[dict[str, Any]], list[str]]:
         """(the environment's alarms as DescribeAlarms returns them, names not found)."""
+        self.stand_in_holds("AWS::CloudWatch::Alarm")
         found, missing = [], []
         for expected in self.expected.values():
             names = expected.alarms
@@ -459,6 +513,7 @@ class Verifier:
 
     @cached_property
     def cluster(self) -> dict[str, Any]:
+        self.stand_in_holds("AWS::RDS::DBCluster")
         rds = self.aws.client("rds")
         return rds.describe_db_clusters(DBClusterIdentifier=self.cfg.stack_name)["DBClusters"][0]
 
@@ -483,6 +538,7 @@ class Verifier:
 
     @cached_property
     def service(self) -> dict[str, Any]:
+        self.stand_in_holds("Outputs")
         cluster, service = required_outputs(self.outputs(self.cfg.stack_name), self.cfg.stack_name,
                                             ("EcsClusterName", "ApiServiceName"), self.cfg.environment)
         return self.aws.client("ecs").describe_services(cluster=cluster, services=[service])["services"][0]
@@ -538,7 +594,7 @@ class Verifier:
         for name, check in self.checks():
             try:
                 rows.append(Row(name, "PASS", check()))
-            except (Failed, Skipped, Waiting) as exc:
+            except (Failed, Skipped, Waiting, NotJudged) as exc:
                 rows.append(Row(name, STATES[type(exc)], str(exc)))
             except (ClientError, BotoCoreError, OSError, http.client.HTTPException, UserError) as exc:
                 rows.append(Row(name, "FAIL", f"{type(exc).__name__}: {exc}"))
@@ -549,17 +605,19 @@ def print_table(rows: list[Row]) -> None:
     """One row per check; on a terminal the verdicts are coloured and each line fits its width."""
     from ..terminal import clip, paint, width
 
-    left = max(len(r.check) for r in rows)
+    left, states = max(len(r.check) for r in rows), max(len(r.state) for r in rows)
     columns = width()
     for r in rows:
-        line = f"{r.check:<{left}}  {r.state}  {r.detail}"
+        line = f"{r.check:<{left}}  {r.state:<{states}}  {r.detail}"
         print(paint(clip(line, columns) if columns else line))
 
 
 def summary(env: str, rows: list[Row], seconds: float) -> str:
-    counts = {state: sum(r.state == state for r in rows) for state in ("PASS", "FAIL", "SKIP", "WAIT")}
+    counts = {state: sum(r.state == state for r in rows)
+              for state in ("PASS", "FAIL", "SKIP", "WAIT", "LIMITED")}
+    limited = f", {counts['LIMITED']} not judged (the stand-in cannot hold them)" if counts["LIMITED"] else ""
     return (f"{env}: {counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped, "
-            f"{counts['WAIT']} waiting in {seconds:.1f} s")
+            f"{counts['WAIT']} waiting{limited} in {seconds:.1f} s")
 
 
 def parse_connect_to(value: str) -> tuple[tuple[str, int], tuple[str, int]]:
@@ -576,6 +634,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="connect to ADDRESS:PORT for HOST:PORT (repeatable; for stand-ins)")
     parser.add_argument("--ca-file", type=Path, metavar="PEM",
                         help="trust this CA for HTTPS (default: the system's)")
+    parser.add_argument("--stand-in-lacks", action="append", default=[], choices=sorted(STAND_IN_FACTS),
+                        metavar="FACT", help="for stand-ins: the stand-in cannot hold FACT (repeatable; "
+                        f"one of {', '.join(sorted(STAND_IN_FACTS))}); the rows that read it are "
+                        "LIMITED, not judged")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                         help="per HTTP request (default: 10)")
     parser.add_argument("--warm-up-minutes", type=int, default=30, metavar="N",
@@ -590,10 +652,14 @@ def run(args: argparse.Namespace) -> int:
     cfg = load(args.vars, args.env)
     if args.ca_file and not args.ca_file.is_file():
         raise UserError(str(args.ca_file), "--ca-file", "no such file (allowed: a PEM CA file)")
+    if args.stand_in_lacks and not os.environ.get("AWS_ENDPOINT_URL"):
+        raise UserError("--stand-in-lacks", "AWS_ENDPOINT_URL", "is not set (allowed: only against a "
+                        "stand-in AWS_ENDPOINT_URL points at; against AWS every row is judged)")
     started = time.perf_counter()
     verifier = Verifier(connect(cfg), Network(dict(args.connect_to), args.ca_file, args.timeout),
                         datetime.timedelta(minutes=args.warm_up_minutes),
-                        datetime.timedelta(minutes=args.restore_window_minutes))
+                        datetime.timedelta(minutes=args.restore_window_minutes),
+                        lacks=frozenset(args.stand_in_lacks))
     rows = verifier.rows()
     print_table(rows)
     print(summary(cfg.environment, rows, time.perf_counter() - started))
