@@ -135,7 +135,10 @@ def declares_egress(t: Template, group: str) -> bool:
     """Whether a group writes its own egress rules (inline; the match-nothing rule counts). A group
     that writes none is created with an allow-all egress rule (CloudFormation Template Reference,
     AWS::EC2::SecurityGroup: "if you do not add egress rules, we add egress rules that allow all
-    outbound IPv4 and IPv6 traffic"); standalone Egress resources do not remove it."""
+    outbound IPv4 and IPv6 traffic"). Only inline rules are counted, as the flows always have: a
+    standalone Egress resource is added after the group is created. The same page says that
+    removing every egress rule from a group that exists adds no rule back; the review judges the
+    template, which is what a group created from it (a new environment, a replacement) gets."""
     return bool(t.props(group).get("SecurityGroupEgress"))
 
 
