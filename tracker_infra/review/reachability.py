@@ -128,6 +128,34 @@ def security_group_rules(t: Template) -> list[Rule]:
 
 
 ANYWHERE_CIDRS = ("0.0.0.0/0", "::/0")
+DEFAULT_EGRESS = "AWS's default egress"  # the source of the allow-all rule a group gets by default
+
+
+def declares_egress(t: Template, group: str) -> bool:
+    """Whether a group writes its own egress rules (inline; the match-nothing rule counts). A group
+    that writes none is created with an allow-all egress rule (CloudFormation Template Reference,
+    AWS::EC2::SecurityGroup: "if you do not add egress rules, we add egress rules that allow all
+    outbound IPv4 and IPv6 traffic"). Only inline rules are counted, as the flows always have: a
+    standalone Egress resource is added after the group is created. The same page says that
+    removing every egress rule from a group that exists adds no rule back; the review judges the
+    template, which is what a group created from it (a new environment, a replacement) gets."""
+    return bool(t.props(group).get("SecurityGroupEgress"))
+
+
+def default_egress(t: Template) -> list[Rule]:
+    """The allow-all egress rule of every group that declares no egress of its own."""
+    groups = sorted(rid for rid in t.resources if t.type(rid) == "AWS::EC2::SecurityGroup")
+    return [Rule(g, "egress", "cidr", "0.0.0.0/0", Ports("all", *ALL_PORTS), DEFAULT_EGRESS)
+            for g in groups if not declares_egress(t, g)]
+
+
+def cidr_within(cidr: str, outer: str) -> bool:
+    """Whether every address of ``cidr`` is in ``outer`` (same IP version)."""
+    try:
+        net, big = ipaddress.ip_network(cidr, strict=False), ipaddress.ip_network(outer, strict=False)
+    except ValueError:
+        return cidr == outer
+    return net.version == big.version and net.subnet_of(big)  # type: ignore[arg-type]
 
 
 def _vpc_networks(t: Template) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -186,7 +214,7 @@ class _Groups:
     def of(cls, t: Template) -> _Groups:
         groups = sorted(rid for rid in t.resources if t.type(rid) == "AWS::EC2::SecurityGroup")
         return cls(security_group_rules(t), _vpc_networks(t), groups,
-                   {g for g in groups if t.props(g).get("SecurityGroupEgress")})
+                   {g for g in groups if declares_egress(t, g)})
 
     def _reaches(self, r: Rule, peer: str) -> bool:
         """Whether a rule's peer covers the group ``peer``: by name, a CIDR inside the VPC, or
