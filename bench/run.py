@@ -81,7 +81,8 @@ def table(title: str, rows: list[tuple[str, str]]) -> None:
 
 
 def generated_vars(count: int, target: Path) -> Path:
-    """A vars folder with ``count`` environments: copies of staging with their own names/CIDRs."""
+    """A vars folder with ``count`` environments: copies of staging with their own names, CIDRs and
+    accounts (an account's bootstrap template holds a few dozen environments' roles at most)."""
     import yaml
 
     target.mkdir(parents=True, exist_ok=True)
@@ -93,6 +94,11 @@ def generated_vars(count: int, target: Path) -> Path:
         data["environment"] = name
         data["tags"]["Environment"] = name
         data["network"]["vpc_cidr"] = f"10.{i}.0.0/16"
+        account = str(200000000000 + i)
+        for section in ("api", "frontend"):
+            arn = data[section]["certificate_arn"]
+            data[section]["certificate_arn"] = arn.replace(data["account"], account)
+        data["account"] = account
         data["api"]["domain"] = f"api.{name}.communitytracker.example.com"
         data["frontend"]["domain"] = f"{name}.communitytracker.example.com"
         (target / f"{name}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
@@ -289,6 +295,10 @@ SECTIONS = {"render": bench_render, "edge": bench_edge, "checks": bench_checks, 
 
 if __name__ == "__main__":
     chosen = sys.argv[1:] or ["render", "edge", "checks", "review", "install", "ops"]
+    unknown = [name for name in chosen if name not in SECTIONS]
+    if unknown:
+        sys.exit(f"bench/run.py: {' '.join(unknown)}: no such section (allowed: {', '.join(SECTIONS)}; "
+                 "none for the default set)")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     for name in chosen:
         SECTIONS[name]()

@@ -71,6 +71,14 @@ def test_one_file_per_account_and_it_is_fresh(tmp_path: Path) -> None:
         assert (ROOT / "bootstrap" / path.name).read_bytes() == content
 
 
+def test_each_bootstrap_template_deploys_without_an_s3_upload() -> None:
+    """`aws cloudformation deploy --template-file` sends a template of up to 51,200 bytes itself
+    (CloudFormation API Reference, TemplateBody); a larger one needs --s3-bucket, which an account's
+    first bootstrap has none of (docs/deploying.md, "The bootstrap stack")."""
+    for path in sorted((ROOT / "bootstrap").glob("*.yaml")):
+        assert len(path.read_bytes()) <= 51_200, path.name
+
+
 def test_a_resource_type_missing_from_the_table_is_one_line() -> None:
     from tracker_infra.errors import UserError
 
