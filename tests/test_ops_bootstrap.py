@@ -129,7 +129,8 @@ def test_the_artifact_bucket_s_policy_grants_nothing(env: str) -> None:
     """Who may read or write the artifacts is the bootstrap roles' own policies: an Allow in the
     bucket's policy would reach past them (another account, or any role of this one)."""
     doc = bootstrap_template(config(env))["Resources"]
-    policies = [r["Properties"]["PolicyDocument"] for r in doc.values() if r["Type"] == "AWS::S3::BucketPolicy"]
+    policies = [r["Properties"]["PolicyDocument"] for r in doc.values()
+                if r["Type"] == "AWS::S3::BucketPolicy"]
     assert policies and {s["Effect"] for p in policies for s in p["Statement"]} == {"Deny"}
 
 
