@@ -14,7 +14,9 @@ applying, and operators other than StringEquals are ignored. So conditions are d
 IAM's rules (IAM User Guide, "Condition operators"): StringEquals, StringNotEquals and
 StringLike on single-valued keys; a key the request lacks makes StringEquals and StringLike false
 and StringNotEquals true; an operator not listed here is refused below, never guessed. Action
-names match case-sensitively (callers use AWS's spelling).
+names match case-insensitively, as IAM matches them (IAM User Guide, "IAM JSON policy elements:
+Action": "The prefix and the action name are case insensitive"); moto's matching is
+case-sensitive, so both sides are lower-cased before it sees them.
 
 A permissions boundary is evaluated as IAM does for a role's own requests: allowed only when the
 identity policies allow it, the boundary allows it, and neither denies it (IAM User Guide,
@@ -62,13 +64,14 @@ def statement_effect(statement: Document, action: str, resource: str,
     """PERMITTED, DENIED (an explicit Deny) or NEUTRAL (the statement does not apply)."""
     if not conditions_hold(statement.get("Condition", {}), context):
         return PermissionResult.NEUTRAL
-    plain = {k: v for k, v in statement.items() if k not in ("Condition", "NotResource")}
+    plain = {k: [a.lower() for a in _values(v)] if k in ("Action", "NotAction") else v
+             for k, v in statement.items() if k not in ("Condition", "NotResource")}
     if "NotResource" in statement:  # moto reads no NotResource: the statement covers what it omits
         omitted = IAMPolicyStatement({"Resource": statement["NotResource"]})
         if omitted._check_element_matches("Resource", resource):
             return PermissionResult.NEUTRAL
         plain["Resource"] = "*"
-    return IAMPolicyStatement(plain).is_action_permitted(action, resource)
+    return IAMPolicyStatement(plain).is_action_permitted(action.lower(), resource)
 
 
 def _results(documents: list[Document], action: str, resource: str,

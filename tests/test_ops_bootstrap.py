@@ -133,6 +133,16 @@ def test_each_role_trusts_one_github_environment_on_main_or_only_cloudformation(
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_the_artifact_bucket_s_policy_grants_nothing(env: str) -> None:
+    """Who may read or write the artifacts is the bootstrap roles' own policies: an Allow in the
+    bucket's policy would reach past them (another account, or any role of this one)."""
+    doc = bootstrap_template(config(env))["Resources"]
+    policies = [r["Properties"]["PolicyDocument"] for r in doc.values()
+                if r["Type"] == "AWS::S3::BucketPolicy"]
+    assert policies and {s["Effect"] for p in policies for s in p["Statement"]} == {"Deny"}
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_every_handler_permission_of_the_stacks_is_granted_to_the_execution_role(env: str) -> None:
     cfg = config(env)
     types = bootstrap.resource_types([render(cfg, "app"), render(cfg, "edge")])

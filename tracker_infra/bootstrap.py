@@ -87,9 +87,12 @@ EXECUTION_CALLS = ("lambda:InvokeFunction", "lambda:EnableReplication*", "lambda
 # Every action any of the roles is given besides the handlers' (tests/test_ops_bootstrap.py).
 PLUMBING = tuple(dict.fromkeys(PLAN_STACK_CALLS + DEPLOY_STACK_CALLS + DEPLOY_BUCKET_CALLS
                                + DEPLOY_OTHER_CALLS + EXECUTION_CALLS))
-# Reads that return a secret: granted to no role GitHub's tokens reach (the plan job's code is
-# unreviewed), and denied to the plan role outright.
-SECRET_READS = ("secretsmanager:GetSecretValue",)
+# Reads that return a secret or a credential (cloudsplaining's catalogue of the calls that return
+# credentials, tests/test_escalation.py): granted to no role GitHub's tokens reach (the plan job's
+# code is unreviewed), and denied to the plan and deploy roles outright, since their reads are
+# granted as ecr:Get*, secretsmanager:Get*. No job pulls or pushes an image (release-image only
+# describes them).
+SECRET_READS = ("secretsmanager:GetSecretValue", "ecr:GetAuthorizationToken")
 # Role changes the execution role makes only on a role that carries the boundary (iam:PermissionsBoundary,
 # IAM User Guide: "Permissions boundaries for IAM entities", and the condition key's reference);
 # removing a boundary it never does.
@@ -348,12 +351,14 @@ def _role_services(docs: Iterable[dict[str, Any]]) -> set[str]:
 def boundary_statements(scope: Scope, role_services: set[str]) -> list[Statement]:
     """The permissions boundary (IAM User Guide, "Permissions boundaries for IAM entities"; after
     CDK's example boundary, `cdk bootstrap --example-permissions-boundary`): a ceiling of the
-    services the stacks use, within which a role changes only roles that carry this boundary,
-    passes only the environment's roles, edits only the environment's functions, assumes no role,
-    and leaves the bootstrap alone (PROTECT)."""
+    services the stacks use, IAM and STS only where the stacks' roles' own policies name them (a
+    ceiling of iam:* would let a role rewrite the account's identity providers, delete its other
+    roles or users' credentials: every IAM write not denied below); within it a role changes only
+    roles that carry this boundary, passes only the environment's roles, edits only the
+    environment's functions, assumes no role, and leaves the bootstrap alone (PROTECT)."""
     cfg = scope.cfg
     not_bounded = {"StringNotEquals": {"iam:PermissionsBoundary": [cfg.boundary_arn]}}
-    services = sorted(scope.services | role_services | {"sts"})
+    services = sorted(scope.services - {"iam", "sts"} | role_services)
     return [
         Statement("CeilingTheStacksServices", [f"{s}:*" for s in services], ["*"]),
         protect(scope),
