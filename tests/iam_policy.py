@@ -12,7 +12,8 @@ decides those. Its conditions are not sound enough to judge an attacker's reques
 request lacks passes every condition, an unmatched condition of an Allow denies instead of not
 applying, and operators other than StringEquals are ignored. So conditions are decided here, by
 IAM's rules (IAM User Guide, "Condition operators"): StringEquals, StringNotEquals and
-StringLike on single-valued keys; a key the request lacks makes StringEquals and StringLike false
+StringLike and Bool on single-valued keys; a key the request lacks makes StringEquals, StringLike
+and Bool false
 and StringNotEquals true; an operator not listed here is refused below, never guessed. Action
 names match case-insensitively, as IAM matches them (IAM User Guide, "IAM JSON policy elements:
 Action": "The prefix and the action name are case insensitive"); moto's matching is
@@ -50,6 +51,8 @@ def _one(operator: str, expected: list[str], actual: str | None) -> bool:
         return actual is None or actual not in expected
     if operator == "StringLike":
         return actual is not None and any(fnmatch.fnmatchcase(actual, e) for e in expected)
+    if operator == "Bool":  # "true"/"false", as the request context carries a boolean key
+        return actual is not None and actual.lower() in [str(e).lower() for e in expected]
     raise AssertionError(f"tests/iam_policy.py does not evaluate the condition operator {operator}")
 
 

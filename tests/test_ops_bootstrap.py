@@ -173,6 +173,17 @@ def test_the_plan_and_deploy_roles_hold_what_their_commands_call(env: str) -> No
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_the_deploy_role_grants_a_key_only_for_the_restore_rds_makes(env: str) -> None:
+    cfg = config(env)
+    key = f"arn:aws:kms:{cfg.region}:{cfg.account}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    region = {"aws:RequestedRegion": cfg.region}
+    documents = role_of(env, "deploy")[1]
+    assert allows(documents, "kms:CreateGrant", key, {**region, "kms:GrantIsForAWSResource": "true"})
+    assert not allows(documents, "kms:CreateGrant", key, region)  # a grant to anyone, made directly
+    assert not allows(documents, "kms:CreateGrant", key, {**region, "kms:GrantIsForAWSResource": "false"})
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_the_execution_role_changes_a_role_only_when_it_carries_the_boundary(env: str) -> None:
     cfg = config(env)
     _, documents = role_of(env, "cfn-exec")
@@ -206,6 +217,8 @@ def _scoped(statement: dict[str, Any], cfg: Any) -> bool:
         checks[name] = checks["Stacks"]
     for name in ("Reads", "Operations"):
         checks[name] = checks["Resources"]
+    checks["GrantsForRestores"] = lambda: statement["Condition"] == {
+        "StringEquals": {"aws:RequestedRegion": regions}, "Bool": {"kms:GrantIsForAWSResource": ["true"]}}
     for name in ("Transforms", "ServiceLinkedRoles"):
         checks[name] = lambda: True
     return checks[statement["Sid"].rstrip("0123456789")]()

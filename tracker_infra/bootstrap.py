@@ -79,14 +79,17 @@ DEPLOY_BUCKET_CALLS = (
 DEPLOY_OTHER_CALLS = (
     "cloudfront:CreateInvalidation", "cloudfront:GetInvalidation",
     "rds:RestoreDBClusterToPointInTime", "rds:RestoreDBClusterFromSnapshot", "rds:CreateDBInstance",
-    "rds:AddTagsToResource", "kms:CreateGrant", "kms:DescribeKey",
+    "rds:AddTagsToResource", "kms:DescribeKey",
 )
+# RDS creates a grant on the cluster's key for a restore, with the caller's rights: allowed only
+# for such a grant (kms:GrantIsForAWSResource, KMS Developer Guide, "AWS KMS condition keys").
+DEPLOY_GRANTS = ("kms:CreateGrant",)
 # What CloudFormation calls as the execution role besides the resource handlers: a custom
 # resource's function is invoked with the stack's role; Lambda@Edge replication.
 EXECUTION_CALLS = ("lambda:InvokeFunction", "lambda:EnableReplication*", "lambda:DisableReplication")
 # Every action any of the roles is given besides the handlers' (tests/test_ops_bootstrap.py).
 PLUMBING = tuple(dict.fromkeys(PLAN_STACK_CALLS + DEPLOY_STACK_CALLS + DEPLOY_BUCKET_CALLS
-                               + DEPLOY_OTHER_CALLS + EXECUTION_CALLS))
+                               + DEPLOY_OTHER_CALLS + DEPLOY_GRANTS + EXECUTION_CALLS))
 # Reads that return a secret or a credential (cloudsplaining's catalogue of the calls that return
 # credentials, tests/test_escalation.py): granted to no role GitHub's tokens reach (the plan job's
 # code is unreviewed), and denied to the plan and deploy roles outright, since their reads are
@@ -290,6 +293,8 @@ def deploy_statements(scope: Scope) -> list[Statement]:
             *_shared(scope),
             Statement("Buckets", _compact(buckets), scope.buckets),
             Statement("Operations", sorted(DEPLOY_OTHER_CALLS), ["*"], scope.region_only),
+            Statement("GrantsForRestores", list(DEPLOY_GRANTS), ["*"],
+                      {**scope.region_only, "Bool": {"kms:GrantIsForAWSResource": ["true"]}}),
             Statement("NoSecretReads", list(SECRET_READS), ["*"], effect="Deny")]
 
 
