@@ -53,12 +53,13 @@ def _hsts(value: str) -> tuple[int, set[str]]:
 
 
 def _directives(value: str, separator: str = ";") -> dict[str, set[str]]:
-    """CSP (``directive source ...;``) or Permissions-Policy (``feature=(allowlist), ...``)."""
+    """CSP (``directive source ...;``) or Permissions-Policy (``feature=(allowlist), ...``); CSP's
+    'none' is the empty source list it stands for (CSP Level 3, "source lists")."""
     out: dict[str, set[str]] = {}
     for part in value.split(separator):
         words = part.replace("=", " ").replace("(", " ").replace(")", " ").split()
         if words:
-            out[words[0].lower()] = set(words[1:])
+            out[words[0].lower()] = set(words[1:]) - {"'none'"}
     return out
 
 

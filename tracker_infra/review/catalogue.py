@@ -68,14 +68,14 @@ class Entry:
         decides it (the review cannot evaluate it)."""
         if value is MISSING:
             return True if self.negative else self.missing_passes
+        if ANY in self.values:  # any value, a reference too (as checkov decides)
+            return self.negative is (value in (None, "", [], {}))
         if is_intrinsic(value) or (isinstance(value, str) and "${" in value):
             return None
         if self.negative:
-            return not (ANY in self.values or value in self.values)
+            return value not in self.values
         if isinstance(value, list) and len(value) == 1:
             value = value[0]
-        if ANY in self.values:
-            return value not in (None, "", [], {})
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value in self.values or (value.lower() == "true") in self.values
         return value in self.values
