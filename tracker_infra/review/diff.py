@@ -81,10 +81,9 @@ def _removed_env_note(env: str) -> str:
             "(sam delete), or they keep running and billing.")
 
 
-def diff_templates(old: dict[str, Any], new: dict[str, Any], name: str = "", label: str = "") -> StackChanges:
-    """The resource, section and security differences between two parsed templates."""
-    result = StackChanges(name, label)
-    result.resources = analyse(old.get("Resources") or {}, new.get("Resources") or {})
+def _sections(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    """The differences of every section besides Resources."""
+    found = []
     for section in dict.fromkeys([*old, *new]):
         if section == "Resources":
             continue
@@ -93,7 +92,15 @@ def diff_templates(old: dict[str, Any], new: dict[str, Any], name: str = "", lab
             b = {}  # a whole section added or removed: list its entries one by one
         elif isinstance(b, dict) and a is MISSING:
             a = {}
-        result.other += [Change(format_path(p), x, y) for p, x, y in diff_values(a, b, (section,))]
+        found += [Change(format_path(p), x, y) for p, x, y in diff_values(a, b, (section,))]
+    return found
+
+
+def diff_templates(old: dict[str, Any], new: dict[str, Any], name: str = "", label: str = "") -> StackChanges:
+    """The resource, section and security differences between two parsed templates."""
+    result = StackChanges(name, label)
+    result.resources = analyse(old.get("Resources") or {}, new.get("Resources") or {})
+    result.other = _sections(old, new)
     before, after = Template(old), Template(new)
     result.iam = iam_changes(before, after)
     result.rules = rule_changes(before, after)
@@ -385,49 +392,61 @@ def _whole_accounts(vars_dir: Path, cfgs: list[Any]) -> frozenset[str]:
     return frozenset(cfg.account for cfg in cfgs if cfg.account not in partial)
 
 
+def _environment_report(args: argparse.Namespace, envs: list[str], markdown: bool) -> Report:
+    """diff A B: two environments rendered fresh, their own names normalised."""
+    from ..config import load_all
+
+    if len(envs) != 2:
+        raise UserError("diff", "environments", f"got {len(envs)} (allowed: none, or exactly "
+                        "two environments to compare, e.g. diff staging production)")
+    if args.base or args.env:
+        raise UserError("diff", "environments", "cannot be combined with --base or --env "
+                        "(allowed: diff A B, or diff [--base REV] [--env ENV])")
+    if envs[0] == envs[1]:
+        raise UserError("diff", "environments", f"{envs[0]} twice (allowed: two different "
+                        "environments)")
+    cfgs = load_all(args.vars, envs)
+    side = fresh(cfgs, args.out)
+    _PARSED.update(side.parsed)
+    labels = _stack_labels(cfgs)
+    pair = (envs[0], envs[1])
+    report = Report(f"Template review: {envs[0]} -> {envs[1]} (names, CIDRs, account ids "
+                    "normalised)")
+    report.stacks, _ = compare(side, side, labels, {c.environment: normaliser(c) for c in cfgs}, pair)
+    report.costs = _cost_lines(side, side, markdown, pair, labels)
+    return report
+
+
+def _baseline(args: argparse.Namespace, known: list[str], accounts: frozenset[str]) -> tuple[Side, str]:
+    """The old side and the report's first line: rendered/ (and bootstrap/) at a revision, or on
+    disk outside a git checkout."""
+    if args.base or in_git(args.out):
+        rev = args.base or "HEAD"
+        old = at_revision(args.out, rev, args.env)
+        old.files[BOOTSTRAP] = bootstrap_at(args.out, rev, accounts)
+        return old, (f"Template review: {args.out}/ committed at {rev} ({old.commit}) -> fresh render "
+                     "of the working tree")
+    present = sorted(d.name for d in args.out.iterdir() if d.is_dir()) if args.out.is_dir() else []
+    old = on_disk(args.out, args.env or sorted(set(known) | set(present)))
+    old.files[BOOTSTRAP] = bootstrap_on_disk(args.out, accounts)
+    return old, (f"Template review: {args.out}/ on disk (not a git checkout) -> fresh render of "
+                 f"{args.vars}/")
+
+
 def build_report(args: argparse.Namespace) -> Report:
     from ..config import environments, load_all
 
     envs: list[str] = list(args.environments or [])
     markdown = args.format == "markdown"
     if envs:
-        if len(envs) != 2:
-            raise UserError("diff", "environments", f"got {len(envs)} (allowed: none, or exactly "
-                            "two environments to compare, e.g. diff staging production)")
-        if args.base or args.env:
-            raise UserError("diff", "environments", "cannot be combined with --base or --env "
-                            "(allowed: diff A B, or diff [--base REV] [--env ENV])")
-        if envs[0] == envs[1]:
-            raise UserError("diff", "environments", f"{envs[0]} twice (allowed: two different "
-                            "environments)")
-        cfgs = load_all(args.vars, envs)
-        side = fresh(cfgs, args.out)
-        _PARSED.update(side.parsed)
-        labels = _stack_labels(cfgs)
-        pair = (envs[0], envs[1])
-        report = Report(f"Template review: {envs[0]} -> {envs[1]} (names, CIDRs, account ids "
-                        "normalised)")
-        report.stacks, _ = compare(side, side, labels, {c.environment: normaliser(c) for c in cfgs}, pair)
-        report.costs = _cost_lines(side, side, markdown, pair, labels)
-        return report
+        return _environment_report(args, envs, markdown)
     known = environments(args.vars)
     cfgs = load_all(args.vars, args.env)
     accounts = _whole_accounts(args.vars, cfgs) if args.env else frozenset(c.account for c in cfgs)
     new = fresh(cfgs, args.out, accounts)
     _PARSED.update(new.parsed)
     labels = _stack_labels(cfgs)
-    if args.base or in_git(args.out):
-        rev = args.base or "HEAD"
-        old = at_revision(args.out, rev, args.env)
-        old.files[BOOTSTRAP] = bootstrap_at(args.out, rev, accounts)
-        title = (f"Template review: {args.out}/ committed at {rev} ({old.commit}) -> fresh render "
-                 "of the working tree")
-    else:
-        present = sorted(d.name for d in args.out.iterdir() if d.is_dir()) if args.out.is_dir() else []
-        old = on_disk(args.out, args.env or sorted(set(known) | set(present)))
-        old.files[BOOTSTRAP] = bootstrap_on_disk(args.out, accounts)
-        title = (f"Template review: {args.out}/ on disk (not a git checkout) -> fresh render of "
-                 f"{args.vars}/")
+    old, title = _baseline(args, known, accounts)
     report = Report(title)
     removed = frozenset(set(old.files) - set(known) - {BOOTSTRAP})  # its stacks keep running
     report.stacks, report.notes = compare(old, new, labels, removed_envs=removed)
