@@ -526,11 +526,13 @@ def test_the_head_is_one_line_per_resource_in_order_of_harm() -> None:
         Widening("data", "c", "Bucket", "AWS::S3::Bucket", "DeletionPolicy: Retain removed"),
         Widening("data", "d", "Balancer", "AWS::ElasticLoadBalancingV2::LoadBalancer",
                  "deletion protection off"),
+        Widening("exposure", "e", "QueuePolicy", "AWS::SQS::QueuePolicy", "policy allows anyone"),
     ])
     head = [line for line in text_of(stack).splitlines() if line.startswith("!!")]
     assert head[1:] == [
         "!!   WIDENS data: production/app.yaml Bucket (AWS::S3::Bucket): DeletionPolicy: Retain removed",
         "!!       WIDENS exposure: production/app.yaml Bucket (AWS::S3::Bucket): public access block off",
+        "!!   WIDENS exposure: production/app.yaml QueuePolicy (AWS::SQS::QueuePolicy): policy allows anyone",
         "!!   WIDENS data: production/app.yaml Balancer (AWS::ElasticLoadBalancingV2::LoadBalancer): "
         "deletion protection off",  # the rest: data protection of what holds no data, then security
         "!!   WIDENS audit: production/app.yaml Alarm (AWS::CloudWatch::Alarm): alarm actions removed",

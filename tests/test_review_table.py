@@ -509,7 +509,7 @@ WIDENINGS = [
     ),
     Widening(
         "container runs as root",
-        (("partials/api_service.yaml.j2", 'User: "1000:1000"', 'User: "0"'),),
+        (("partials/api_service.yaml.j2", 'container_user = "1000:1000"', 'container_user = "0"'),),
         5,
         "(AWS::ECS::TaskDefinition): non-root user removed",
     ),
