@@ -284,13 +284,16 @@ def _rename_line(s: StackChanges, r: ResourceChange, md: bool) -> str:
 # The head's order of harm: a stateful resource losing its data protection, then exposure (IAM,
 # security groups and secrets in the clear open access too), then the rest.
 EXPOSURE = ("exposure", "secrets")
+DATA_LOST, EXPOSED, REST = range(3)
 Flagged = Widening | IamChange | RuleChange
 
 
 def _harm(w: Flagged) -> int:
-    if isinstance(w, Widening):
-        return 0 if w.category == "data" and w.type in STATEFUL_TYPES else 1 if w.category in EXPOSURE else 2
-    return 1
+    if not isinstance(w, Widening):
+        return EXPOSED  # IAM and security groups
+    if w.category == "data" and w.type in STATEFUL_TYPES:
+        return DATA_LOST
+    return EXPOSED if w.category in EXPOSURE else REST
 
 
 def _owner(w: Flagged) -> str:
