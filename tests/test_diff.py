@@ -363,3 +363,194 @@ def test_a_logical_id_renamed_is_said_as_a_rename_with_what_happens_to_the_data(
     # a new resource of another shape is not a rename
     new["Resources"]["WebsiteBucket"]["Properties"] = {"AccessControl": "Private"}
     assert by_id(diff_templates(old, new))["WebsiteBucket"].renamed_from == ""
+
+
+# --- secrets in the clear, the edge headers, NOT JUDGED, the head's order, --fail-on-unjudged -----
+
+
+def _production(key: str) -> dict[str, Any]:
+    return render(config("production"), key)
+
+
+def _container_env(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return doc["Resources"]["ApiTaskDefinition"]["Properties"]["ContainerDefinitions"][0]["Environment"]
+
+
+def _function_env(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc["Resources"]["DatabaseUserFunction"]["Properties"]["Environment"]["Variables"]
+
+
+RESOLVE = "{{resolve:secretsmanager:tracker/db:SecretString:password}}"
+SECRETS = {
+    "dynamic reference in a container": (lambda d: _container_env(d).append({"Name": "DB", "Value": RESOLVE}),
+                                         "ApiTaskDefinition"),
+    "token written into a container": (
+        lambda d: _container_env(d).append({"Name": "API_TOKEN", "Value": "x1"}), "ApiTaskDefinition"),
+    "password in a function's variables": (lambda d: _function_env(d).update(DbPassword="hunter22"),
+                                           "DatabaseUserFunction"),
+    "a parameter default": (lambda d: d["Parameters"].update(AdminPassword={"Type": "String",
+                                                                            "Default": "letmein"}),
+                            "AdminPassword"),
+    "an output": (lambda d: d["Outputs"].update(Leak={"Value": {"Fn::Sub": f"x-{RESOLVE}"}}), "Leak"),
+}
+
+
+@pytest.mark.parametrize("name", SECRETS)
+def test_a_secret_moved_into_the_clear_widens(name: str) -> None:
+    plant, where = SECRETS[name]
+    before = _production("app")
+    after = copy.deepcopy(before)
+    plant(after)
+    result = diff_templates(before, after, "production/app.yaml")
+    assert [(w.category, w.logical_id) for w in result.widenings] == [("secrets", where)]
+    assert result.unjudged == []  # the rule judged the variables
+    assert diff_templates(after, before).widenings == []  # taking it out is no widening
+
+
+def test_variables_that_are_no_secrets_are_judged_neutral() -> None:
+    before = _production("app")
+    after = copy.deepcopy(before)
+    _container_env(after).append({"Name": "LOG_LEVEL", "Value": "debug"})
+    _container_env(after).append({"Name": "SESSION_KEY_ARN", "Value": {"Ref": "ApiDatabaseSecret"}})
+    _function_env(after).update(TOKEN_TABLE_NAME="tokens")
+    result = diff_templates(before, after)
+    assert result.widenings == [] and result.unjudged == []
+
+
+HEADERS = {"Strict-Transport-Security": "max-age=63072000; includeSubDomains; preload",
+           "Content-Security-Policy": "default-src 'none'; script-src 'self'; frame-ancestors 'none'",
+           "Referrer-Policy": "strict-origin-when-cross-origin", "X-Frame-Options": "DENY",
+           "Permissions-Policy": "camera=(), geolocation=()"}
+
+
+@pytest.mark.parametrize(("header", "value", "weaker"), [
+    ("Strict-Transport-Security", "max-age=300; includeSubDomains; preload", "max-age 63072000 -> 300"),
+    ("Strict-Transport-Security", "max-age=63072000; preload", "includesubdomains dropped"),
+    ("Content-Security-Policy",
+     "default-src 'none'; script-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+     "script-src gains 'unsafe-inline'"),
+    ("Content-Security-Policy", "default-src 'none'; script-src 'self'", "frame-ancestors removed"),
+    ("Referrer-Policy", "unsafe-url", "'strict-origin-when-cross-origin' -> 'unsafe-url'"),
+    ("X-Frame-Options", "SAMEORIGIN", "'DENY' -> 'SAMEORIGIN'"),
+    ("Permissions-Policy", "camera=(self), geolocation=()", "camera gains self"),
+    ("X-Frame-Options", None, "X-Frame-Options no longer sent"),
+])
+def test_a_weaker_edge_header_is_found_by_the_header_rule(header: str, value: str | None,
+                                                          weaker: str) -> None:
+    from tracker_infra.header_grading import configuration_changes
+
+    new = {k: v for k, v in HEADERS.items() if k != header or value is not None}
+    if value is not None:
+        new[header] = value
+    weakened, unjudged = configuration_changes(HEADERS, new)
+    assert len(weakened) == 1 and weaker in weakened[0] and unjudged == []
+
+
+@pytest.mark.parametrize(("header", "value"), [
+    ("Strict-Transport-Security", "max-age=126144000; includeSubDomains; preload"),
+    ("Content-Security-Policy", "default-src 'none'; script-src 'none'; frame-ancestors 'none'"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Permissions-Policy", "camera=(), geolocation=(), usb=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+])
+def test_a_stricter_edge_header_is_not_weaker(header: str, value: str) -> None:
+    from tracker_infra.header_grading import configuration_changes
+
+    assert configuration_changes(HEADERS, {**HEADERS, header: value}) == ([], [])
+
+
+def test_a_header_the_rule_has_no_order_for_is_not_judged() -> None:
+    from tracker_infra.header_grading import configuration_changes
+
+    old = {**HEADERS, "X-Custom": "a"}
+    assert configuration_changes(old, {**HEADERS, "X-Custom": "b"}) == ([], [("X-Custom", "a", "b")])
+    assert configuration_changes(HEADERS, {**HEADERS, "Access-Control-Allow-Origin": "*"}) == (
+        [], [("Access-Control-Allow-Origin", "", "*")])
+
+
+def test_headers_weakened_through_vars_fail_the_broadening_gate(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    vars_dir = copy_vars(tmp_path)
+    out = tmp_path / "rendered"
+    _render(vars_dir, out)
+    capsys.readouterr()
+    _set_vars(vars_dir, "defaults.yaml", "max-age=63072000", "max-age=600")
+    args = ["diff", "--vars", str(vars_dir), "--out", str(out), "--env", "production"]
+    assert main([*args, "--fail-on-broadening"]) == 5
+    text = capsys.readouterr().out
+    assert ("!!   WIDENS headers: production/edge.yaml SecurityHeadersFunction (AWS::Serverless::Function): "
+            "edge/headers.json: Strict-Transport-Security weaker: max-age 63072000 -> 600") in text
+
+
+def test_a_security_bearing_change_no_rule_judges_is_not_judged_with_both_values() -> None:
+    before = _production("app")
+    after = copy.deepcopy(before)
+    listener = after["Resources"]["ApiHttpsListener"]["Properties"]
+    listener["Certificates"] = [{"CertificateArn": "arn:aws:acm:us-east-1:333333333333:certificate/other"}]
+    container = after["Resources"]["ApiTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    container["LinuxParameters"] = {"Capabilities": {"Add": ["SYS_ADMIN"]}}
+    after["Resources"]["ApiTaskDefinition"]["Properties"]["Tags"].append({"Key": "Team", "Value": "x"})
+    scaling = after["Resources"]["DatabaseCluster"]["Properties"]["ServerlessV2ScalingConfiguration"]
+    scaling["MaxCapacity"] = 64  # not security-bearing
+    result = diff_templates(before, after, "production/app.yaml")
+    assert sorted((u.logical_id, u.path) for u in result.unjudged) == [
+        ("ApiHttpsListener", "Properties.Certificates[0].CertificateArn"),
+        ("ApiTaskDefinition", "Properties.ContainerDefinitions[Name=api].LinuxParameters"),
+    ]
+    head = [line for line in text_of(result).splitlines() if line.startswith("!!")]
+    assert head[0].startswith("!! 2 security-bearing change(s) in 2 resource(s) that no rule judges")
+    assert any(line.startswith("!!   NOT JUDGED: production/app.yaml ApiHttpsListener "
+                               "(AWS::ElasticLoadBalancingV2::Listener): Properties.Certificates[0]"
+                               ".CertificateArn: ") and line.endswith('-> "arn:aws:acm:us-east-1:'
+                                                                      '333333333333:certificate/other"')
+               for line in head), head
+
+
+def test_a_change_security_py_does_not_see_is_not_judged() -> None:
+    """A policy document's change with no row in security.py's table is not taken as judged."""
+    before = _production("app")
+    after = copy.deepcopy(before)
+    role = after["Resources"]["ApiTaskRole"]["Properties"]
+    role["ManagedPolicyArns"] = ["arn:aws:iam::aws:policy/AdministratorAccess"]
+    result = diff_templates(before, after)
+    found = [(u.logical_id, u.path) for u in result.unjudged]
+    assert found == [("ApiTaskRole", "Properties.ManagedPolicyArns")]
+
+
+def test_the_head_is_one_line_per_resource_in_order_of_harm() -> None:
+    from tracker_infra.review.widening import Widening
+
+    stack = StackChanges("production/app.yaml", widenings=[
+        Widening("audit", "a", "Alarm", "AWS::CloudWatch::Alarm", "alarm actions removed"),
+        Widening("exposure", "b", "Bucket", "AWS::S3::Bucket", "public access block off"),
+        Widening("data", "c", "Bucket", "AWS::S3::Bucket", "DeletionPolicy: Retain removed"),
+        Widening("data", "d", "Balancer", "AWS::ElasticLoadBalancingV2::LoadBalancer",
+                 "deletion protection off"),
+        Widening("exposure", "e", "QueuePolicy", "AWS::SQS::QueuePolicy", "policy allows anyone"),
+    ])
+    head = [line for line in text_of(stack).splitlines() if line.startswith("!!")]
+    assert head[1:] == [
+        "!!   WIDENS data: production/app.yaml Bucket (AWS::S3::Bucket): DeletionPolicy: Retain removed",
+        "!!       WIDENS exposure: production/app.yaml Bucket (AWS::S3::Bucket): public access block off",
+        "!!   WIDENS exposure: production/app.yaml QueuePolicy (AWS::SQS::QueuePolicy): policy allows anyone",
+        "!!   WIDENS data: production/app.yaml Balancer (AWS::ElasticLoadBalancingV2::LoadBalancer): "
+        "deletion protection off",  # the rest: data protection of what holds no data, then security
+        "!!   WIDENS audit: production/app.yaml Alarm (AWS::CloudWatch::Alarm): alarm actions removed",
+    ]
+
+
+def test_fail_on_unjudged_has_its_own_exit_code(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from tracker_infra.errors import EXIT_CODES, EXIT_UNJUDGED
+
+    assert EXIT_UNJUDGED == 9 and "--fail-on-unjudged" in EXIT_CODES[EXIT_UNJUDGED]
+    vars_dir = copy_vars(tmp_path)
+    out = tmp_path / "rendered"
+    _render(vars_dir, out)
+    capsys.readouterr()
+    _set_vars(vars_dir, "production.yaml", "certificate/33333333-3333-4333-8333-333333333332",
+              "certificate/33333333-3333-4333-8333-333333333339")
+    args = ["diff", "--vars", str(vars_dir), "--out", str(out), "--env", "production"]
+    assert main([*args, "--fail-on-broadening", "--fail-on-replace"]) == 0
+    assert main([*args, "--fail-on-broadening", "--fail-on-unjudged"]) == EXIT_UNJUDGED
+    assert "NOT JUDGED: production/" in capsys.readouterr().out

@@ -322,7 +322,8 @@ WIDENINGS = [
         "site bucket public",
         (("partials/frontend.yaml.j2", SITE_BLOCK, SITE_BLOCK.replace("true", "false")),),
         5,
-        "WIDENS exposure: production/edge.yaml SiteBucket (AWS::S3::Bucket): public access block off",
+        "WIDENS exposure: production/edge.yaml SiteBucket (AWS::S3::Bucket): CKV_AWS_53 "
+        "PublicAccessBlockConfiguration.BlockPublicAcls now false (was true)",
     ),
     Widening(
         "tasks with public IPs",
@@ -334,7 +335,7 @@ WIDENINGS = [
         "database instances public",
         (("partials/database.yaml.j2", "PubliclyAccessible: false", "PubliclyAccessible: true"),),
         5,
-        "(AWS::RDS::DBInstance): PubliclyAccessible: true",
+        "(AWS::RDS::DBInstance): CKV_AWS_17 PubliclyAccessible now true (was false)",
     ),
     Widening(
         "CloudFront over plain HTTP",
@@ -359,7 +360,8 @@ WIDENINGS = [
             ),
         ),
         5,
-        "(AWS::CloudFront::Distribution): MinimumProtocolVersion TLSv1 (older than TLS 1.2)",
+        "WIDENS transport: production/edge.yaml Distribution (AWS::CloudFront::Distribution): CKV_AWS_174 "
+        "DistributionConfig.ViewerCertificate.MinimumProtocolVersion now",
     ),
     Widening(
         "ALB TLS 1.0",
@@ -378,13 +380,14 @@ WIDENINGS = [
         "database unencrypted",
         (("partials/database.yaml.j2", "StorageEncrypted: true", "StorageEncrypted: false"),),
         4,  # StorageEncrypted is create-only: the cluster is replaced too (data at risk wins)
-        "WIDENS encryption: production/app.yaml DatabaseCluster (AWS::RDS::DBCluster): StorageEncrypted off",
+        "WIDENS encryption: production/app.yaml DatabaseCluster (AWS::RDS::DBCluster): CKV_AWS_96 "
+        "StorageEncrypted now false (was true)",
     ),
     Widening(
         "topics without the key",
         (("partials/monitoring.yaml.j2", "      KmsMasterKeyId: !GetAtt StackKey.Arn\n", ""),),
         5,
-        "(AWS::SNS::Topic): its KMS key removed",
+        "(AWS::SNS::Topic): CKV_AWS_26 KmsMasterKeyId removed",
     ),
     Widening(
         "log groups without the key",
@@ -396,7 +399,7 @@ WIDENINGS = [
             ),
         ),
         5,
-        "(AWS::Logs::LogGroup): its KMS key removed",
+        "(AWS::Logs::LogGroup): CKV_AWS_158 KmsKeyId removed",
     ),
     Widening(
         "site access logs removed",
@@ -409,7 +412,8 @@ WIDENINGS = [
             ),
         ),
         5,
-        "WIDENS audit: production/edge.yaml SiteBucket (AWS::S3::Bucket): server access logging removed",
+        "WIDENS audit: production/edge.yaml SiteBucket (AWS::S3::Bucket): CKV_AWS_18 "
+        "LoggingConfiguration removed",
     ),
     Widening(
         "CloudFront logs removed",
@@ -423,7 +427,7 @@ WIDENINGS = [
             ),
         ),
         5,
-        "(AWS::CloudFront::Distribution): standard logging removed",
+        "(AWS::CloudFront::Distribution): CKV_AWS_86 DistributionConfig.Logging.Bucket removed",
     ),
     Widening(
         "database log exports off",
@@ -486,7 +490,71 @@ WIDENINGS = [
             ),
         ),
         4,
-        "WIDENS data: production/edge.yaml SiteBucket (AWS::S3::Bucket): versioning Suspended",
+        "WIDENS data: production/edge.yaml SiteBucket (AWS::S3::Bucket): CKV_AWS_21 "
+        "VersioningConfiguration.Status now",
+    ),
+    Widening(
+        "key rotation off",
+        (("partials/kms.yaml.j2", "EnableKeyRotation: true", "EnableKeyRotation: false"),),
+        5,
+        "WIDENS encryption: production/app.yaml StackKey (AWS::KMS::Key): CKV_AWS_7 EnableKeyRotation "
+        "now false (was true)",
+    ),
+    Widening(
+        "container root file system writable",
+        (("partials/api_service.yaml.j2", "ReadonlyRootFilesystem: true", "ReadonlyRootFilesystem: false"),),
+        5,
+        "WIDENS exposure: production/app.yaml ApiTaskDefinition (AWS::ECS::TaskDefinition): read-only "
+        "root file system removed",
+    ),
+    Widening(
+        "container runs as root",
+        (("partials/api_service.yaml.j2", 'container_user = "1000:1000"', 'container_user = "0"'),),
+        5,
+        "(AWS::ECS::TaskDefinition): non-root user removed",
+    ),
+    Widening(
+        "a token in the container's environment",
+        (("partials/api_service.yaml.j2", "            - Name: PORT\n",
+          '            - Name: API_TOKEN\n              Value: "f00dbabe"\n            - Name: PORT\n'),),
+        5,
+        "WIDENS secrets: production/app.yaml ApiTaskDefinition (AWS::ECS::TaskDefinition): container api "
+        "Environment API_TOKEN: a secret-named value written out",
+    ),
+    Widening(
+        "HSTS shortened",
+        (("vars/defaults.yaml", "max-age=63072000; includeSubDomains; preload", "max-age=300"),),
+        5,
+        "WIDENS headers: production/edge.yaml SecurityHeadersFunction (AWS::Serverless::Function): "
+        "edge/headers.json: Strict-Transport-Security weaker: max-age 63072000 -> 300; includesubdomains, "
+        "preload dropped",
+    ),
+    Widening(
+        "CSP allows inline scripts",
+        (
+            ("vars/defaults.yaml",
+             "script-src: [\"'self'\"]", "script-src: [\"'self'\", \"'unsafe-inline'\"]"),
+        ),
+        5,
+        "edge/headers.json: Content-Security-Policy weaker: script-src gains 'unsafe-inline'",
+    ),
+    Widening(
+        "X-Frame-Options removed",
+        (("vars/defaults.yaml", "    X-Frame-Options: DENY\n", ""),),
+        5,
+        "edge/headers.json: X-Frame-Options no longer sent",
+    ),
+    Widening(
+        "ALB keeps invalid headers",
+        (
+            (
+                "partials/api_load_balancer.yaml.j2",
+                "- Key: routing.http.drop_invalid_header_fields.enabled\n          Value: \"true\"",
+                "- Key: routing.http.drop_invalid_header_fields.enabled\n          Value: \"false\"",
+            ),
+        ),
+        5,
+        "(AWS::ElasticLoadBalancingV2::LoadBalancer): dropping invalid header fields removed",
     ),
     # tightenings and neutral changes: no verdict
     Widening(
@@ -510,6 +578,18 @@ WIDENINGS = [
     Widening(
         "longer log retention",
         (("vars/production.yaml", "log_retention_days: 90", "log_retention_days: 365"),),
+        0,
+        "",
+    ),
+    Widening(
+        "HSTS longer",
+        (("vars/defaults.yaml", "max-age=63072000", "max-age=126144000"),),
+        0,
+        "",
+    ),
+    Widening(
+        "CSP narrowed",
+        (("vars/defaults.yaml", "script-src: [\"'self'\"]", "script-src: [\"'none'\"]"),),
         0,
         "",
     ),
@@ -557,4 +637,66 @@ def test_each_widening_is_in_the_head_and_fails_its_gate_in_both_installs(
     if case.head:
         assert case.head in head, head
     else:
-        assert "WIDENS" not in reports[0], head
+        assert "WIDENS" not in reports[0] and "NOT JUDGED" not in reports[0], head
+
+
+# --- fail closed: changes no rule judges, bootstrap/ reviewed like a stack --------------------------
+# Each is reviewed with every gate: a widening the policy rules prove exits 5; where no rule judges
+# the change, the head says NOT JUDGED and --fail-on-unjudged exits 9. Never silence, never 0.
+
+TRUST = "token.actions.githubusercontent.com:sub: {{ cfg.github_subject(github_environment) | yaml }}"
+
+
+@dataclass(frozen=True)
+class Unjudged:
+    name: str
+    edits: tuple[tuple[str, str, str], ...]
+    exits: tuple[int, ...]
+    resource: str  # the head names it on a WIDENS or a NOT JUDGED line
+
+
+UNJUDGED = [
+    Unjudged(
+        "deploy role trusted by every repository of the organisation",
+        (("templates/bootstrap.yaml.j2", TRUST,
+          'token.actions.githubusercontent.com:sub: "repo:community-tracker/*"'),),
+        (5, 9),
+        "bootstrap/333333333333.yaml ProductionDeployRole",
+    ),
+    Unjudged(
+        "AdministratorAccess on the monitoring role",
+        (("partials/database.yaml.j2", "service-role/AmazonRDSEnhancedMonitoringRole\"\n",
+          "service-role/AmazonRDSEnhancedMonitoringRole\"\n"
+          '        - !Sub "arn:${AWS::Partition}:iam::aws:policy/AdministratorAccess"\n'),),
+        (5, 9),
+        "production/app.yaml DatabaseMonitoringRole",
+    ),
+    Unjudged(
+        "edge function code changed",
+        (("edge/handler.py", "Runs for every origin status", "Runs for most origin statuses"),),
+        (9,),
+        "NOT JUDGED: production/edge.yaml SecurityHeadersFunction (AWS::Serverless::Function): code "
+        "edge/handler.py",
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", UNJUDGED, ids=[u.name for u in UNJUDGED])
+def test_what_no_rule_judges_is_said_and_fails_its_gate_in_both_installs(
+    case: Unjudged, repo: Path, runtime_python: Path
+) -> None:
+    _git(repo, "checkout", "-q", "--", ".")
+    _git(repo, "clean", "-qfd")
+    for edit in case.edits:
+        example.apply(edit, repo)
+    reports = []
+    for python in (Path(sys.executable), runtime_python):
+        done = _run(python, "render.py", "diff", "--env", "production", *FLAGS, "--fail-on-unjudged",
+                    cwd=repo)
+        assert done.stderr == "" and done.returncode in case.exits, (done.returncode, done.stdout[:3000])
+        reports.append(done.stdout)
+    assert reports[0] == reports[1]
+    head = [line for line in _alarms(reports[0]).splitlines() if case.resource in line]
+    assert head and all(" WIDENS " in line or " NOT JUDGED: " in line for line in head), _alarms(reports[0])
+    assert "No changes." not in reports[0]

@@ -4,6 +4,11 @@ the checks the rule names (none for a rule whose source is AWS's documentation, 
 has no check for it). A rule removed from RULES, or a check id removed from a rule, fails here.
 
 Tightening and neutral changes (a stricter TLS policy, a longer backup, a new deny) fire no rule.
+
+The catalogue (tracker_infra/review/catalogue.py): catalogue.json must be what checkov's checks
+say (an entry removed or changed fails here), and every entry that holds for a resource of
+production's templates is planted: the review must widen naming the check, and checkov must
+newly fail it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from typing import Any
 import pytest
 
 from tests.helpers import config, render
+from tracker_infra.review import catalogue
+from tracker_infra.review.values import MISSING
 from tracker_infra.review.widening import RULES, widenings
 
 Doc = dict[str, Any]
@@ -71,6 +78,22 @@ def _open_policy(p: dict[str, Any]) -> None:
     )
 
 
+def _new(rid: str, change: Callable[[dict[str, Any]], Any]) -> Plant:
+    """A new resource: a copy of ``rid`` changed (a rule for resources that start weak)."""
+
+    def plant(doc: Doc) -> Doc:
+        copied = copy.deepcopy(doc["Resources"][rid])
+        change(copied["Properties"])
+        doc["Resources"][f"New{rid}"] = copied
+        return doc
+
+    return plant
+
+
+def _container(key: str, value: Any) -> Plant:
+    return _edit("ApiTaskDefinition", lambda p: p["ContainerDefinitions"][0].update({key: value}))
+
+
 def _policy(doc: Doc, rid: str, policy: str) -> Doc:
     doc["Resources"][rid]["DeletionPolicy"] = doc["Resources"][rid]["UpdateReplacePolicy"] = policy
     return doc
@@ -78,9 +101,9 @@ def _policy(doc: Doc, rid: str, policy: str) -> Doc:
 
 # rule id -> (template, plant)
 PLANTS: dict[str, tuple[str, Plant]] = {
-    "bucket-public-access-block": (
+    "new-bucket-public": (
         "edge",
-        _edit(
+        _new(
             "SiteBucket",
             lambda p: p["PublicAccessBlockConfiguration"].update(
                 dict.fromkeys(p["PublicAccessBlockConfiguration"], False)
@@ -88,10 +111,15 @@ PLANTS: dict[str, tuple[str, Plant]] = {
         ),
     ),
     "policy-open-to-anyone": ("edge", _edit("SiteBucketPolicy", _open_policy)),
-    "database-publicly-accessible": (
+    "new-database-public": (
         "app",
-        _edit("DatabaseWriterInstance", lambda p: p.update(PubliclyAccessible=True)),
+        _new("DatabaseWriterInstance", lambda p: p.update(PubliclyAccessible=True)),
     ),
+    "container-privileged": ("app", _container("Privileged", True)),
+    "container-root-writable": ("app", _container("ReadonlyRootFilesystem", False)),
+    "container-runs-as-root": ("app", _container("User", "0")),
+    "alb-invalid-headers-kept": ("app", _attribute_off("routing.http.drop_invalid_header_fields.enabled")),
+    "rotation-removed": ("app", _without("DatabaseSecretRotation")),
     "task-public-ip": (
         "app",
         _edit(
@@ -109,9 +137,9 @@ PLANTS: dict[str, tuple[str, Plant]] = {
             ),
         ),
     ),
-    "cloudfront-old-tls": (
+    "new-cloudfront-old-tls": (
         "edge",
-        _edit(
+        _new(
             "Distribution",
             lambda p: p["DistributionConfig"]["ViewerCertificate"].update(MinimumProtocolVersion="TLSv1"),
         ),
@@ -138,12 +166,10 @@ PLANTS: dict[str, tuple[str, Plant]] = {
             ),
         ),
     ),
-    "storage-unencrypted": ("app", _edit("DatabaseCluster", lambda p: p.update(StorageEncrypted=False))),
+    "new-storage-unencrypted": ("app", _new("DatabaseCluster", lambda p: p.update(StorageEncrypted=False))),
     "database-key-removed": ("app", _edit("DatabaseCluster", lambda p: p.pop("KmsKeyId"))),
     "bucket-encryption-removed": ("edge", _edit("SiteBucket", lambda p: p.pop("BucketEncryption"))),
     "secret-key-removed": ("app", _edit("DatabaseSecret", lambda p: p.pop("KmsKeyId"))),
-    "topic-key-removed": ("app", _edit("AlarmWarningTopic", lambda p: p.pop("KmsMasterKeyId"))),
-    "log-group-key-removed": ("app", _edit("ApiLogGroup", lambda p: p.pop("KmsKeyId"))),
     "repository-key-removed": (
         "app",
         _edit("ApiRepository", lambda p: p.update(EncryptionConfiguration={"EncryptionType": "AES256"})),
@@ -156,18 +182,13 @@ PLANTS: dict[str, tuple[str, Plant]] = {
     "deletion-policy-lost": ("app", lambda doc: _policy(doc, "DatabaseCluster", "Delete")),
     "update-replace-policy-lost": ("app", lambda doc: _policy(doc, "DatabaseCluster", "Delete")),
     "backups-shorter": ("app", _edit("DatabaseCluster", lambda p: p.update(BackupRetentionPeriod=1))),
-    "versioning-suspended": (
+    "new-bucket-unversioned": (
         "edge",
-        _edit("SiteBucket", lambda p: p.update(VersioningConfiguration={"Status": "Suspended"})),
+        _new("SiteBucket", lambda p: p.update(VersioningConfiguration={"Status": "Suspended"})),
     ),
     "log-retention-shorter": ("app", _edit("ApiLogGroup", lambda p: p.update(RetentionInDays=1))),
     "flow-logs-removed": ("app", _without("FlowLog")),
-    "bucket-access-logs-removed": ("edge", _edit("SiteBucket", lambda p: p.pop("LoggingConfiguration"))),
     "alb-access-logs-off": ("app", _attribute_off("access_logs.s3.enabled")),
-    "cloudfront-logs-removed": (
-        "edge",
-        _edit("Distribution", lambda p: p["DistributionConfig"].pop("Logging")),
-    ),
     "database-log-exports-off": (
         "app",
         _edit("DatabaseCluster", lambda p: p.pop("EnableCloudwatchLogsExports")),
@@ -264,3 +285,84 @@ def test_checkov_newly_fails_exactly_the_checks_each_rule_names(tmp_path: Path) 
         for rule in RULES
     }
     assert found == {rule.id: sorted(rule.checkov) for rule in RULES}
+
+
+# --- the catalogue: checkov's key/value checks -----------------------------------------------------
+
+
+def test_the_catalogue_is_what_checkov_says() -> None:
+    """catalogue.json holds exactly checkov's key/value checks (an entry removed, added or
+    changed by hand fails here; `make regen` writes it)."""
+    assert json.loads(catalogue.TABLE.read_text())["entries"] == catalogue.generate()
+    ids = {e.id for entries in catalogue.table().values() for e in entries}
+    assert {"CKV_AWS_7", "CKV_AWS_21", "CKV_AWS_53", "CKV_AWS_158", "CKV_AWS_174"} <= ids
+
+
+def _unsafe(entry: catalogue.Entry) -> Any:
+    """A value the entry fails (MISSING: the property removed)."""
+    if entry.negative:
+        return entry.values[0]
+    if catalogue.ANY in entry.values or not entry.missing_passes:
+        return MISSING
+    return {(True,): False, (False,): True}.get(tuple(entry.values), "TLSv1")
+
+
+def _set(props: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node: Any = props
+    for step in path[:-1]:
+        node = node[int(step.strip("[]"))] if step.startswith("[") else node[step]
+    if value is MISSING:
+        node.pop(path[-1])
+    else:
+        node[path[-1]] = value
+
+
+def _catalogue_plants() -> list[tuple[str, str, catalogue.Entry]]:
+    """(template, logical ID, entry) for every entry that holds for a resource of production."""
+    found = []
+    for key in ("app", "edge"):
+        for rid, resource in render(config("production"), key)["Resources"].items():
+            for entry in catalogue.table().get(resource["Type"], ()):
+                value = catalogue.value_at(resource, entry.path)
+                if value is not MISSING and entry.passes(value):
+                    found.append((key, rid, entry))
+    return found
+
+
+CATALOGUE_PLANTS = _catalogue_plants()
+
+
+def _planted(key: str, rid: str, entry: catalogue.Entry) -> tuple[Doc, Doc]:
+    return _sides(key, _edit(rid, lambda p: _set(p, entry.path, _unsafe(entry))))
+
+
+def test_the_catalogue_speaks_for_many_of_this_repositorys_properties() -> None:
+    checks = {entry.id for _, _, entry in CATALOGUE_PLANTS}
+    assert len(checks) >= 12, checks
+    assert {"CKV_AWS_7", "CKV_AWS_21", "CKV_AWS_53", "CKV_AWS_158", "CKV_AWS_174"} <= checks
+
+
+@pytest.mark.parametrize("plant", CATALOGUE_PLANTS, ids=[f"{p[1]}-{p[2].id}" for p in CATALOGUE_PLANTS])
+def test_a_property_moved_from_its_safe_value_widens_naming_the_check(plant: Any) -> None:
+    key, rid, entry = plant
+    before, after = _planted(key, rid, entry)
+    found = [w for w in widenings(before["Resources"], after["Resources"]) if w.rule == entry.id]
+    assert [w.logical_id for w in found] == [rid]
+    assert found[0].reason.startswith(f"{entry.id} {'.'.join(entry.path)} ")
+    back = [w for w in widenings(after["Resources"], before["Resources"]) if w.rule == entry.id]
+    assert back == []  # the way back is a tightening
+
+
+@pytest.mark.slow
+def test_checkov_newly_fails_each_planted_catalogue_check(tmp_path: Path) -> None:
+    for n, (key, rid, entry) in enumerate(CATALOGUE_PLANTS):
+        before, after = _planted(key, rid, entry)
+        (tmp_path / f"{n}.before.json").write_text(json.dumps(before))
+        (tmp_path / f"{n}.after.json").write_text(json.dumps(after))
+    failures = _checkov_failures(tmp_path)
+    missed = [
+        (rid, entry.id)
+        for n, (_, rid, entry) in enumerate(CATALOGUE_PLANTS)
+        if entry.id not in failures.get(f"{n}.after.json", set()) - failures.get(f"{n}.before.json", set())
+    ]
+    assert missed == []

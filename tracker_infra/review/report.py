@@ -119,6 +119,17 @@ class IamChange:
 
 
 @dataclass(frozen=True)
+class Unjudged:
+    """A changed security-bearing property that no rule judges (unjudged.py)."""
+
+    logical_id: str
+    type: str
+    path: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
 class RuleChange:
     sign: str
     group: str
@@ -139,6 +150,7 @@ class StackChanges:
     iam: list[IamChange] = field(default_factory=list)
     rules: list[RuleChange] = field(default_factory=list)
     widenings: list[Widening] = field(default_factory=list)  # resources loosened (widening.py)
+    unjudged: list[Unjudged] = field(default_factory=list)  # security-bearing, judged by no rule
 
     @property
     def empty(self) -> bool:
@@ -187,6 +199,11 @@ class Report:
         return self._widened(False)
 
     @property
+    def unjudged(self) -> list[tuple[StackChanges, Unjudged]]:
+        """Every changed security-bearing property that no rule judges (unjudged.py)."""
+        return [(s, u) for s in self.stacks for u in s.unjudged]
+
+    @property
     def renames(self) -> list[tuple[StackChanges, ResourceChange]]:
         return [(s, r) for s, r in self.each() if r.renamed_from]
 
@@ -218,11 +235,14 @@ class _Out:
     def alarm(self, title: str, items: list[str], kind: str = "CAUTION") -> None:
         if not items:
             return
+        lines = [(n > 0, line) for item in items for n, line in enumerate(item.split("\n"))]
         if self.md:
-            self.add(f"> [!{kind}]", f"> **{title}**", *[f"> - {i}" for i in items], "")
+            self.add(f"> [!{kind}]", f"> **{title}**",
+                     *[f">   - {line}" if sub else f"> - {line}" for sub, line in lines], "")
         else:
             mark = "!!" if kind == "CAUTION" else "--"
-            self.add(f"{mark} {title}", *[f"{mark}   {i}" for i in items])
+            self.add(f"{mark} {title}", *[f"{mark}       {line}" if sub else f"{mark}   {line}"
+                                          for sub, line in lines])
 
     def table(self, title: str, header: list[str], rows: list[list[str]]) -> None:
         if not rows:
@@ -261,17 +281,67 @@ def _rename_line(s: StackChanges, r: ResourceChange, md: bool) -> str:
             f"{r.renamed_from}, or move it with CloudFormation's stack refactoring")
 
 
-def _security_alarm(report: Report, out: _Out) -> None:
-    security = report.security_widenings
-    out.alarm(f"{len(security)} change(s) widen security (exposure, transport, encryption, audit, IAM, "
-              "security groups):", [_widening_line(s, w, out.md) for s, w in security])
+# The head's order of harm: a stateful resource losing its data protection, then exposure (IAM,
+# security groups and secrets in the clear open access too), then the rest.
+EXPOSURE = ("exposure", "secrets")
+DATA_LOST, EXPOSED, REST = range(3)
+Flagged = Widening | IamChange | RuleChange
+
+
+def _harm(w: Flagged) -> int:
+    if not isinstance(w, Widening):
+        return EXPOSED  # IAM and security groups
+    if w.category == "data" and w.type in STATEFUL_TYPES:
+        return DATA_LOST
+    return EXPOSED if w.category in EXPOSURE else REST
+
+
+def _owner(w: Flagged) -> str:
+    return w.logical_id if isinstance(w, Widening) else w.resource.split()[0] if isinstance(
+        w, IamChange) else w.group
+
+
+def per_resource(found: list[tuple[StackChanges, Any]], line: Any, rank: Any = None) -> list[str]:
+    """One item per resource (its first line, the rest below it), the most harmful first."""
+    order: dict[tuple[str, str], list[str]] = {}
+    ranks: dict[tuple[str, str], int] = {}
+    for s, w in sorted(found, key=lambda sw: rank(sw[1]) if rank else 0):
+        key = (s.name, _owner(w) if rank else w.logical_id)
+        order.setdefault(key, []).append(line(s, w))
+        ranks.setdefault(key, rank(w) if rank else 0)
+    return ["\n".join(lines) for _, lines in sorted(order.items(), key=lambda kv: ranks[kv[0]])]
+
+
+def _widened(report: Report, security_only: bool) -> list[tuple[StackChanges, Flagged]]:
+    found: list[tuple[StackChanges, Flagged]] = list(report.security_widenings)
+    return found if security_only else [*report.data_widenings, *found]
+
+
+def _security_alarm(report: Report, out: _Out, security_only: bool = True) -> None:
+    found = _widened(report, security_only)
+    what = "widen security" if security_only else "widen security or loosen data protection"
+    items = per_resource(found, lambda s, w: _widening_line(s, w, out.md), _harm)
+    out.alarm(f"{len(found)} change(s) {what}, in {len(items)} resource(s), the most harmful first "
+              "(data protection of stateful resources, exposure, then the rest):", items)
+
+
+def _unjudged_line(s: StackChanges, u: Unjudged, md: bool) -> str:
+    old, new = show_change(u.old, u.new)
+    where = f"`{s.name}`" if md else s.name
+    return f"NOT JUDGED: {where} {u.logical_id} ({u.type}): {u.path}: {old} -> {new}"
+
+
+def _unjudged_alarm(report: Report, out: _Out) -> None:
+    found = report.unjudged
+    items = per_resource(found, lambda s, u: _unjudged_line(s, u, out.md))
+    out.alarm(f"{len(found)} security-bearing change(s) in {len(items)} resource(s) that no rule "
+              "judges (read them; --fail-on-unjudged fails on them):", items)
 
 
 def _widening_alarms(report: Report, out: _Out) -> None:
     md = out.md
-    _security_alarm(report, out)
-    data = report.data_widenings
-    out.alarm(f"{len(data)} change(s) loosen data protection:", [_widening_line(s, w, md) for s, w in data])
+    _security_alarm(report, out, security_only=False)
+    _unjudged_alarm(report, out)
     renames = report.renames
     out.alarm(f"{len(renames)} likely rename(s) of a logical ID:",
               [_rename_line(s, r, md) for s, r in renames])
