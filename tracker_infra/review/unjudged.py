@@ -6,9 +6,11 @@ list item so named). NEUTRAL names the properties that are explicitly not securi
 (tags, descriptions). A change of a resource present on both sides is judged when one of these
 covers its path:
 
-  security.py     every policy document (POLICY_KEYS, wherever it is) and every security-group
-                  rule (inline, standalone), when security.py reports the change (a row of its
-                  IAM or rule table for the resource): a change it does not see is not judged;
+  security.py     every policy document (under any property name, as an object or JSON text:
+                  policy.as_document), what attaches a policy or bounds a role (ATTACHMENTS), a
+                  Lambda permission, and every security-group rule (inline, standalone), when
+                  security.py reports the change (a row of its IAM or rule table for the
+                  resource): a change it does not see is not judged;
   widening.py     a hand rule's ``paths``;
   catalogue.py    an entry whose property it is, when its verdict is proven (widens, tighter,
                   unchanged);
@@ -28,8 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import catalogue, cleartext
+from .policy import as_document
 from .report import IamChange, RuleChange, Unjudged
-from .security import POLICY_KEYS
 from .values import diff_values, format_path
 from .widening import RULES
 
@@ -147,13 +149,58 @@ class _Seen:
     rules: bool  # a row of the security-group rule table
 
 
-def _judged(type_: str, path: tuple[str, ...], proven: list[tuple[str, ...]], seen: _Seen) -> bool:
-    if any(step in POLICY_KEYS for step in path):
+# What security.py judges besides documents: policies attached, boundaries, who a policy is for,
+# and every field of a Lambda permission (security.py reads it as a statement).
+ATTACHMENTS = ("ManagedPolicyArns", "PermissionsBoundary", "Roles", "Users", "Groups")
+
+
+def _in_document(props: tuple[Any, Any], path: tuple[Any, ...]) -> bool:
+    """Whether the changed path lies in a policy document on either side (a prefix of it holds one)."""
+    for side in props:
+        node = side
+        for step in path:
+            if as_document(node) is not None:
+                return True
+            node = _step_into(node, step)
+        if as_document(node) is not None:
+            return True
+    return False
+
+
+def _step_into(node: Any, step: Any) -> Any:
+    """The value one step of a diff_values path down (a key, a position, or a (key, value) named
+    list item), or None."""
+    if isinstance(node, dict) and isinstance(step, str):
+        return node.get(step)
+    if isinstance(node, list) and isinstance(step, int) and step < len(node):
+        return node[step]
+    if isinstance(node, list) and isinstance(step, tuple):
+        return next((i for i in node if isinstance(i, dict) and i.get(step[0]) == step[1]), None)
+    return None
+
+
+def _judged(type_: str, path: tuple[str, ...], proven: list[tuple[str, ...]], seen: _Seen,
+            in_document: bool = False) -> bool:
+    policy_like = in_document or path[0] in ATTACHMENTS or type_ == "AWS::Lambda::Permission"
+    if policy_like:
         return seen.statements
     if _any(SECURITY_GROUP_RULES.get(type_, ()), path):
         return seen.rules
     rules = [p for r in RULES if type_ in r.types for p in r.paths] + list(cleartext.PATHS.get(type_, ()))
     return _any(tuple(rules), path) or any(_covers(p, path) for p in proven)
+
+
+def _resource_unjudged(logical_id: str, a: dict[str, Any], b: dict[str, Any], seen: _Seen) -> list[Unjudged]:
+    """One resource's changed security-bearing properties that no rule judges."""
+    type_ = str(b.get("Type", ""))
+    proven = [v.entry.path for v in catalogue.judge(a, b) if v.proven]
+    props = (a.get("Properties") or {}, b.get("Properties") or {})
+    found = []
+    for path, x, y in diff_values(*props):
+        steps_ = normalised(path)
+        if bearing(type_, steps_) and not _judged(type_, steps_, proven, seen, _in_document(props, path)):
+            found.append(Unjudged(logical_id, type_, format_path(("Properties", *path)), x, y))
+    return found
 
 
 def unjudged(old: dict[str, Any], new: dict[str, Any], iam: list[IamChange],
@@ -168,11 +215,7 @@ def unjudged(old: dict[str, Any], new: dict[str, Any], iam: list[IamChange],
         type_ = str(b.get("Type", ""))
         if type_ not in SECURITY_BEARING or a.get("Type") != type_:
             continue
-        proven = [v.entry.path for v in catalogue.judge(a, b) if v.proven]
         standalone = type_ != "AWS::EC2::SecurityGroup"  # a rule resource: its group's rows
         seen = _Seen(logical_id in with_rows, logical_id in groups or (standalone and bool(groups)))
-        for path, x, y in diff_values(a.get("Properties") or {}, b.get("Properties") or {}):
-            steps_ = normalised(path)
-            if bearing(type_, steps_) and not _judged(type_, steps_, proven, seen):
-                found.append(Unjudged(logical_id, type_, format_path(("Properties", *path)), x, y))
+        found += _resource_unjudged(logical_id, a, b, seen)
     return found
