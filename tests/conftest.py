@@ -10,6 +10,7 @@ import pytest
 
 from tests.aws_standins import Moto
 from tests.helpers import ENVS, config, render
+from tests.review_checkout import runtime_install
 from tests.standins import build_dist
 from tracker_infra.rehearsal.server import MotoServer
 from tracker_infra.schema import Config
@@ -24,6 +25,12 @@ def configs() -> dict[str, Config]:
 def app(configs: dict[str, Config]) -> dict[str, dict[str, Any]]:
     """env -> the parsed regional stack, rendered in memory from the current vars."""
     return {env: render(cfg, "app") for env, cfg in configs.items()}
+
+
+@pytest.fixture(scope="module")
+def runtime_python() -> Path:
+    """The python of the runtime install (requirements.txt only, as `make render` builds it)."""
+    return runtime_install()
 
 
 @pytest.fixture(scope="session")
@@ -67,8 +74,9 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
 SHARED_GROUPS = {"test_release.py": "vite", "test_csp_browser.py": "vite"}
 # The scheduler (--no-loadscope-reorder) hands out groups in collection order; the longest go
 # first (measured with --durations), so that no worker is left alone with a long one at the end.
-LONGEST_FIRST = ("test_widening.py", "properties-lint", "test_review_table.py", "test_ops_moto.py",
-                 "test_rehearse_command.py", "test_deploy_rehearsal.py", "vite", "properties",
+LONGEST_FIRST = ("test_widening.py", "properties-lint", "test_review_table.py", "test_review_adversarial.py",
+                 "test_ops_moto.py", "test_rehearse_command.py", "test_deploy_rehearsal.py", "vite",
+                 "properties",
                  "test_graph.py", "test_verify.py", "test_sam_validate.py", "test_restore.py")
 
 

@@ -240,6 +240,17 @@ def test_a_deny_removed_or_narrowed_widens_and_one_widened_does_not(after: Doc |
 
 
 @pytest.mark.parametrize(
+    ("action", "said"),
+    [("s3:PutObject", "deny narrowed: no longer denies all of s3:* on arn:aws:s3:::site/* to *"),
+     ("sns:Publish", "deny removed")],  # another service's action: nothing of the old deny is left
+)
+def test_a_wildcard_deny_narrowed_to_one_of_its_actions_is_not_removed(action: str, said: str) -> None:
+    old = _policy([_read(), {**DENY, "Action": "s3:*"}])
+    new = _policy([_read(), {**DENY, "Action": action}])
+    assert iam_widenings(old, new) == [said]
+
+
+@pytest.mark.parametrize(
     ("type_", "key"),
     [
         ("AWS::ECR::Repository", "RepositoryPolicyText"),
@@ -401,6 +412,30 @@ def test_an_ipv6_range_is_not_inside_an_ipv4_one() -> None:
     v4 = _group(ingress=[_rule("0.0.0.0/0")])
     v6 = _group(ingress=[{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIpv6": "::/0"}])
     assert rule_widenings(v4, v6) == ["open to the internet"]
+
+
+PORT_22 = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22}
+
+
+@pytest.mark.parametrize(
+    "peer",
+    [
+        {"SourceSecurityGroupId": "sg-0123456789abcdef0"},  # a group ID written out
+        {"SourceSecurityGroupId": {"Fn::ImportValue": "bastion-GroupId"}},  # another stack's group
+        {"CidrIp": {"Fn::GetAtt": ["VPC", "CidrBlock"]}},  # a CIDR known at deploy time only
+    ],
+)
+def test_a_rule_whose_peer_is_not_a_literal_cidr_or_a_group_of_the_template_is_judged(peer: Doc) -> None:
+    before = _group(ingress=[_rule("10.0.0.0/16")])
+    after = _group(ingress=[_rule("10.0.0.0/16"), {**PORT_22, **peer}])
+    assert rule_widenings(before, after) == ["new peer"]
+    assert rule_widenings(after, before) == []
+
+
+def test_a_standalone_rule_on_another_stacks_group_is_judged() -> None:
+    shared = {"GroupId": {"Fn::ImportValue": "shared-GroupId"}, **PORT_22, "CidrIp": "0.0.0.0/0"}
+    rule = {"Type": "AWS::EC2::SecurityGroupIngress", "Properties": shared}
+    assert rule_widenings(_template({}), _template({"Rule": rule})) == ["open to the internet"]
 
 
 # --- the property: a strict subset widens in one direction only ---------------------------------

@@ -7,10 +7,7 @@ text, with the verdict and exit code each change deserves."""
 
 from __future__ import annotations
 
-import hashlib
 import re
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,58 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tracker_infra.rendering import ROOT
+from tests.review_checkout import alarms as _alarms
+from tests.review_checkout import reset
+from tests.review_checkout import run as _run
 from tracker_infra.review import example
 
-RUNTIME = ROOT / ".venv-runtime"  # gitignored; rebuilt when requirements.txt changes
 FLAGS = ("--fail-on-replace", "--fail-on-broadening")
-
-
-def _run(*args: str | Path, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(a) for a in args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,  # noqa: S603
-        timeout=timeout,
-        check=False,
-    )
-
-
-@pytest.fixture(scope="module")
-def runtime_python() -> Path:
-    """A venv holding requirements.txt only, as `make render` builds it."""
-    digest = hashlib.sha256((ROOT / "requirements.txt").read_bytes()).hexdigest()
-    marker = RUNTIME / "requirements.sha256"
-    if not marker.is_file() or marker.read_text() != digest:
-        shutil.rmtree(RUNTIME, ignore_errors=True)
-        # as the Makefile does: a venv without pip, filled by the base interpreter's pip
-        base = Path(sys.base_prefix) / "bin" / "python3"
-        made = _run(base, "-m", "venv", "--without-pip", RUNTIME)
-        if made.returncode == 0:
-            made = _run(
-                base,
-                "-m",
-                "pip",
-                "--python",
-                RUNTIME / "bin" / "python",
-                "install",
-                "--quiet",
-                "-r",
-                ROOT / "requirements.txt",
-            )
-        if made.returncode != 0:
-            shutil.rmtree(RUNTIME, ignore_errors=True)
-            pytest.skip(f"cannot build the runtime environment here: {made.stderr.strip()[-300:]}")
-        marker.write_text(digest)
-    python = RUNTIME / "bin" / "python"
-    assert _run(python, "-c", "import cfnlint").returncode != 0, "the runtime install has cfn-lint"
-    return python
-
-
-def _git(repo: Path, *args: str) -> None:
-    done = _run("git", "-C", repo, "-c", "user.name=test", "-c", "user.email=test@example.com", *args)
-    assert done.returncode == 0, done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +42,6 @@ def _remove(path: str) -> Callable[[Path], None]:
         (repo / path).unlink()
 
     return edit
-
-
-def _alarms(text: str) -> str:
-    return "\n".join(line for line in text.splitlines() if line.startswith("!!"))
 
 
 def _scaling(text: str, repo: Path) -> None:
@@ -259,8 +206,7 @@ CASES = [
 def test_review_verdicts_before_and_after_rendering_in_both_installs(
     case: Case, repo: Path, runtime_python: Path
 ) -> None:
-    _git(repo, "checkout", "-q", "--", ".")
-    _git(repo, "clean", "-qfd")
+    reset(repo)
     for edit in case.edits:
         edit(repo)
     reports = {}
@@ -282,8 +228,7 @@ def test_review_verdicts_before_and_after_rendering_in_both_installs(
 def test_the_example_in_docs_is_what_the_code_prints(repo: Path) -> None:
     """docs/reviewing.md's example is what tracker_infra/review/example.py makes of its edits in
     this checkout (`make regen` writes it there)."""
-    _git(repo, "checkout", "-q", "--", ".")
-    _git(repo, "clean", "-qfd")
+    reset(repo)
     report = example.report(repo)
     for part in (
         "#### IAM statement changes",
@@ -623,8 +568,7 @@ def test_the_widening_table_covers_every_category() -> None:
 def test_each_widening_is_in_the_head_and_fails_its_gate_in_both_installs(
     case: Widening, repo: Path, runtime_python: Path
 ) -> None:
-    _git(repo, "checkout", "-q", "--", ".")
-    _git(repo, "clean", "-qfd")
+    reset(repo)
     for edit in case.edits:
         example.apply(edit, repo)
     reports = []

@@ -469,8 +469,15 @@ def deny_widening(old: Meaning, new: list[Meaning]) -> str:
     lost = [a for a in old.atoms() if not any(a.covered_by(d) for d in new)]
     if not lost:
         return ""
-    if not any(covers(d.actions, a.actions, ACTIONS) for a in old.atoms() for d in new):
+    if not any(_overlap(a.actions, d.actions) for a in old.atoms() for d in new):
         return "deny removed"
     first = lost[0]
-    return (f"deny narrowed: no longer denies {first.actions.text()} on {first.resources.text()}"
+    part = "all of " if any(covers(first.actions, d.actions, ACTIONS) for d in new) else ""
+    return (f"deny narrowed: no longer denies {part}{first.actions.text()} on {first.resources.text()}"
             + (f" to {first.principals.text()}" if first.principals.items != (NONE,) else ""))
+
+
+def _overlap(a: Items, b: Items) -> bool:
+    """Whether two sets of actions provably share one: either holds the other (s3:* and
+    s3:PutObject), as a Deny narrowed to some of its actions does."""
+    return covers(a, b, ACTIONS) or covers(b, a, ACTIONS)

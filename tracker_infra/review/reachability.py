@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .template import Template, ref_target
+from .values import compact
 
 INTERNET = "internet"
 NO_MATCH_CIDR = "255.255.255.255/32"  # an egress rule that matches nothing: "no egress at all"
@@ -95,9 +96,8 @@ def _written_rules(t: Template) -> list[Written]:
                 rules = [r for r in props.get(key) or [] if isinstance(r, dict)]
                 written += [(rid, direction, rule, rid) for rule in rules]
         elif type_ in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"):
-            group = ref_target(props.get("GroupId"))
-            if group:
-                written.append((group, type_.rsplit("Group", 1)[-1].lower(), props, rid))
+            if props.get("GroupId") is not None:  # another stack's group too (!ImportValue, an ID)
+                written.append((_named(props["GroupId"]), type_.rsplit("Group", 1)[-1].lower(), props, rid))
     return written
 
 
@@ -105,16 +105,20 @@ def _peer(rule: dict[str, Any], direction: str) -> tuple[str, str] | None:
     """(kind, peer) of a rule: another group, a CIDR or a prefix list; None for none (or the
     CIDR that matches nothing, which stands for "no rule")."""
     prefix = "Source" if direction == "ingress" else "Destination"
-    peer_group = ref_target(rule.get(f"{prefix}SecurityGroupId"))
-    if peer_group:
-        return "group", peer_group
-    if isinstance(rule.get("CidrIp"), str) or isinstance(rule.get("CidrIpv6"), str):
-        cidr = str(rule.get("CidrIp") or rule.get("CidrIpv6"))
-        return None if cidr == NO_MATCH_CIDR else ("cidr", cidr)
-    prefix_list = rule.get(f"{prefix}PrefixListId")
-    if prefix_list is not None:
-        return "prefix", str(ref_target(prefix_list) or prefix_list)
+    for kind, key in (("group", f"{prefix}SecurityGroupId"), ("cidr", "CidrIp"), ("cidr", "CidrIpv6"),
+                      ("prefix", f"{prefix}PrefixListId")):
+        if rule.get(key) is not None:
+            peer = _named(rule[key], by_id=kind != "cidr")
+            return None if peer == NO_MATCH_CIDR else (kind, peer)
     return None
+
+
+def _named(value: Any, by_id: bool = True) -> str:
+    """A peer or group as the rules compare it: a group's or prefix list's logical ID (by_id), a
+    CIDR; any other value (a group ID written out, !ImportValue, a CIDR from !GetAtt or !Ref) as
+    its text, which only the same text matches."""
+    found = ref_target(value) if by_id else None
+    return found or (value if isinstance(value, str) else compact(value, 200))
 
 
 def security_group_rules(t: Template) -> list[Rule]:
