@@ -630,8 +630,7 @@ UNJUDGED = [
 def test_what_no_rule_judges_is_said_and_fails_its_gate_in_both_installs(
     case: Unjudged, repo: Path, runtime_python: Path
 ) -> None:
-    _git(repo, "checkout", "-q", "--", ".")
-    _git(repo, "clean", "-qfd")
+    reset(repo)
     for edit in case.edits:
         example.apply(edit, repo)
     reports = []
