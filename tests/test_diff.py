@@ -508,19 +508,24 @@ def test_a_security_bearing_change_no_rule_judges_is_not_judged_with_both_values
 
 def test_a_change_security_py_does_not_see_is_not_judged() -> None:
     """A policy change with no row in security.py's table is not taken as judged: given no rows,
-    the attached policy and a document under any property name are NOT JUDGED; with security.py's
-    own rows, the attached AdministratorAccess is a widening instead."""
+    the attached policy is NOT JUDGED, and so is a document that no longer reads as one (its
+    Statement made a condition); with security.py's own rows, the attached AdministratorAccess is
+    a widening instead."""
     from tracker_infra.review.unjudged import unjudged
 
     before = _production("app")
     after = copy.deepcopy(before)
     role = after["Resources"]["ApiTaskRole"]["Properties"]
     role["ManagedPolicyArns"] = ["arn:aws:iam::aws:policy/AdministratorAccess"]
-    role["Policies"][0]["PolicyDocument"]["Statement"][0]["Action"] = "*"
+    statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+    role["Policies"][0]["PolicyDocument"]["Statement"] = {"Fn::If": ["Always", statements, []]}
     found = [(u.logical_id, u.path) for u in unjudged(before["Resources"], after["Resources"], [], [])]
     assert ("ApiTaskRole", "Properties.ManagedPolicyArns") in found
     assert any(path.startswith("Properties.Policies[") for _, path in found), found
-    result = diff_templates(before, after)
+    only_attached = copy.deepcopy(before)
+    only_attached["Resources"]["ApiTaskRole"]["Properties"]["ManagedPolicyArns"] = [
+        "arn:aws:iam::aws:policy/AdministratorAccess"]
+    result = diff_templates(before, only_attached)
     assert result.unjudged == []
     assert any("AdministratorAccess" in c.widening for c in result.iam), result.iam
 

@@ -195,6 +195,7 @@ PLANTS: dict[str, tuple[str, Plant]] = {
     ),
     "alarm-removed": ("app", _without("ApiLatencyAlarm")),
     "alarm-actions-dropped": ("app", _edit("ApiLatencyAlarm", lambda p: p.pop("AlarmActions"))),
+    "alarm-actions-disabled": ("app", _edit("ApiLatencyAlarm", lambda p: p.update(ActionsEnabled=False))),
 }
 # Changes that tighten or change nothing a reviewer must weigh: no rule may fire.
 TIGHTENINGS: dict[str, tuple[str, Plant]] = {

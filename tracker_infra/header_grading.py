@@ -112,6 +112,9 @@ def configuration_changes(old: Mapping[str, str],
         elif why:
             weakened.append(f"{name} weaker: {why}")
     known = {*ORDERED, "strict-transport-security", "content-security-policy", "permissions-policy"}
+    # a CSP moved to report-only is judged above (the enforced header is no longer sent)
+    if any(k.lower() == "content-security-policy" for k in old):
+        known.add("content-security-policy-report-only")
     unjudged += [(k, "", v) for k, v in new.items()
                  if k.lower() not in {o.lower() for o in old} and k.lower() not in known]
     return weakened, unjudged

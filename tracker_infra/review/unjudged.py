@@ -154,17 +154,23 @@ class _Seen:
 ATTACHMENTS = ("ManagedPolicyArns", "PermissionsBoundary", "Roles", "Users", "Groups")
 
 
-def _in_document(props: tuple[Any, Any], path: tuple[Any, ...]) -> bool:
-    """Whether the changed path lies in a policy document on either side (a prefix of it holds one)."""
-    for side in props:
-        node = side
-        for step in path:
-            if as_document(node) is not None:
-                return True
-            node = _step_into(node, step)
+def _document_at(side: Any, path: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The path of the policy document the changed path lies in on this side, or None."""
+    node = side
+    for depth, step in enumerate(path):
         if as_document(node) is not None:
-            return True
-    return False
+            return path[:depth]
+        node = _step_into(node, step)
+    return path if as_document(node) is not None else None
+
+
+def _in_document(props: tuple[Any, Any], path: tuple[Any, ...]) -> str:
+    """Where the changed path lies in a policy document security.py can read: "both" sides hold
+    the same document, "one" side holds it (a document added or removed), or ""."""
+    found = [_document_at(side, path) for side in props]
+    if found[0] is not None and found[0] == found[1]:
+        return "both"
+    return "one" if found[0] is not None or found[1] is not None else ""
 
 
 def _step_into(node: Any, step: Any) -> Any:
@@ -180,10 +186,11 @@ def _step_into(node: Any, step: Any) -> Any:
 
 
 def _judged(type_: str, path: tuple[str, ...], proven: list[tuple[str, ...]], seen: _Seen,
-            in_document: bool = False) -> bool:
-    policy_like = in_document or path[0] in ATTACHMENTS or type_ == "AWS::Lambda::Permission"
-    if policy_like:
-        return seen.statements
+            in_document: str = "") -> bool:
+    if in_document == "both":  # security.py compares every document it can read by meaning
+        return True
+    if in_document or path[0] in ATTACHMENTS or type_ == "AWS::Lambda::Permission":
+        return seen.statements  # a document added or removed: judged when security.py said so
     if _any(SECURITY_GROUP_RULES.get(type_, ()), path):
         return seen.rules
     rules = [p for r in RULES if type_ in r.types for p in r.paths] + list(cleartext.PATHS.get(type_, ()))

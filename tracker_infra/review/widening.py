@@ -342,6 +342,12 @@ def _alarm_actions(r: Resource) -> str:
     return "alarm actions" if _at(r, "AlarmActions") else ""
 
 
+def _actions_enabled(r: Resource) -> str:
+    """ActionsEnabled defaults to true (AWS::CloudWatch::Alarm reference)."""
+    value = _at(r, "ActionsEnabled")
+    return "" if value is not None and _off(value) else "alarm actions (ActionsEnabled)"
+
+
 RULES: tuple[Rule, ...] = (
     # exposure
     Rule(
@@ -605,6 +611,15 @@ RULES: tuple[Rule, ...] = (
         lost(_alarm_actions),
         source='CloudWatch User Guide, "Alarm actions": an alarm without actions notifies no one',
         paths=("AlarmActions",),
+    ),
+    Rule(
+        "alarm-actions-disabled",
+        "audit",
+        ("AWS::CloudWatch::Alarm",),
+        lost(_actions_enabled),
+        source='AWS::CloudWatch::Alarm reference, ActionsEnabled: "Indicates whether actions should '
+               'be executed during any changes to the alarm state"; false keeps the actions, runs none',
+        paths=("ActionsEnabled",),
     ),
 )
 
