@@ -110,7 +110,7 @@ def test_output_that_differs_from_the_commit_is_refused(deploy: Any, repo: Path)
     (("--env", "nope"), "nope.yaml"),
     (("--env", "production", "--allow-uncommitted"), "--allow-uncommitted: is refused for production"),
     # no terminal and no --yes: refused before rendering or calling anything
-    (("--env", "staging"), "lifecycle: is protected: executing without a saved plan needs a terminal"),
+    (("--env", "staging"), "error: --yes: not given, and there is no terminal to confirm at"),
 ])
 def test_bad_arguments_are_refused_before_anything_runs(deploy: Any, args: tuple[str, ...],
                                                          message: str) -> None:

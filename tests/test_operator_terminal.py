@@ -7,12 +7,17 @@ Each test plants the fault it is about (a broken partial, a bare interpreter, a 
 from __future__ import annotations
 
 import contextlib
+import http.server
 import io
 import os
 import re
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -190,26 +195,116 @@ def test_the_plan_s_iam_table_has_headings() -> None:
 
 # --- 4 and 6. local setup problems are bad input, said in one line and at once ------------------
 
-def _aws_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **env: str) -> tuple[int, str, float]:
-    import time
+class Sts(http.server.BaseHTTPRequestHandler):
+    """A stand-in for an STS endpoint that answers every request with ``reply``: (HTTP status,
+    content type, body)."""
 
+    reply: tuple[int, str, str] = (200, "text/html", "")
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        status, kind, body = self.reply
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def sts() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sts)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def sts_error(code: str, status: int = 403) -> tuple[int, str, str]:
+    """An STS error reply as the Query protocol returns it."""
+    return (status, "text/xml", f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+            f"<Message>{code} said by STS</Message></Error></ErrorResponse>")
+
+
+IDENTITY = ("<GetCallerIdentityResponse><GetCallerIdentityResult><Account>999999999999</Account>"
+            "<Arn>arn:aws:iam::999999999999:user/x</Arn><UserId>x</UserId></GetCallerIdentityResult>"
+            "</GetCallerIdentityResponse>")
+KEYS = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "x"}
+PROFILES = ("[profile empty]\nregion = us-east-1\n"
+            "[profile keys]\naws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = x\n")
+
+
+def _aws_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *argv: str, config: str = "",
+                 **env: str) -> tuple[int, str, float]:
+    """``argv`` (status --env dev by default) in this process, with only ``env``'s AWS settings
+    and ``config`` as the AWS config file: (exit code, stderr, seconds)."""
     for key in [k for k in os.environ if k.startswith("AWS_")]:
         monkeypatch.delenv(key)
+    (tmp_path / "config").write_text(config)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role to look for
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     err = io.StringIO()
     started = time.perf_counter()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        code = main(["status", "--env", "dev"])
+        code = main(list(argv or ("status", "--env", "dev")))
     return code, err.getvalue(), time.perf_counter() - started
 
 
-def test_a_profile_that_does_not_exist_is_bad_input(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    code, err, _ = _aws_command(monkeypatch, tmp_path, AWS_PROFILE="nonexistent")
-    assert code == 2 and err.count("\n") == 1
-    assert err.startswith("error: AWS_PROFILE: The config profile (nonexistent) could not be found")
+CLOSED = "http://localhost:{port}"  # a port nothing listens on
+# (wrong setting, the reply of the stand-in STS (None: none is used), the environment, the
+# arguments (status --env dev when empty), what the one line starts with after "error: ").
+# "{sts}" is the stand-in's URL, "{port}" a free port; only the last row's vars are at fault.
+WRONG_SETTINGS = [
+    ("no credentials", None, {}, (), "AWS credentials: none found"),
+    ("a missing profile", None, {"AWS_PROFILE": "nonexistent"}, (),
+     "AWS_PROFILE=nonexistent: The config profile (nonexistent) could not be found"),
+    ("a profile without credentials", None, {"AWS_PROFILE": "empty"}, (), "AWS_PROFILE=empty: none found"),
+    ("a config file that does not parse", None, {"AWS_PROFILE": "broken"}, (), "AWS_CONFIG_FILE="),
+    ("an unreachable endpoint", None, {**KEYS, "AWS_ENDPOINT_URL": CLOSED}, (),
+     f"AWS_ENDPOINT_URL={CLOSED}: cannot connect"),
+    ("an unreachable STS endpoint", None, {**KEYS, "AWS_ENDPOINT_URL_STS": CLOSED}, (),
+     f"AWS_ENDPOINT_URL_STS={CLOSED}: cannot connect"),
+    ("an endpoint that is not a URL", None, {**KEYS, "AWS_ENDPOINT_URL": "localhost:1234"}, (),
+     "AWS_ENDPOINT_URL=localhost:1234: Invalid endpoint"),
+    ("an endpoint that is not AWS (a web page)", (200, "text/html", "<html>hello</html>"),
+     {**KEYS, "AWS_ENDPOINT_URL": "{sts}"}, (), "AWS_ENDPOINT_URL={sts}: does not answer as AWS STS"),
+    ("an endpoint that is not AWS (an error page)", (500, "text/html", "<html>oops</html>"),
+     {**KEYS, "AWS_ENDPOINT_URL": "{sts}"}, (), "AWS_ENDPOINT_URL={sts}: does not answer as AWS STS"),
+    ("expired credentials", sts_error("ExpiredToken", 400), {**KEYS, "AWS_ENDPOINT_URL": "{sts}"}, (),
+     "AWS_ACCESS_KEY_ID: the credentials are refused or expired (ExpiredToken"),
+    ("a profile's invalid key", sts_error("InvalidClientTokenId"), {"AWS_PROFILE": "keys",
+     "AWS_ENDPOINT_URL": "{sts}"}, (), "AWS_PROFILE=keys: the credentials are refused or expired"),
+    ("no terminal for a protected plan --execute", None, {}, ("plan", "--env", "staging", "--execute"),
+     "--yes: not given, and there is no terminal to confirm at"),
+    ("no terminal for a protected deploy", None, {}, ("deploy", "--env", "production"),
+     "--yes: not given, and there is no terminal to confirm at"),
+    ("the credentials of another account than vars names", (200, "text/xml", IDENTITY),
+     {**KEYS, "AWS_ENDPOINT_URL": "{sts}"}, (), "vars/dev.yaml: account: is 111111111111, but the AWS "
+     "credentials (AWS_ACCESS_KEY_ID) belong to account 999999999999"),
+]
+
+
+@pytest.mark.parametrize("setting, reply, env, argv, expected", WRONG_SETTINGS,
+                         ids=[row[0] for row in WRONG_SETTINGS])
+def test_a_wrong_setting_is_one_line_naming_its_cause(  # noqa: PLR0913 - the table's columns
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sts: str, setting: str,
+        reply: tuple[int, str, str] | None, env: dict[str, str], argv: tuple[str, ...],
+        expected: str) -> None:
+    from tracker_infra.rehearsal.server import free_port
+
+    fill = {"sts": sts, "port": str(free_port())}
+    monkeypatch.setattr(Sts, "reply", reply)
+    config = "[profile broken\n" if setting.startswith("a config file") else PROFILES
+    code, err, seconds = _aws_command(monkeypatch, tmp_path, *argv, config=config,
+                                      **{k: v.format(**fill) for k, v in env.items()})
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"error: {expected.format(**fill)}"), err
+    assert ("vars/" in err) == expected.startswith("vars/"), err  # vars only when vars are at fault
+    assert seconds < 5  # said at once: not after botocore's default retries
 
 
 def test_a_promote_profile_that_does_not_exist_is_bad_input(monkeypatch: pytest.MonkeyPatch,
@@ -222,17 +317,8 @@ def test_a_promote_profile_that_does_not_exist_is_bad_input(monkeypatch: pytest.
     with contextlib.redirect_stderr(err):
         code = main(["promote", "--from", "staging", "--to", "production", "--from-profile", "nope"])
     assert code == 2 and err.getvalue().count("\n") == 1
-    assert err.getvalue().startswith("error: --from-profile: The config profile (nope) could not be found")
-
-
-def test_aws_out_of_reach_is_said_at_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from tracker_infra.rehearsal.server import free_port
-
-    code, err, seconds = _aws_command(monkeypatch, tmp_path, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x",
-                                      AWS_ENDPOINT_URL=f"http://localhost:{free_port()}")
-    assert code == 2 and err.count("\n") == 1
-    assert "vars/dev.yaml: account: cannot reach AWS (Could not connect to the endpoint URL" in err
-    assert seconds < 5  # botocore's defaults retry for much longer before saying anything
+    assert err.getvalue().startswith("error: --from-profile=nope: The config profile (nope) could not "
+                                     "be found")
 
 
 def test_no_hint_names_a_placeholder_instead_of_the_environment() -> None:

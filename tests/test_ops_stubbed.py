@@ -332,18 +332,19 @@ def test_an_aws_refusal_is_one_line_and_exit_7(
 
 def test_executing_without_a_saved_plan_asks_in_a_protected_environment_only() -> None:
     """Under pytest stdin is no terminal: a protected environment without --yes is refused before
-    anything is planned, naming lifecycle; --yes and a disposable environment need no question."""
+    anything is planned, naming --yes and the missing terminal; --yes and a disposable
+    environment need no question."""
     from tracker_infra.errors import UserError
     from tracker_infra.ops.plan import _confirmed, need_confirmation_means
 
     def args(env: str, yes: bool = False) -> argparse.Namespace:
         return argparse.Namespace(env=env, vars=aws_module.ROOT / "vars", yes=yes)
 
-    need_confirmation_means(args("dev"), config("dev"), "vars/defaults.yaml")
-    need_confirmation_means(args("staging", yes=True), config("staging"), "vars/defaults.yaml")
-    with pytest.raises(UserError, match=r"vars/defaults.yaml: lifecycle: is protected: .* nothing was "
-                                        r"planned"):
-        need_confirmation_means(args("staging"), config("staging"), "vars/defaults.yaml")
+    need_confirmation_means(args("dev"), config("dev"))
+    need_confirmation_means(args("staging", yes=True), config("staging"))
+    with pytest.raises(UserError, match=r"^--yes: not given, and there is no terminal to confirm at .*"
+                                        r"staging is protected.* nothing was planned"):
+        need_confirmation_means(args("staging"), config("staging"))
     assert _confirmed(args("dev"), config("dev")) and _confirmed(args("staging", yes=True), config("staging"))
 
 

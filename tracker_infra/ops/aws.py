@@ -1,10 +1,11 @@
 """The one way the operational commands reach AWS: a boto3 session checked against vars first.
 
 ``connect(cfg)`` makes the session, then asks STS who the caller is before any other call and
-refuses (UserError, exit 2) when the account or the region differs from the environment's vars,
-naming both. Every command that talks to AWS starts here, so a command can never act on the
-wrong account. ``AWS_ENDPOINT_URL`` (honoured by boto3 itself) points everything at a stand-in
-such as a local moto server in the tests.
+refuses (UserError, exit 2) when the account differs from the environment's vars, naming both; a
+session that cannot ask names its cause (the credentials, the profile, the endpoint). Every command
+that talks to AWS starts here, so a command can never act on the wrong account.
+``AWS_ENDPOINT_URL`` (honoured by boto3 itself) points everything at a stand-in such as a local
+moto server in the tests.
 """
 
 from __future__ import annotations
@@ -149,71 +150,161 @@ class Aws:
                            f"{event.get('ResourceStatusReason', '')}")
 
 
-def configured_region(session: Any) -> str | None:
-    """The region the caller's environment or profile names, if any."""
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or session.region_name
-
-
 # STS is the first call of every command: when AWS cannot be reached, say so within seconds
 # rather than after botocore's default retries (60 s connect timeout, several attempts).
 STS_CONNECT_SECONDS = 3
 STS_ATTEMPTS = 2
+# STS error codes that mean the credentials themselves are no good (expired, revoked, mistyped);
+# https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html
+BAD_CREDENTIALS = ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
+                   "SignatureDoesNotMatch", "UnrecognizedClientException", "IncompleteSignature",
+                   "InvalidAccessKeyId", "AuthFailure")
 
 
 def session_for(profile: str | None = None, flag: str = "AWS_PROFILE") -> Any:
     """A boto3 session, of ``profile`` or the default one; a profile that does not exist is the
     caller's setup (exit 2, naming ``flag``, where the profile came from)."""
     import boto3
-    from botocore.exceptions import ProfileNotFound
+    from botocore.exceptions import ConfigParseError, ProfileNotFound
 
     try:
         return boto3.Session(profile_name=profile)
     except ProfileNotFound as exc:
-        raise UserError(flag, "", f"{exc} (allowed: a profile in ~/.aws/config or "
-                        "~/.aws/credentials)") from None
+        named = profile or os.environ.get("AWS_PROFILE", "")
+        raise UserError(f"{flag}={named}" if named else flag, "", f"{exc} (allowed: a profile in "
+                        "~/.aws/config or ~/.aws/credentials; `aws configure list-profiles` lists "
+                        "them)") from None
+    except ConfigParseError as exc:
+        raise UserError(f"AWS_CONFIG_FILE={os.environ.get('AWS_CONFIG_FILE', '~/.aws/config')}", "",
+                        f"{exc} (allowed: an INI file of [profile NAME] sections)") from None
 
 
-def _caller_account(session: Any, cfg: Config, vars_file: str) -> str:
-    """The caller's account, from STS (no permission needed); UserError when it cannot say."""
+def endpoint_name(region: str) -> str:
+    """The STS endpoint the session calls, as the person set it: AWS_ENDPOINT_URL(_STS)=URL, or
+    AWS's own (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html)."""
+    for variable in ("AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"):
+        if os.environ.get(variable):
+            return f"{variable}={os.environ[variable]}"
+    return f"AWS (https://sts.{region}.amazonaws.com)"
+
+
+def credentials_name(session: Any) -> str:
+    """Where the session's credentials come from, as the person can find it: the profile (and
+    the variable that chose it), else the kind of source botocore found them in."""
+    profile = getattr(session, "profile_name", None) or "default"
+    if os.environ.get("AWS_PROFILE") == profile:
+        return f"AWS_PROFILE={profile}"
+    if profile != "default":
+        return f"the AWS profile {profile}"
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        method = getattr(session.get_credentials(), "method", None) or ""
+    except BotoCoreError:  # the very failure being named
+        method = ""
+    return "AWS_ACCESS_KEY_ID" if method == "env" else f"AWS credentials ({method or 'none'})"
+
+
+def _answered_by_aws(exc: Exception) -> bool:
+    """Whether a failed GetCallerIdentity was answered by AWS (or a faithful stand-in): an error
+    with an AWS error code, not a bare HTTP status or a reply without the account in it."""
+    from botocore.exceptions import ClientError
+
+    code = _error_code(exc)
+    return isinstance(exc, ClientError) and bool(code) and not code.isdigit() and code != "Unknown"
+
+
+def _sts_failure(exc: Exception, session: Any, cfg: Config) -> UserError:
+    """What a failed GetCallerIdentity means, named by its cause: the credentials, or the
+    endpoint; never the vars, which nothing here has read yet."""
+    from botocore.exceptions import ConnectionError as NoConnection
+    from botocore.exceptions import NoCredentialsError
+
+    endpoint = endpoint_name(cfg.region)
+    fix = f"allowed: credentials for account {cfg.account}, e.g. `export AWS_PROFILE=NAME`"
+    if isinstance(exc, NoCredentialsError):
+        where = credentials_name(session)
+        return UserError("AWS credentials" if where.startswith("AWS credentials") else where, "",
+                         "none found (not in AWS_ACCESS_KEY_ID, AWS_PROFILE, ~/.aws/credentials or "
+                         f"an instance role); nothing was called ({fix})")
+    if isinstance(exc, NoConnection):
+        return UserError(endpoint, "", f"cannot connect ({exc}); nothing was called (allowed: a "
+                         "network that reaches it; for a stand-in, one that is running)")
+    if _is_credentials_error(exc) or _error_code(exc) in BAD_CREDENTIALS:
+        return UserError(credentials_name(session), "", f"the credentials are refused or expired "
+                         f"({_said(exc)}) ({fix}; renew them, e.g. `aws sso login`)")
+    if not _answered_by_aws(exc):
+        return UserError(endpoint, "", f"does not answer as AWS STS ({_said(exc)}) (allowed: AWS's "
+                         "endpoints, or a stand-in such as moto; unset AWS_ENDPOINT_URL for AWS)")
+    return UserError(credentials_name(session), "", f"STS cannot say who the caller is "
+                     f"({_said(exc)}) ({fix})")
+
+
+def _error_code(exc: Exception) -> str:
+    """AWS's error code of a ClientError ('' for anything else)."""
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def _is_credentials_error(exc: Exception) -> bool:
+    """botocore could not load or refresh the credentials (an SSO token, a credential_process,
+    a role to assume)."""
+    from botocore.exceptions import (
+        CredentialRetrievalError,
+        PartialCredentialsError,
+        SSOError,
+        TokenRetrievalError,
+    )
+
+    return isinstance(exc, CredentialRetrievalError | PartialCredentialsError | SSOError
+                      | TokenRetrievalError)
+
+
+def _said(exc: Exception) -> str:
+    """What the failure said, on one line: AWS's error code and message, else botocore's text."""
+    error = getattr(exc, "response", {}).get("Error", {})
+    if error:
+        return f"{error.get('Code', '?')}: {error.get('Message', '')}".strip().rstrip(":")
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if not isinstance(exc, KeyError) else f"a reply without {text}"
+
+
+def _caller_account(session: Any, cfg: Config) -> str:
+    """The caller's account, from STS (no permission needed); UserError naming the cause when
+    it cannot say."""
     from botocore.config import Config as BotoConfig
-    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
 
     quick = BotoConfig(connect_timeout=STS_CONNECT_SECONDS,
                        retries={"max_attempts": STS_ATTEMPTS, "mode": "standard"})
     try:
-        return str(session.client("sts", region_name=cfg.region, config=quick)
-                   .get_caller_identity()["Account"])
-    except NoCredentialsError:
-        raise UserError(vars_file, "account", "no AWS credentials found (allowed: credentials "
-                        f"for account {cfg.account})") from None
-    except EndpointConnectionError as exc:
-        raise UserError(vars_file, "account", f"cannot reach AWS ({exc}); nothing was called (allowed: "
-                        "a network that reaches AWS's endpoints)") from None
-    except (ClientError, BotoCoreError) as exc:
-        raise UserError(vars_file, "account", f"cannot ask STS who the caller is: {exc} "
-                        f"(allowed: working credentials for account {cfg.account})") from None
+        sts = session.client("sts", region_name=cfg.region, config=quick)
+    except ValueError as exc:  # botocore: "Invalid endpoint: ..." (no scheme, a bad host)
+        raise UserError(endpoint_name(cfg.region), "", f"{exc} (allowed: a URL such as "
+                        "http://localhost:5000)") from None
+    try:
+        return str(sts.get_caller_identity()["Account"])
+    except (ClientError, BotoCoreError, ResponseParserError, KeyError) as exc:
+        raise _sts_failure(exc, session, cfg) from None
 
 
 def connect(cfg: Config, session: Any = None) -> Aws:
-    """A session for ``cfg``'s account and region; UserError before any other call on a mismatch.
+    """A session for ``cfg``'s account; UserError before any other call on a mismatch.
 
-    The region the caller configured (AWS_REGION, AWS_DEFAULT_REGION or the profile), when set,
-    must be the environment's region; when unset, the environment's region is used.
+    Every call goes to the environment's region (vars' ``region``; the edge stack's calls to
+    us-east-1): each client names its region, and the SAM CLI gets it from the config-env
+    (samconfig.toml), so a region the caller configured (AWS_REGION, AWS_DEFAULT_REGION, the
+    profile's) is not used and not refused.
     """
-    vars_file = f"vars/{cfg.environment}.yaml"
     from . import timing
 
     session = session or session_for()
     timing.watch(session)
-    region = configured_region(session)
-    if region and region != cfg.region:
-        raise UserError(vars_file, "region", f"the AWS session is configured for {region} "
-                        f"(allowed: {cfg.region}, the environment's region; set AWS_REGION)")
-    account = _caller_account(session, cfg, vars_file)
+    account = _caller_account(session, cfg)
     if account != cfg.account:
-        raise UserError(vars_file, "account", f"the AWS credentials belong to account {account} "
-                        f"(allowed: {cfg.account}, the {cfg.environment} account); nothing was "
-                        "called besides STS")
+        raise UserError(f"vars/{cfg.environment}.yaml", "account", f"is {cfg.account}, but the AWS "
+                        f"credentials ({credentials_name(session)}) belong to account {account}; nothing "
+                        "was called besides STS (allowed: credentials for the account vars names)")
     return Aws(cfg, session, account)
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 from ..errors import EXIT_AWS, EXIT_BROADENING, EXIT_OK, EXIT_USER, Refusal, UserError
 from ..schema import Config
 from . import broadening, plan
-from .aws import add_env_arguments, add_rendered_argument, connect, lifecycle_file, load_config
+from .aws import add_env_arguments, add_rendered_argument, connect, load_config
 
 # What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
 EXITS = {
@@ -99,7 +99,7 @@ def refuse_early(args: argparse.Namespace, cfg: Config) -> None:
     if cfg.environment == "production" and args.allow_uncommitted:
         raise UserError("--allow-uncommitted", "", "is refused for production: deploy a reviewed "
                         "commit (allowed: without it)")
-    plan.need_confirmation_means(args, cfg, lifecycle_file(args))
+    plan.need_confirmation_means(args, cfg)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -49,7 +49,7 @@ from ..errors import EXIT_AWS, EXIT_OK, EXIT_USER, AwsFailure, Refusal, UserErro
 from ..rendering import ROOT, stacks
 from ..review.report import STATEFUL_TYPES
 from ..samconfig import config_env
-from .aws import Aws, add_env_arguments, add_rendered_argument, connect, lifecycle_file, load_config
+from .aws import Aws, add_env_arguments, add_rendered_argument, connect, load_config
 
 # What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
 EXITS = {
@@ -399,13 +399,14 @@ def execute(aws: Aws, plans: list[StackPlan]) -> int:
     return 0
 
 
-def need_confirmation_means(args: argparse.Namespace, cfg: Any, where: str) -> None:
+def need_confirmation_means(args: argparse.Namespace, cfg: Any) -> None:
     """Before anything is packaged or called: a protected environment's immediate execute needs
-    --yes or a terminal to confirm at."""
+    --yes or a terminal to confirm at (the cause is the missing terminal, not the lifecycle)."""
     if cfg.protected and not getattr(args, "yes", False) and not sys.stdin.isatty():
-        raise UserError(where, "lifecycle", "is protected: executing without a saved plan needs a "
-                        "terminal to confirm, or --yes; nothing was planned (allowed: `plan --save "
-                        "FILE`, review, then `plan --execute FILE`; or `deploy --yes`)")
+        raise UserError("--yes", "", f"not given, and there is no terminal to confirm at (stdin is "
+                        f"not one); {cfg.environment} is protected, so executing without a saved "
+                        "plan needs one of them; nothing was planned (allowed: `plan --save FILE`, "
+                        "review, then `plan --execute FILE`; or `deploy --yes`)")
 
 
 def _confirmed(args: argparse.Namespace, cfg: Any) -> bool:
@@ -561,7 +562,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     if args.execute == "":
-        need_confirmation_means(args, cfg, lifecycle_file(args))
+        need_confirmation_means(args, cfg)
         return plan_and_execute(args, cfg)
     aws = connect(cfg)
     if args.execute:  # a saved plan: those change sets, or a re-plan that makes the same changes
