@@ -14,7 +14,14 @@ from tracker_infra.cfn_yaml import load_template
 from tracker_infra.cli import main
 from tracker_infra.config import load_all
 from tracker_infra.errors import UserError
-from tracker_infra.review.cost import PRICES_FILE, environment_docs, estimate, format_delta, load_prices
+from tracker_infra.review.cost import (
+    COLUMNS,
+    PRICES_FILE,
+    environment_docs,
+    estimate,
+    format_delta,
+    load_prices,
+)
 
 # A hand-made stack: every counted resource type, with known quantities.
 STACK = """
@@ -180,6 +187,10 @@ def test_cost_command(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert out.startswith("production: estimated monthly cost (USD, us-east-1 on-demand)\n")
     assert re.search(r"^  Total +\$[\d,]+\.\d\d +\$[\d,]+\.\d\d", out, re.M)
+    heading, first = out.splitlines()[1:3]  # under the title: the headings, then the first item
+    assert re.split(r"  +", heading.strip()) == list(COLUMNS)
+    ends = [m.end() for m in re.finditer(r"\S+(?: \S+)*", heading)]
+    assert [m.end() for m in re.finditer(r"\S+(?: \S+)*", first)][1:3] == ends[1:3]  # amounts under them
     assert "Assumptions:" in out and "Not counted:" in out
     assert main(["cost", "--format", "markdown"]) == 0
     md = capsys.readouterr().out

@@ -325,3 +325,46 @@ def test_no_hint_names_a_placeholder_instead_of_the_environment() -> None:
     for path in ROOT.joinpath("tracker_infra").rglob("*.py"):
         code = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#"))
         assert "ENV=<env>" not in code.split('"""', 2)[-1], path
+
+
+def test_every_skipped_test_shows_its_reason(tmp_path: Path) -> None:
+    """The project's pytest settings print each skip's reason in the summary (Chromium or
+    PostgreSQL missing must not pass as a silent "s")."""
+    (tmp_path / "test_skips.py").write_text(
+        "import pytest\n\ndef test_needs_a_tool():\n    pytest.skip('the tool is not installed')\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-c", str(ROOT / "pyproject.toml"),
+                           "--rootdir", str(tmp_path), "-p", "no:randomly", "-p", "no:xdist",
+                           str(tmp_path / "test_skips.py")],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^SKIPPED \[1\] .*test_skips\.py:\d+: the tool is not installed$", done.stdout, re.M), \
+        done.stdout
+
+
+@pytest.mark.parametrize("argv, hint", [
+    (["stauts"], "error: stauts: is not a command; did you mean status?"),
+    (["verfiy", "--env", "dev"], "error: verfiy: is not a command; did you mean verify?"),
+    (["frobnicate"], "error: frobnicate: is not a command (allowed: diff, "),
+    (["plan", "--env", "dev", "--exectue"], "error: render.py plan: unrecognized arguments: --exectue; did "
+     "you mean --execute?"),
+    (["--env", "dev", "--chek"], "error: render.py: unrecognized arguments: --chek; did you mean --check?"),
+])
+def test_a_mistyped_command_or_option_is_one_line_with_a_did_you_mean(
+        capsys: pytest.CaptureFixture[str], argv: list[str], hint: str) -> None:
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own errors exit; the commands' errors return
+        code = exc.code
+    assert code == errors.EXIT_USER
+    err = capsys.readouterr().err
+    assert err.startswith(hint) and err.count("\n") == 1, err
+
+
+def test_the_help_and_the_readme_deploy_the_same_way(capsys: pytest.CaptureFixture[str]) -> None:
+    with contextlib.suppress(SystemExit):
+        main(["--help"])
+    help_text = capsys.readouterr().out
+    readme = (ROOT / "README.md").read_text()
+    deploy_line = next(line for line in help_text.splitlines() if line.startswith("Deploy with:"))
+    assert "make deploy ENV=" in deploy_line and "make deploy ENV=" in readme
+    assert "sam deploy" not in deploy_line  # the SAM CLI is what `deploy` runs, not the way to deploy

@@ -36,7 +36,8 @@ Render the CloudFormation/SAM templates of one or every environment.
 
 Each environment gets two stacks: rendered/<env>/app.yaml (the environment's region) and
 rendered/<env>/edge.yaml (us-east-1), plus the edge function's package in rendered/<env>/edge/.
-Deploy with: sam deploy --config-env <env>  and  sam deploy --config-env <env>-edge.
+Deploy with: make deploy ENV=staging  (python render.py deploy --env staging: render, check,
+plan, then execute the regional stack and the edge stack; docs/deploying.md).
 
 Other commands (python render.py COMMAND --help for each):
   diff    what a change does to the rendered templates (against HEAD): dangers, security, cost
@@ -79,8 +80,27 @@ SUBCOMMANDS = {
 }
 
 
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """'; did you mean X?' when one of ``choices`` is close to ``word``, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (exit 2), a mistyped option answered with the option
+    it is closest to."""
+
+    def error(self, message: str) -> Any:
+        options = [o for o in self._option_string_actions if o.startswith("--")]
+        unknown = message.split(": ", 1)[1].split() if message.startswith("unrecognized") else []
+        hints = "".join(did_you_mean(word.split("=")[0], options) for word in unknown if word.startswith("-"))
+        self.exit(EXIT_USER, f"error: {self.prog}: {message}{hints} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="render.py", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--env", action="append", metavar="ENV",
@@ -184,9 +204,12 @@ def run_render(args: argparse.Namespace) -> int:
 
 def _command(argv: list[str]) -> tuple[Any, argparse.Namespace]:
     """(the function to run, its parsed arguments): a subcommand's module, else rendering."""
+    if argv and not argv[0].startswith("-") and argv[0] not in SUBCOMMANDS:
+        raise UserError(argv[0], "", f"is not a command{did_you_mean(argv[0], list(SUBCOMMANDS))} "
+                        f"(allowed: {', '.join(SUBCOMMANDS)}; or --env ENV / --all to render)")
     if argv and argv[0] in SUBCOMMANDS:
         module = importlib.import_module(f"tracker_infra.{SUBCOMMANDS[argv[0]]}")
-        parser = argparse.ArgumentParser(prog=f"render.py {argv[0]}", description=module.__doc__,
+        parser = Parser(prog=f"render.py {argv[0]}", description=module.__doc__,
                                          epilog=exit_codes_help(module.EXITS),
                                          formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(parser)

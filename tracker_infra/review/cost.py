@@ -501,9 +501,14 @@ def _s3(docs: Docs, prices: Prices, est: Estimate) -> None:
 # --- presentation ------------------------------------------------------------------------------
 
 
+# The estimate's columns, in the text table's order (the markdown table puts Basis second).
+COLUMNS = ("Item", "Floor / month", "Ceiling / month", "Basis")
+
+
 def format_estimate(title: str, est: Estimate, markdown: bool) -> str:
+    item, floor, ceiling, basis = COLUMNS
     if markdown:
-        rows = [f"#### {title}", "", "| Item | Basis | Floor / month | Ceiling / month |",
+        rows = [f"#### {title}", "", f"| {item} | {basis} | {floor} | {ceiling} |",
                 "|---|---|--:|--:|"]
         rows += [f"| {line.item} | {line.basis} | {_money(line.floor)} | {_money(line.ceiling)} |"
                  for line in est.lines]
@@ -511,10 +516,10 @@ def format_estimate(title: str, est: Estimate, markdown: bool) -> str:
         rows += [""] + [f"- {note}" for note in est.notes]
         return "\n".join(rows) + "\n"
     width = max([len(line.item) for line in est.lines] + [5])
-    rows = [title]
-    rows += [f"  {line.item:<{width}}  {_money(line.floor):>11}  {_money(line.ceiling):>11}  {line.basis}"
+    rows = [title, f"  {item:<{width}}  {floor:>15}  {ceiling:>15}  {basis}"]
+    rows += [f"  {line.item:<{width}}  {_money(line.floor):>15}  {_money(line.ceiling):>15}  {line.basis}"
              for line in est.lines]
-    rows.append(f"  {'Total':<{width}}  {_money(est.floor):>11}  {_money(est.ceiling):>11}  "
+    rows.append(f"  {'Total':<{width}}  {_money(est.floor):>15}  {_money(est.ceiling):>15}  "
                 "(floor, ceiling at max scale)")
     rows += [f"  {note}" for note in est.notes]
     return "\n".join(rows) + "\n"
