@@ -47,6 +47,7 @@ from tracker_infra.rehearsal.moto_copy import (
     without_nat_gateways,
 )
 from tracker_infra.rehearsal.server import MotoServer
+from tracker_infra.rendering import ROOT
 
 pytestmark = pytest.mark.rehearsal
 
@@ -638,6 +639,24 @@ def test_a_failed_sam_run_is_one_line_and_exit_5(moto: Moto, tmp_path: Path,
     code, out, err = cli("plan", "--env", "dev")
     assert code == 7 and out == "", err
     assert err.count("\n") == 1 and err.endswith("Failed to create changeset for the stack: tracker-dev\n")
+
+
+@pytest.mark.slow
+def test_a_missing_artifact_bucket_names_the_bucket_and_the_bootstrap_step(
+        moto: Moto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """samconfig.toml naming a bucket nobody made (the bootstrap stack not deployed): the real
+    SAM CLI fails packaging, and the line names the bucket and the step that makes it."""
+    from tracker_infra.ops import plan
+
+    missing = "tracker-artifacts-never-bootstrapped"
+    samconfig = tmp_path / "samconfig.toml"
+    samconfig.write_text(plan.SAMCONFIG.read_text().replace(f'"{moto.artifact_bucket}"', f'"{missing}"'))
+    monkeypatch.setattr(plan, "SAMCONFIG", samconfig)
+    code, out, err = cli("plan", "--env", "dev")
+    assert code == 7 and err.count("\n") == 1 and "Traceback" not in err, (out, err)
+    assert err.startswith(f"error: dev: the artifact bucket {missing} does not exist"), err
+    assert '"The bootstrap stack"' in err and "vars/" not in err
+    assert "## The bootstrap stack" in (ROOT / "docs" / "deploying.md").read_text()  # the step named exists
 
 
 @pytest.mark.slow

@@ -148,8 +148,10 @@ def _change_set(config_env: str, template_file: Path, overrides: list[str]) -> s
     if done.returncode == 0 and NO_CHANGES in done.stdout:
         return None
     tail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
-    raise AwsFailure(f"{config_env}: sam deploy --no-execute-changeset of {template_file} failed "
-                     f"(exit {done.returncode}): {tail[0]}")
+    from .sam_failures import explain
+
+    raise AwsFailure(explain(SAMCONFIG, config_env, tail[0]) or f"{config_env}: sam deploy "
+                     f"--no-execute-changeset of {template_file} failed (exit {done.returncode}): {tail[0]}")
 
 
 def _details(change: dict[str, Any]) -> list[Detail]:
