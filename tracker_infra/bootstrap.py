@@ -300,7 +300,7 @@ def plan_statements(scope: Scope) -> list[Statement]:
 def deploy_statements(scope: Scope) -> list[Statement]:
     buckets = [*_reads(a for a in scope.handler() if a.startswith("s3:")), *DEPLOY_BUCKET_CALLS]
     return [Statement("Stacks", _compact(PLAN_STACK_CALLS + DEPLOY_STACK_CALLS), scope.stacks),
-            *_shared(scope, scope.plan_artifacts),
+            *_shared(scope, scope.stack_artifacts),
             Statement("Buckets", _compact(buckets), scope.buckets),
             Statement("Operations", sorted(DEPLOY_OTHER_CALLS), ["*"], scope.region_only),
             Statement("GrantsForRestores", list(DEPLOY_GRANTS), ["*"],
