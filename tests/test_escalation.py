@@ -361,6 +361,46 @@ def _writes(p: Principal) -> list[str]:
 ARNS = {"plan": "plan_role_arn", "deploy": "deploy_role_arn", "cfn-exec": "execution_role_arn"}
 
 
+def _read_patterns(p: Principal) -> list[str]:
+    """The S3 object ARN patterns ``p``'s policies allow s3:GetObject on (as written)."""
+    return [r for d in p.identity for s in d["Statement"] if s["Effect"] == "Allow"
+            and any(a in ("s3:GetObject", "s3:Get*", "s3:*") for a in s["Action"])
+            for r in s["Resource"] if r.startswith("arn:aws:s3:::") and "/" in r]
+
+
+def _plan_writes_what_runs(plan: Principal, cfg: Any) -> list[str]:
+    """The objects the execution role may read (a concrete key under each pattern its policies
+    allow s3:GetObject on: the code and templates a change set runs) that the plan role may write."""
+    execution = Principal("cfn-exec", tuple(role_documents(cfg, "cfn-exec")), ())
+    patterns = _read_patterns(execution)
+    assert f"arn:aws:s3:::{cfg.artifact_bucket}/{cfg.stack_name}/*" in patterns  # the artifacts
+    keys = [pattern.replace("*", "edge/0123456789abcdef") for pattern in patterns]
+    return [key for key in keys if plan.may("s3:PutObject", key, Targets(cfg).region())]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_plan_role_writes_no_artifact_a_change_set_runs(env: str) -> None:
+    """What the unapproved job uploads is never what the approved job's change sets run: no object
+    the execution role may read is one the plan role may write; its own uploads go under plan/."""
+    cfg = config(env)
+    plan = next(p for p, _ in principals(cfg) if p.name == "plan")
+    assert _plan_writes_what_runs(plan, cfg) == []
+    assert plan.may("s3:PutObject", f"arn:aws:s3:::{cfg.artifact_bucket}/plan/{cfg.edge_stack_name}/0a1b",
+                    Targets(cfg).region())
+
+
+def test_planting_back_the_shared_artifact_prefixes_is_caught() -> None:
+    """The plan role's old Artifacts statement (PutObject on the stacks' own prefixes, which the
+    execution role reads) lets it write what an approved change set runs."""
+    cfg = config("dev")
+    plan = next(p for p, _ in principals(cfg) if p.name == "plan")
+    bucket = f"arn:aws:s3:::{cfg.artifact_bucket}"
+    old = {"Sid": "Artifacts", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+           "Resource": [f"{bucket}/{cfg.stack_name}/*", f"{bucket}/{cfg.stack_name}-*"]}
+    planted = Principal("plan", (*plan.identity, {"Version": "2012-10-17", "Statement": [old]}), ())
+    assert len(_plan_writes_what_runs(planted, cfg)) == 2
+
+
 def test_every_catalogued_move_is_known_here() -> None:
     """A method the catalogue adds, whose step this file cannot try, fails here (fail closed)."""
     t = Targets(config("dev"))

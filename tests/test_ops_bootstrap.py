@@ -195,19 +195,20 @@ def test_the_execution_role_changes_a_role_only_when_it_carries_the_boundary(env
         assert not allows(documents, action, role, {"iam:PermissionsBoundary": admin})
 
 
-def _scoped(statement: dict[str, Any], cfg: Any) -> bool:
-    """Whether a statement is limited to the environment: its names, its artifact prefixes, its
-    regions, AWS's read-only buckets, or one of the statements whose scope is the service's."""
+def _scoped(statement: dict[str, Any], cfg: Any, kind: str) -> bool:
+    """Whether a statement is limited to the environment: its names, its artifact prefixes (the
+    plan role's under plan/, the others' the stacks' own), its regions, AWS's read-only buckets,
+    or one of the statements whose scope is the service's."""
     prefix = f"{cfg.project}-{cfg.environment}"
     regions = list(dict.fromkeys([cfg.region, "us-east-1"]))
-    artifacts = f"arn:aws:s3:::{cfg.artifact_bucket}"
+    artifacts = f"arn:aws:s3:::{cfg.artifact_bucket}" + ("/plan" if kind == "plan" else "")
     resources = statement["Resource"]
     checks = {
         "Stacks": lambda: all(f"/{prefix}/" in r or f"/{prefix}-*" in r or f":{prefix}-*" in r
                               for r in resources),
         "Buckets": lambda: all(f":::{prefix}-*" in r for r in resources),
         "Artifacts": lambda: resources == [f"{artifacts}/{prefix}/*", f"{artifacts}/{prefix}-*"],
-        "ArtifactBucket": lambda: resources == [artifacts],
+        "ArtifactBucket": lambda: resources == [f"arn:aws:s3:::{cfg.artifact_bucket}"],
         "Resources": lambda: statement["Condition"] == {"StringEquals": {"aws:RequestedRegion": regions}},
         "PassExecutionRole": lambda: resources == [cfg.execution_role_arn],
     }
@@ -229,7 +230,7 @@ def _scoped(statement: dict[str, Any], cfg: Any) -> bool:
 def test_names_are_the_environment_s_or_limited_to_its_regions(env: str, kind: str) -> None:
     cfg = config(env)
     for statement in statements(env, kind):
-        assert _scoped(statement, cfg), statement
+        assert _scoped(statement, cfg, kind), statement
     assert not allows(role_of(env, kind)[1], "s3:CreateBucket", f"arn:aws:s3:::{cfg.artifact_bucket}",
                       {"aws:RequestedRegion": "us-east-1"})
     # no action of another service than the stacks' own (S3 for the artifacts: every stack's)

@@ -37,6 +37,7 @@ from tests.iam_policy import allows, recorded_requests
 from tracker_infra.cli import main
 from tracker_infra.errors import EXIT_USER
 from tracker_infra.ops import aws as aws_module
+from tracker_infra.ops.plan import REPLAN_WHY
 from tracker_infra.rehearsal.moto_copy import (
     create_artifact_buckets,
     deploy_bootstrap,
@@ -80,6 +81,24 @@ class Moto:
             action = headers.get("x-amz-target") or parse_qs(body).get("Action", [entry["method"]])[0]
             found.append((service, action))
         return found
+
+    def change_set_template(self, stack_name: str) -> str:
+        """The template of the last CreateChangeSet the server received for this stack (its
+        TemplateBody, or the object its TemplateURL names: moto's GetTemplate of a change set is
+        empty)."""
+        for line in reversed(self.recording.read_text().splitlines()):
+            entry = json.loads(line)
+            body = entry.get("body") or ""
+            if entry.get("body_encoded"):
+                body = base64.b64decode(body).decode(errors="replace")
+            params = {k: v[0] for k, v in parse_qs(body).items()}
+            if params.get("Action") == "CreateChangeSet" and params.get("StackName") == stack_name:
+                if "TemplateBody" in params:
+                    return params["TemplateBody"]
+                key = params["TemplateURL"].split(f"/{self.artifact_bucket}/", 1)[1]  # path-style
+                found = self.client("s3").get_object(Bucket=self.artifact_bucket, Key=key)
+                return str(found["Body"].read().decode())
+        raise AssertionError(f"no CreateChangeSet for {stack_name} was recorded")
 
     def reset_calls(self) -> None:
         self.recording.write_text("")
@@ -192,21 +211,35 @@ def test_a_session_configured_for_another_region_still_calls_the_environment_s(
 
 # --- plan: change sets made by the SAM CLI ---------------------------------------------------------
 
+def assert_the_plan_role_uploaded_only_for_review(moto: Moto, role: RoleCalls) -> None:
+    """The plan role uploaded (PutObject, nothing refused) and both stacks' artifacts are under
+    plan/<stack>/ in the artifact bucket."""
+    # (the empty stacks it made are deleted with DeleteStack, which only the deploy role may call)
+    assert [d for d in role.denied if not d.startswith("cloudformation:DeleteStack ")] == []
+    assert "s3:PutObject" in role.actions
+    keys = [o["Key"] for o in moto.client("s3").list_objects_v2(Bucket=moto.artifact_bucket)["Contents"]]
+    cfg = config("dev")
+    assert {k.split("/")[1] for k in keys if k.startswith("plan/")} == {cfg.stack_name, cfg.edge_stack_name}
+
+
 @pytest.mark.slow
 def test_plan_on_the_rendered_templates_packages_and_creates_both_change_sets(moto: Moto) -> None:
-    """The real rendered/dev/ (transforms and all): SAM packages the edge function, creates the
-    change sets; plan describes them and prints the report. Never executed (moto cannot run
-    the transforms); the change sets are deleted afterwards."""
-    moto.reset_calls()
-    code, out, err = cli("plan", "--env", "dev")
-    assert code == 0, err
+    """The real rendered/dev/ (transforms and all), as dev's plan role: SAM packages the functions'
+    code under plan/<stack> (all the role may write), creates the change sets; plan describes them
+    and prints the report. Never executed (moto cannot run the transforms); the change sets are
+    deleted afterwards."""
     cfg = config("dev")
+    with as_deploy_role(moto, cfg, "plan") as role:
+        moto.reset_calls()
+        code, out, err = cli("plan", "--env", "dev")
+        calls = moto.calls()
+    assert code == 0, err
+    assert_the_plan_role_uploaded_only_for_review(moto, role)
     for name in (cfg.stack_name, cfg.edge_stack_name):
         assert f"{name} (us-east-1, new): " in out
     assert "SiteBucket AWS::S3::Bucket: Add" in out and "Database" in out
     # stateful resources are listed before the others
     assert out.index("stateful:") < out.index("other:")
-    calls = moto.calls()
     assert calls[0] == ("sts", "GetCallerIdentity")
     assert ("cloudformation", "DescribeChangeSet") in calls
     assert ("cloudformation", "ExecuteChangeSet") not in calls
@@ -230,6 +263,13 @@ def test_a_saved_plan_of_new_stacks_is_explained_by_status_and_removed_by_discar
            f"--env dev --discard {plan_file}" in out
     cfg = config("dev")
     assert stack(cfg.stack_name)["StackStatus"] == "REVIEW_IN_PROGRESS"
+    # the reviewed edge template names the key its code has under the stack's own prefix, where
+    # the plan role cannot write; what it uploaded went under plan/ with the same key
+    template = moto.change_set_template(cfg.edge_stack_name)
+    uris = re.findall(rf"s3://{moto.artifact_bucket}/([\w./-]+)", template)
+    assert uris and all(u.startswith(f"{cfg.edge_stack_name}/") for u in uris), uris
+    for uri in uris:
+        moto.client("s3").head_object(Bucket=moto.artifact_bucket, Key=f"plan/{uri}")
     code, out, _ = cli("status", "--env", "dev")
     assert code == 0 and "nothing is deployed: the stack only holds a saved plan's change sets" in out
     assert "render.py plan --env dev --discard FILE" in out
@@ -242,8 +282,8 @@ def test_a_saved_plan_of_new_stacks_is_explained_by_status_and_removed_by_discar
 
 @pytest.fixture(scope="module")
 def deployed(moto: Moto) -> dict[str, Any]:
-    """dev planned (--save) as dev's plan role, executed from the saved plan as its deploy role
-    (as the pipeline's two jobs do), then planned again."""
+    """dev planned (--save) as dev's plan role, executed from the saved plan (planned again, and
+    its own change sets run) as its deploy role (as the pipeline's two jobs do), then planned again."""
     rendered = moto_copies(moto, "dev")
     without_nat_gateways(rendered / "dev" / "app.yaml")  # so that the last test can destroy dev
     plan_file = moto.workdir / "dev-plan.json"
@@ -251,13 +291,14 @@ def deployed(moto: Moto) -> dict[str, Any]:
         planned = cli("plan", "--env", "dev", "--rendered", str(rendered), "--save", str(plan_file))
         assert planned[0] == 0, planned
         saved = json.loads(plan_file.read_text())
-    with as_deploy_role(moto, config("dev")) as role:
+    approved = {e["arn"]: stack(e["stack"])["StackId"] for e in saved["change_sets"]}
+    with as_deploy_role(moto, config("dev"), known=approved) as role:
         start = len(moto.recording.read_text().splitlines())
-        executed = cli("plan", "--env", "dev", "--execute", str(plan_file))
+        executed = cli("plan", "--env", "dev", "--rendered", str(rendered), "--execute", str(plan_file))
         calls = moto.calls()[start:]
     again = cli("plan", "--env", "dev", "--rendered", str(rendered))
     return {"planned": planned, "saved": saved, "executed": executed, "calls": calls, "again": again,
-            "role": role, "plan_role": plan_role}
+            "role": role, "plan_role": plan_role, "rendered": rendered}
 
 
 @pytest.mark.slow
@@ -266,18 +307,24 @@ def test_plan_and_execute_ask_nothing_the_deploy_role_is_refused(deployed: dict[
     plan_role, role = deployed["plan_role"], deployed["role"]
     assert {"cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet"} <= plan_role.actions
     assert {"cloudformation:ExecuteChangeSet", "cloudformation:DescribeStackEvents"} <= role.actions
-    assert plan_role.denied == [] and role.denied == []
+    assert plan_role.denied == [] and role.denied == [], role.denied
 
 
 @pytest.mark.slow
-def test_execute_runs_exactly_the_saved_change_sets(deployed: dict[str, Any]) -> None:
+def test_execute_plans_again_and_runs_its_own_change_sets(deployed: dict[str, Any]) -> None:
+    """The saved change sets (the unapproved job's, whose artifacts it could overwrite) are only
+    compared with: the ones run are the re-plan's, and the saved ones are deleted."""
     code, out, err = deployed["executed"]
     assert code == 0, (out, err)
     arns = [c["arn"] for c in deployed["saved"]["change_sets"]]
     assert all(arns) and len(arns) == 2
-    assert [a for a in (c for c in deployed["calls"]) if a[1] == "ExecuteChangeSet"] == [
-        ("cloudformation", "ExecuteChangeSet")] * 2
-    assert ("cloudformation", "CreateChangeSet") not in deployed["calls"]  # nothing planned anew
+    assert f"planning again from {deployed['rendered']} to compare with the approved plan: " \
+           f"{REPLAN_WHY}" in out
+    assert deployed["calls"].count(("cloudformation", "CreateChangeSet")) == 2
+    assert deployed["calls"].count(("cloudformation", "ExecuteChangeSet")) == 2
+    executed = re.findall(r"^tracker-dev(?:-edge)?: executing (\S+) ", out, re.M)
+    assert len(executed) == 2 and not set(executed) & set(arns), out
+    assert available_change_sets("tracker-dev") == available_change_sets("tracker-dev-edge") == []
     # the stacks' events streamed while waiting (moto reports the stacks' own events only)
     for stack_name in ("tracker-dev", "tracker-dev-edge"):
         assert re.search(rf"^  \+\d\d:\d\d {stack_name} +CREATE_IN_PROGRESS +AWS::CloudFormation::Stack  "
@@ -296,39 +343,36 @@ def test_a_saved_plan_records_when_it_was_made_and_says_how_to_run_it(deployed: 
     made = datetime.datetime.fromisoformat(saved["created"])
     age = datetime.datetime.now(datetime.UTC) - made
     assert datetime.timedelta(0) <= age < datetime.timedelta(minutes=10)
-    assert all(isinstance(e["nested"], bool) for e in saved["change_sets"])
     assert "run it with: python render.py plan --env dev --execute " in out
 
 
 @pytest.mark.slow
-def test_a_plan_too_old_to_run_whose_change_sets_cannot_run_is_refused_before_any_replan(
-        moto: Moto, deployed: dict[str, Any], tmp_path: Path) -> None:
-    """The hosted rotation's nested stacks come from Serverless Application Repository templates
-    that expire 1 hour after creation (SAR API Reference, CreateCloudFormationTemplate): such a
-    plan 2 hours old is planned again, but only while its change sets can still run (these ran)."""
-    record = dict(deployed["saved"])
-    record["created"] = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=2)).isoformat()
-    old = tmp_path / "old-plan.json"
-    def with_nested(nested: bool) -> str:
-        return json.dumps(record | {"change_sets": [{**e, "nested": nested} for e in record["change_sets"]]})
-
-    for nested in (True, False):  # too old to run, or not: the same refusal, and nothing planned
-        old.write_text(with_nested(nested))
-        moto.reset_calls()
-        code, out, err = cli("plan", "--env", "dev", "--execute", str(old))
-        assert code == 2 and "ExecutionStatus: is EXECUTE_COMPLETE" in err and "plan again" in err
-        assert err.count("\n") == 1 and "planning again" not in out
-        assert ("cloudformation", "CreateChangeSet") not in moto.calls()
+def test_a_saved_plan_whose_change_sets_cannot_run_is_refused_before_any_replan(
+        moto: Moto, deployed: dict[str, Any]) -> None:
+    """A saved change set run by hand meanwhile (EXECUTE_COMPLETE): refused, and nothing planned."""
+    rendered = tagged_copy(moto, "run-by-hand", "by-hand")
+    plan_file = saved(moto, rendered, "run-by-hand")
+    approved = json.loads(plan_file.read_text())["change_sets"][0]["arn"]
+    client = boto3.client("cloudformation", region_name="us-east-1")
+    client.execute_change_set(ChangeSetName=approved)
+    client.get_waiter("stack_update_complete").wait(StackName="tracker-dev", WaiterConfig={"Delay": 1})
+    moto.reset_calls()
+    code, out, err = cli("plan", "--env", "dev", "--rendered", str(rendered), "--execute", str(plan_file))
+    assert code == 2 and "ExecutionStatus: is EXECUTE_COMPLETE" in err and "plan again" in err
+    assert err.count("\n") == 1 and "planning again" not in out
+    assert ("cloudformation", "CreateChangeSet") not in moto.calls()
 
 
 @pytest.mark.slow
-def test_execute_refuses_a_change_set_already_run(moto: Moto, deployed: dict[str, Any]) -> None:
+def test_execute_refuses_a_plan_already_run(moto: Moto, deployed: dict[str, Any]) -> None:
+    """Its change sets were deleted when it ran (the re-plan's ran instead)."""
     plan_file = moto.workdir / "dev-plan.json"
     code, _, err = cli("plan", "--env", "dev", "--execute", str(plan_file))
-    assert code == 2 and "ExecutionStatus" in err and "plan again" in err
+    assert code == 2 and "ExecutionStatus: does not exist" in err and "plan again" in err
+    assert err.count("\n") == 1
 
 
-# --- a saved plan too old to run: planned again, run only when the changes are the same ------------
+# --- a saved plan: planned again, run only when the changes are the same ----------------------------
 
 def tagged_copy(moto: Moto, name: str, repository_tag: str, vpc_tag: str = "") -> Path:
     """dev's deployed copies (rendered/ as executed above) with a tag on the image repository
@@ -346,16 +390,11 @@ def tagged_copy(moto: Moto, name: str, repository_tag: str, vpc_tag: str = "") -
     return rendered
 
 
-def saved_as_old(moto: Moto, rendered: Path, name: str, age: datetime.timedelta, nested: bool) -> Path:
-    """A saved plan of ``rendered``, its clock set back by ``age`` (as save_plan's ``now`` would)."""
+def saved(moto: Moto, rendered: Path, name: str) -> Path:
+    """A saved plan of ``rendered``."""
     plan_file = moto.workdir / f"{name}.json"
     code, out, err = cli("plan", "--env", "dev", "--rendered", str(rendered), "--save", str(plan_file))
     assert code == 0, (out, err)
-    record = json.loads(plan_file.read_text())
-    made = datetime.datetime.fromisoformat(record["created"]) - age
-    record.update(created=made.isoformat(),
-                  change_sets=[{**e, "nested": nested} for e in record["change_sets"]])
-    plan_file.write_text(json.dumps(record))
     return plan_file
 
 
@@ -372,13 +411,12 @@ def repository_tags() -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_a_plan_too_old_to_run_whose_replan_makes_the_same_changes_runs_the_new_change_sets(
+def test_a_saved_plan_whose_replan_makes_the_same_changes_runs_the_new_change_sets(
         moto: Moto, deployed: dict[str, Any]) -> None:
-    """2 hours, with nested stacks: past the Serverless Application Repository templates' hour.
-    Planned as dev's plan role and run (planned again) as its deploy role, like the pipeline's jobs."""
+    """Planned as dev's plan role and run (planned again) as its deploy role, like the pipeline's jobs."""
     rendered = tagged_copy(moto, "replan-same", "one")
     with as_deploy_role(moto, config("dev"), "plan") as plan_role:
-        plan_file = saved_as_old(moto, rendered, "replan-same", datetime.timedelta(hours=2), nested=True)
+        plan_file = saved(moto, rendered, "replan-same")
     approved = json.loads(plan_file.read_text())["change_sets"][0]["arn"]
     assert approved and available_change_sets("tracker-dev") == [approved]
     made = {approved: stack("tracker-dev")["StackId"]}
@@ -387,7 +425,7 @@ def test_a_plan_too_old_to_run_whose_replan_makes_the_same_changes_runs_the_new_
         code, out, err = cli("plan", "--env", "dev", "--rendered", str(rendered), "--execute", str(plan_file))
         calls = moto.calls()[start:]
     assert code == 0, (out, err)
-    assert "was made 120 minutes ago" in out and "executing the new ones" in out
+    assert REPLAN_WHY in out and "executing the new ones" in out
     assert calls.count(("cloudformation", "CreateChangeSet")) == 2  # planned again: both stacks
     assert calls.count(("cloudformation", "ExecuteChangeSet")) == 1  # the edge stack has no changes
     assert stack("tracker-dev")["StackStatus"] == "UPDATE_COMPLETE"
@@ -397,19 +435,18 @@ def test_a_plan_too_old_to_run_whose_replan_makes_the_same_changes_runs_the_new_
 
 
 @pytest.mark.slow
-def test_a_plan_too_old_to_run_whose_replan_differs_runs_nothing_and_names_the_difference(
+def test_a_saved_plan_whose_replan_differs_runs_nothing_and_names_the_difference(
         moto: Moto, deployed: dict[str, Any]) -> None:
-    """2 hours, with nested stacks: past the Serverless Application Repository templates' hour.
-    Meanwhile the templates gained a tag on the VPC."""
+    """Meanwhile the templates gained a tag on the VPC."""
     approved_copy = tagged_copy(moto, "replan-approved", "two")
-    plan_file = saved_as_old(moto, approved_copy, "replan-approved", datetime.timedelta(hours=2), nested=True)
+    plan_file = saved(moto, approved_copy, "replan-approved")
     approved = json.loads(plan_file.read_text())["change_sets"][0]["arn"]
     changed = tagged_copy(moto, "replan-changed", "two", vpc_tag="meanwhile")
     start = len(moto.recording.read_text().splitlines())
     code, out, err = cli("plan", "--env", "dev", "--rendered", str(changed), "--execute", str(plan_file))
     calls = moto.calls()[start:]
     assert code == EXIT_USER, (out, err)
-    assert "was made 120 minutes ago and creates or changes nested stacks" in out
+    assert f"planning again from {changed}" in out
     lines = err.splitlines()
     assert len(lines) == 2, err  # one difference, then what to do
     assert lines[0].startswith(f"error: {plan_file}: tracker-dev: VPC AWS::EC2::VPC: Modify ")
@@ -446,16 +483,14 @@ def test_first_create_passes_deletion_protection_false_then_true(moto: Moto) -> 
     client = boto3.client("cloudformation", region_name="us-east-1")
     first = json.loads((moto.workdir / "staging.json").read_text())["change_sets"][0]["arn"]
     assert parameters(client.describe_change_set(ChangeSetName=first))["DeletionProtection"] == "false"
-    code, out, err = cli("plan", "--env", "staging", "--vars", str(moto.vars), "--execute",
-                         str(moto.workdir / "staging.json"))
+    code, out, err = cli(*args, "--execute", str(moto.workdir / "staging.json"))
     assert code == 0, (out, err)
     assert parameters(stack("tracker-staging"))["DeletionProtection"] == "false"
     code, out, err = cli(*args, "--save", str(moto.workdir / "staging2.json"))
     assert code == 0, err
     second = json.loads((moto.workdir / "staging2.json").read_text())["change_sets"][0]["arn"]
     assert parameters(client.describe_change_set(ChangeSetName=second))["DeletionProtection"] == "true"
-    assert cli("plan", "--env", "staging", "--vars", str(moto.vars), "--execute",
-               str(moto.workdir / "staging2.json"))[0] == 0
+    assert cli(*args, "--execute", str(moto.workdir / "staging2.json"))[0] == 0
     assert parameters(stack("tracker-staging"))["DeletionProtection"] == "true"
 
 

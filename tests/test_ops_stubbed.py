@@ -488,17 +488,18 @@ def test_a_replan_names_a_resource_it_adds_or_no_longer_changes() -> None:
     assert [stack for stack, _ in plan.plan_differences(approved, edge)] == [EDGE]
 
 
-def record(age: dt.timedelta, nested: bool, arn: str | None = CHANGE_SET) -> dict[str, Any]:
-    return {"created": (NOW - age).isoformat(), "change_sets": [
-        {"stack": REGIONAL, "region": "us-east-1", "arn": arn, "nested": nested}]}
-
-
-def test_a_saved_plan_is_too_old_past_its_nested_templates_or_its_artifacts() -> None:
-    hour, month = dt.timedelta(hours=1), dt.timedelta(days=30)
-    assert "nested stacks" in plan.stale(record(hour, nested=True), NOW)
-    assert plan.stale(record(hour, nested=False), NOW) is None
-    assert plan.stale(record(month, nested=False), NOW) is None  # the artifacts are kept
-    assert "no creation time" in plan.stale({"change_sets": []}, NOW)
+def test_a_plan_for_review_names_the_keys_its_artifacts_have_under_the_stack_s_own_prefix() -> None:
+    """What `sam package` made under plan/<stack> (an s3:// CodeUri, an S3Key) is named at the
+    stack's prefix, the same key below it; everything else is left as it was."""
+    bucket, edge = "tracker-artifacts-111111111111", "tracker-dev-edge"
+    packaged = {"Resources": {
+        "EdgeFunction": {"Properties": {"CodeUri": f"s3://{bucket}/plan/{edge}/0a1b2c"}},
+        "Rotation": {"Properties": {"Code": {"S3Bucket": bucket, "S3Key": f"plan/{edge}/3d4e5f"}}},
+        "Other": {"Properties": {"Description": f"a sentence naming plan/{edge}/", "List": [f"s3://x/plan/{edge}/1"]}}}}
+    moved = plan.stack_keys(packaged, bucket, edge)["Resources"]
+    assert moved["EdgeFunction"]["Properties"]["CodeUri"] == f"s3://{bucket}/{edge}/0a1b2c"
+    assert moved["Rotation"]["Properties"]["Code"] == {"S3Bucket": bucket, "S3Key": f"{edge}/3d4e5f"}
+    assert moved["Other"] == packaged["Resources"]["Other"]  # not a location in this bucket
 
 
 def test_the_artifact_buckets_keep_what_the_deployed_stacks_name() -> None:

@@ -60,7 +60,8 @@ def test_the_approved_job_runs_the_plan_its_reviewer_saw() -> None:
     assert deploy["env"]["PLAN"] == "${{ needs.plan.outputs.plan }}"
     # ...then the site (when a build is given) and the post-deployment checklist, in that order
     names = [step.get("name") for step in deploy["steps"]]
-    assert names[-3:] == ["Execute the reviewed change sets", "Publish the site", "Verify the environment"]
+    assert names[-3:] == ["Plan again and execute if the changes are the reviewed ones", "Publish the site",
+                          "Verify the environment"]
     assert deploy["steps"][-2]["if"] == "${{ inputs.site-dist-url != '' }}"
     assert 'make publish ENV="$ENVIRONMENT" DIST=site-dist' in deploy["steps"][-2]["run"]
     assert deploy["steps"][-1]["run"] == 'make verify ENV="$ENVIRONMENT"'
@@ -249,7 +250,7 @@ def test_a_push_to_main_passes_every_dev_job_and_reaches_staging_s_plan(
                 break
             for argv in (a for s in steps for a in render_commands(s, env, files)):
                 name = command_name(argv)
-                if name == "plan":
+                if name in ("plan", "execute"):  # execute plans again from the checkout's templates
                     argv += ["--rendered", str(copies)]
                 if name == "verify":  # what moto cannot hold, as the rehearsal tells it
                     argv += rehearse.verify_lacks()

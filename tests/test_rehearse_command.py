@@ -27,7 +27,7 @@ def moto_servers(port: int) -> list[str]:
             argv = cmdline.read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(b"moto_server" in a for a in argv) and str(port).encode() in argv:
+        if any(a.endswith((b"moto_server", b"moto_main.py")) for a in argv) and str(port).encode() in argv:
             found.append(b" ".join(argv).decode(errors="replace"))
     return found
 

@@ -6,7 +6,8 @@ its own rights (docs/design.md, "Who may change what"):
 
 - `<project>-<env>-plan`: the unapproved plan job (GitHub environment `<env>-plan`). Reads, makes
   and describes change sets, passes the execution role to CloudFormation for them; executes,
-  deletes and writes IAM nothing.
+  deletes and writes IAM nothing, and uploads artifacts only under the plan prefixes, which no
+  role that runs a change set reads.
 - `<project>-<env>-deploy`: the approved job (GitHub environment `<env>`) and people of the
   account. Executes change sets, updates and deletes its stacks through CloudFormation with the
   execution role, and the operational commands' own calls (publish-site, release-image, verify,
@@ -43,6 +44,7 @@ from .cfn_yaml import load_vars
 from .errors import UserError
 from .output import StackSummary, check_template
 from .rendering import EDGE_REGION, jinja_environment
+from .samconfig import plan_prefix
 from .schema import Config
 
 PERMISSIONS = Path(__file__).with_name("deploy_permissions.yaml")
@@ -130,7 +132,10 @@ PASSED_TO = ("ecs-tasks.amazonaws.com", "lambda.amazonaws.com", "vpc-flow-logs.a
 MONITORING_ROLE = "DatabaseMonitoringRole"
 # What `sam deploy` does with the account's artifact bucket (s3_bucket in samconfig.toml): it
 # looks for an object (HeadObject = s3:GetObject), uploads templates and code (PutObject) and
-# reads the bucket's region; only under the environment's own stack prefixes.
+# reads the bucket's region. The deploy role under the environment's stack prefixes (s3_prefix),
+# which the execution role reads when a change set runs (Lambda takes a function's code from S3
+# then); the plan role only under the plan prefixes (samconfig.plan_prefix), which no role that
+# runs a change set reads: what the unapproved job uploads is never deployed.
 ARTIFACT_ACTIONS = ("s3:GetObject", "s3:PutObject")
 ARTIFACT_BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:ListBucket")
 READ_VERBS = ("Describe", "Get", "List")
@@ -243,6 +248,9 @@ class Scope:
                           for q in ("", ":*")]
         self.buckets = [f"arn:aws:s3:::{name}-*", f"arn:aws:s3:::{name}-*/*"]
         self.artifacts = f"arn:aws:s3:::{cfg.artifact_bucket}"
+        self.stack_artifacts = [f"{self.artifacts}/{name}/*", f"{self.artifacts}/{name}-*"]
+        self.plan_artifacts = [f"{self.artifacts}/{plan_prefix(name)}/*",
+                               f"{self.artifacts}/{plan_prefix(name)}-*"]
         self.protected = [f"arn:aws:iam::{account}:role{cfg.bootstrap_path}*",
                           f"arn:aws:iam::{account}:policy{cfg.bootstrap_path}*",
                           f"arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com"]
@@ -266,12 +274,13 @@ def protect(scope: Scope) -> Statement:
                      not_action=True)
 
 
-def _shared(scope: Scope) -> list[Statement]:
-    """What the plan and deploy roles both need to make change sets with the execution role."""
-    cfg, name, artifacts = scope.cfg, scope.name, scope.artifacts
+def _shared(scope: Scope, artifacts: list[str]) -> list[Statement]:
+    """What the plan and deploy roles both need to make change sets with the execution role, the
+    artifacts under their own prefixes."""
+    cfg = scope.cfg
     return [
-        Statement("Artifacts", list(ARTIFACT_ACTIONS), [f"{artifacts}/{name}/*", f"{artifacts}/{name}-*"]),
-        Statement("ArtifactBucket", list(ARTIFACT_BUCKET_ACTIONS), [artifacts]),
+        Statement("Artifacts", list(ARTIFACT_ACTIONS), artifacts),
+        Statement("ArtifactBucket", list(ARTIFACT_BUCKET_ACTIONS), [scope.artifacts]),
         Statement("Transforms", ["cloudformation:CreateChangeSet"], scope.transforms),
         Statement("PassExecutionRole", ["iam:PassRole"], [cfg.execution_role_arn],
                   {"StringEquals": {"iam:PassedToService": ["cloudformation.amazonaws.com"]}}),
@@ -283,14 +292,15 @@ def _shared(scope: Scope) -> list[Statement]:
 
 
 def plan_statements(scope: Scope) -> list[Statement]:
-    return [Statement("Stacks", _compact(PLAN_STACK_CALLS), scope.stacks), *_shared(scope),
+    return [Statement("Stacks", _compact(PLAN_STACK_CALLS), scope.stacks),
+            *_shared(scope, scope.plan_artifacts),
             Statement("NoSecretReads", list(SECRET_READS), ["*"], effect="Deny")]
 
 
 def deploy_statements(scope: Scope) -> list[Statement]:
     buckets = [*_reads(a for a in scope.handler() if a.startswith("s3:")), *DEPLOY_BUCKET_CALLS]
     return [Statement("Stacks", _compact(PLAN_STACK_CALLS + DEPLOY_STACK_CALLS), scope.stacks),
-            *_shared(scope),
+            *_shared(scope, scope.stack_artifacts),
             Statement("Buckets", _compact(buckets), scope.buckets),
             Statement("Operations", sorted(DEPLOY_OTHER_CALLS), ["*"], scope.region_only),
             Statement("GrantsForRestores", list(DEPLOY_GRANTS), ["*"],
@@ -325,8 +335,7 @@ def execution_statements(scope: Scope) -> list[Statement]:
         needed.difference_update(taken)
         return taken
 
-    found = [Statement("Artifacts", ["s3:GetObject"], [f"{scope.artifacts}/{scope.name}/*",
-                                                         f"{scope.artifacts}/{scope.name}-*"]),
+    found = [Statement("Artifacts", ["s3:GetObject"], scope.stack_artifacts),
              Statement("Transforms", ["cloudformation:CreateChangeSet"], scope.transforms),
              *_role_statements(scope, needed),
              Statement("Stacks", _compact(take("cloudformation:")), scope.stacks),

@@ -67,6 +67,17 @@ def config_env(cfg: Config, key: str) -> str:
     return cfg.environment if key == "app" else f"{cfg.environment}-{key}"
 
 
+# Where a plan that is not run by the job that makes it (`render.py plan`, `plan --save`: the plan
+# role's) packages its artifacts, apart from s3_prefix (the stack name), which only the deploy role
+# and people write and the execution role reads (tracker_infra/bootstrap.py, docs/design.md).
+PLAN_PREFIX = "plan"
+
+
+def plan_prefix(stack_name: str) -> str:
+    """The artifact prefix of a plan that is only shown or saved for review: plan/<stack>."""
+    return f"{PLAN_PREFIX}/{stack_name}"
+
+
 def _toml(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

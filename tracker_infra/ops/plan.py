@@ -2,10 +2,9 @@
 
   python render.py plan --env staging                       create and show the change sets
   python render.py plan --env staging --save plan.json      ...and record them for --execute
-  python render.py plan --env staging --execute plan.json   run exactly the recorded change sets
-                                                            (too old to run: plan again, and run
-                                                            the new ones only if they make the
-                                                            same changes)
+  python render.py plan --env staging --execute plan.json   plan again from this checkout, and run
+                                                            the new change sets only if they make
+                                                            the same changes as the recorded ones
   python render.py plan --env dev --execute                 plan, show, then run (disposable envs;
                                                             a protected one asks on a terminal, or
                                                             takes --yes)
@@ -15,10 +14,20 @@ A plan that is neither saved nor executed deletes what it made: its change sets,
 did not exist before (CloudFormation makes it to hold the change set, in REVIEW_IN_PROGRESS).
 
 Each stack's change set is made by the SAM CLI (`sam deploy --no-execute-changeset` with the
-stack's config-env), which packages the edge function and sends UsePreviousValue for the
+stack's config-env), which packages the functions' code and sends UsePreviousValue for the
 parameters it is not given, exactly as a deploy does. The report is CloudFormation's own
 verdict: actions, `Replacement: True | Conditional`, the deletion policy it applies, drift where
 the change set reports it; stateful resources first, then IAM and security-group changes.
+
+Artifacts: a plan that runs its own change sets (`plan --execute`, `deploy`) packages under the
+stacks' own prefixes (samconfig.toml's s3_prefix), which only the deploy role and people write and
+the execution role reads. A plan only shown or saved (`plan`, `plan --save`: the unapproved plan
+job) packages under plan/<stack> (samconfig.plan_prefix), which is all its role may write, and its
+change sets name the keys the same content has under the stack's prefix (the SAM CLI keys an
+artifact by its content's checksum, and the SAM transform names a function's versions after its
+code's location), so that they make what a run's re-plan of the same checkout makes. They are never
+executed: `plan --execute FILE` plans again as itself and runs its own change sets only if they make
+the same changes, so what the unapproved job uploaded, or could overwrite later, is never deployed.
 
 Deletion protection (protected environments, whose regional template has the parameter
 DeletionProtection): a first create passes DeletionProtection=false, so a failed create can roll
@@ -38,6 +47,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -46,16 +56,16 @@ from typing import Any
 
 from ..cfn_yaml import load_template
 from ..errors import EXIT_AWS, EXIT_OK, EXIT_USER, AwsFailure, Refusal, UserError, UserErrors
-from ..rendering import ROOT, stacks
+from ..rendering import ROOT, Stack, stacks
 from ..review.report import STATEFUL_TYPES
-from ..samconfig import config_env
+from ..samconfig import config_env, plan_prefix
 from .aws import Aws, add_env_arguments, add_rendered_argument, connect, load_config
 
 # What each exit code means for this command (the codes: errors.EXIT_CODES, which --help shows).
 EXITS = {
     EXIT_OK: "",
-    EXIT_USER: "also a refused or unconfirmed plan, and a saved plan too old to run whose "
-               "re-plan makes other changes (one line per difference)",
+    EXIT_USER: "also a refused or unconfirmed plan, and a saved plan whose re-plan makes other "
+               "changes (one line per difference)",
     EXIT_AWS: "",
 }
 
@@ -131,27 +141,75 @@ def protection_overrides(template: dict[str, Any], exists: bool) -> list[str]:
     return [f"DeletionProtection={'true' if exists else 'false'}"]
 
 
-def _change_set(config_env: str, template_file: Path, overrides: list[str]) -> str | None:
-    command = [*sam_command(), "deploy", "--config-env", config_env, "--config-file", str(SAMCONFIG),
-               "--template-file", str(template_file.resolve()), "--no-execute-changeset"]
-    if overrides:
-        command += ["--parameter-overrides", *overrides]
+def _sam(config_env: str, template_file: Path, step: str, arguments: list[str]) -> str:
+    """Run one SAM CLI command; its output, or an AwsFailure naming the step and its last line."""
     from . import timing
 
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,  # noqa: S603
-                          stdin=subprocess.DEVNULL, check=False)
+    done = subprocess.run([*sam_command(), *arguments], cwd=ROOT, capture_output=True,  # noqa: S603
+                          text=True, stdin=subprocess.DEVNULL, check=False)
     timing.sam_ran(time.perf_counter() - started)
-    found = CHANGE_SET_ARN.search(done.stdout)
-    if done.returncode == 0 and found:
-        return found.group()
-    if done.returncode == 0 and NO_CHANGES in done.stdout:
-        return None
+    if done.returncode == 0:
+        return done.stdout
     tail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
     from .sam_failures import explain
 
-    raise AwsFailure(explain(SAMCONFIG, config_env, tail[0]) or f"{config_env}: sam deploy "
-                     f"--no-execute-changeset of {template_file} failed (exit {done.returncode}): {tail[0]}")
+    raise AwsFailure(explain(SAMCONFIG, config_env, tail[0]) or f"{config_env}: {step} of {template_file} "
+                     f"failed (exit {done.returncode}): {tail[0]}")
+
+
+def _change_set(config_env: str, template_file: Path, overrides: list[str],
+                prefix: str | None = None) -> str | None:
+    """The change set `sam deploy --no-execute-changeset` makes (None: nothing to change);
+    ``prefix`` in place of samconfig.toml's s3_prefix for what it uploads."""
+    command = ["deploy", "--config-env", config_env, "--config-file", str(SAMCONFIG),
+               "--template-file", str(template_file.resolve()), "--no-execute-changeset"]
+    if prefix:
+        command += ["--s3-prefix", prefix]
+    if overrides:
+        command += ["--parameter-overrides", *overrides]
+    out = _sam(config_env, template_file, "sam deploy --no-execute-changeset", command)
+    found = CHANGE_SET_ARN.search(out)
+    if found:
+        return found.group()
+    if NO_CHANGES in out:
+        return None
+    raise AwsFailure(f"{config_env}: sam deploy --no-execute-changeset of {template_file} named no "
+                     f"change set and did not say {NO_CHANGES!r}")
+
+
+def stack_keys(node: Any, bucket: str, stack: str) -> Any:
+    """A packaged template's artifact locations under plan/<stack> (an S3Key, an s3:// URI of
+    ``bucket``) moved to the stack's own prefix, where the same content has the same key."""
+    if isinstance(node, dict):
+        return {k: stack_keys(v, bucket, stack) for k, v in node.items()}
+    if isinstance(node, list):
+        return [stack_keys(v, bucket, stack) for v in node]
+    if isinstance(node, str):
+        at = re.match(rf"(s3://{re.escape(bucket)}/)?{re.escape(plan_prefix(stack))}/", node)
+        return f"{at.group(1) or ''}{stack}/{node[at.end():]}" if at else node
+    return node
+
+
+def _packaged_for_review(cfg: Any, stack: Stack, template_file: Path, folder: Path) -> Path:
+    """The template as `sam package` makes it with its artifacts uploaded under plan/<stack>,
+    naming the keys they have under the stack's own prefix (stack_keys); refused when a location
+    of another form still names plan/<stack> (the plan could not make what a run makes)."""
+    packaged = folder / f"{stack.key}.packaged.yaml"
+    name = config_env(cfg, stack.key)
+    _sam(name, template_file, "sam package", [
+        "package", "--template-file", str(template_file.resolve()), "--s3-bucket", cfg.artifact_bucket,
+        "--s3-prefix", plan_prefix(stack.name), "--region", stack.region,
+        "--output-template-file", str(packaged)])
+    moved = json.dumps(stack_keys(load_template(packaged.read_text()), cfg.artifact_bucket, stack.name))
+    if plan_prefix(stack.name) + "/" in moved:
+        raise AwsFailure(f"{name}: sam package of {template_file} names {plan_prefix(stack.name)}/ "
+                         "elsewhere than an S3Key or an s3:// URI, which the plan cannot move to the "
+                         "stack's own prefix; nothing was planned (plan with the deploy role: "
+                         "`render.py plan --execute`)")
+    review = folder / f"{stack.key}.json"
+    review.write_text(moved)
+    return review
 
 
 def _details(change: dict[str, Any]) -> list[Detail]:
@@ -183,25 +241,39 @@ def describe_changes(client: Any, arn: str) -> list[ResourceChange]:
             return changes
 
 
-def make_plan(aws: Aws, rendered: Path) -> list[StackPlan]:
+def _stack_change_set(aws: Aws, stack: Stack, template_file: Path, exists: bool,
+                      review: str | None) -> str | None:
+    """The stack's change set: packaged under its own prefix, or with ``review`` (a folder for
+    the packaged template) under plan/<stack> for a plan only shown or saved."""
+    overrides = protection_overrides(load_template(template_file.read_text()), exists)
+    name = config_env(aws.cfg, stack.key)
+    if review is None:
+        return _change_set(name, template_file, overrides)
+    packaged = _packaged_for_review(aws.cfg, stack, template_file, Path(review))
+    return _change_set(name, packaged, overrides, plan_prefix(stack.name))
+
+
+def make_plan(aws: Aws, rendered: Path, review: bool = False) -> list[StackPlan]:
+    """Each stack's change set, read back. ``review``: a plan only shown or saved, whose artifacts
+    go under plan/<stack> (the module's docstring)."""
     plans = []
-    for stack in stacks(aws.cfg):
-        template_file = rendered / aws.cfg.environment / stack.output
-        if not template_file.is_file():
-            raise UserError(str(template_file), "", "is missing (allowed: a rendered template; run "
-                            f"`python render.py --env {aws.cfg.environment}`)")
-        existing = aws.describe_stack(stack.name, stack.region)
-        status = existing["StackStatus"] if existing else "new"
-        if status == "ROLLBACK_COMPLETE":
-            raise UserError(f"stack {stack.name}", "StackStatus", "is ROLLBACK_COMPLETE, a failed "
-                            "first create (allowed: a stack that can be updated; delete it, then plan "
-                            "again)")
-        exists = status not in ("new", "REVIEW_IN_PROGRESS")
-        overrides = protection_overrides(load_template(template_file.read_text()), exists)
-        arn = _change_set(config_env(aws.cfg, stack.key), template_file, overrides)
-        changes = describe_changes(aws.client("cloudformation", stack.region), arn) if arn else []
-        drifted = (existing or {}).get("DriftInformation", {}).get("StackDriftStatus") == "DRIFTED"
-        plans.append(StackPlan(stack.name, stack.region, arn, status, changes, drifted))
+    with tempfile.TemporaryDirectory(prefix="tracker-plan-") as folder:
+        for stack in stacks(aws.cfg):
+            template_file = rendered / aws.cfg.environment / stack.output
+            if not template_file.is_file():
+                raise UserError(str(template_file), "", "is missing (allowed: a rendered template; run "
+                                f"`python render.py --env {aws.cfg.environment}`)")
+            existing = aws.describe_stack(stack.name, stack.region)
+            status = existing["StackStatus"] if existing else "new"
+            if status == "ROLLBACK_COMPLETE":
+                raise UserError(f"stack {stack.name}", "StackStatus", "is ROLLBACK_COMPLETE, a failed "
+                                "first create (allowed: a stack that can be updated; delete it, then plan "
+                                "again)")
+            exists = status not in ("new", "REVIEW_IN_PROGRESS")
+            arn = _stack_change_set(aws, stack, template_file, exists, folder if review else None)
+            changes = describe_changes(aws.client("cloudformation", stack.region), arn) if arn else []
+            drifted = (existing or {}).get("DriftInformation", {}).get("StackDriftStatus") == "DRIFTED"
+            plans.append(StackPlan(stack.name, stack.region, arn, status, changes, drifted))
     return plans
 
 
@@ -302,28 +374,14 @@ def show_plan(env: str, plans: list[StackPlan], markdown: bool) -> None:
 
 # --- executing the reviewed change sets ----------------------------------------------------------
 
-# How long a saved plan's change sets can run as they were made; past that, --execute plans again
-# and runs the new change sets only if they make the same changes (replan_and_execute).
-# A nested stack built from the Serverless Application Repository (an AWS::Serverless::Application,
-# or the SecretsManager transform's hosted rotation; today's templates have neither) reads a
-# template URL that "expire[s] 1 hour after creation" (SAR API Reference,
-# CreateCloudFormationTemplate, ExpirationTime). A change set that creates or updates such a
-# nested stack must run before then; a margin is kept for the execution itself.
-NESTED_TEMPLATE_LIFETIME = datetime.timedelta(minutes=50)
-# (The artifact bucket keeps every current object, templates/bootstrap.yaml.j2, so the edge
-# function's code Lambda reads when the change set runs sets no limit; tests/test_ops_stubbed.py.)
-
-
 def save_plan(path: Path, aws: Aws, plans: list[StackPlan], now: datetime.datetime | None = None) -> None:
-    """The change sets, when they were made, and whether they create or change nested stacks.
+    """The change sets and when they were made.
 
     What the reviewer saw is not copied: a change set cannot be changed, so describing its ARN
-    again at --execute gives the approved changes to compare a re-plan with."""
+    again at --execute gives the approved changes to compare the re-plan with."""
     made = (now or datetime.datetime.now(datetime.UTC)).isoformat()
     record = {"environment": aws.cfg.environment, "account": aws.account, "created": made,
-              "change_sets": [{"stack": p.stack, "region": p.region, "arn": p.change_set,
-                               "nested": any(c.type == "AWS::CloudFormation::Stack" and c.action != "Remove"
-                                             for c in p.changes)} for p in plans]}
+              "change_sets": [{"stack": p.stack, "region": p.region, "arn": p.change_set} for p in plans]}
     path.write_text(json.dumps(record) + "\n")
     env = aws.cfg.environment
     print(f"saved the plan in {path}; run it with: python render.py plan --env {env} --execute {path}\n"
@@ -331,22 +389,8 @@ def save_plan(path: Path, aws: Aws, plans: list[StackPlan], now: datetime.dateti
           f"python render.py plan --env {env} --discard {path}")
 
 
-def stale(record: dict[str, Any], now: datetime.datetime) -> str | None:
-    """Why a saved plan can no longer run as reviewed, or None."""
-    try:
-        made = datetime.datetime.fromisoformat(record["created"])
-    except (KeyError, TypeError, ValueError):
-        return "records no creation time (a plan saved before plans recorded it)"
-    age = now - made
-    if any(e.get("nested", True) for e in record["change_sets"]) and age > NESTED_TEMPLATE_LIFETIME:
-        return (f"was made {int(age.total_seconds() // 60)} minutes ago and creates or changes nested "
-                "stacks, whose Serverless Application Repository templates expire 1 hour after the plan")
-    return None
-
-
-def load_plan(path: Path, aws: Aws) -> tuple[dict[str, Any], list[StackPlan]]:
-    """The saved plan (its record, its change sets), checked to belong to this environment's
-    stacks."""
+def load_plan(path: Path, aws: Aws) -> list[StackPlan]:
+    """The saved plan's change sets, checked to belong to this environment's stacks."""
     try:
         record = json.loads(path.read_text())
         entries = [(e["stack"], e["region"], e["arn"]) for e in record["change_sets"]]
@@ -361,12 +405,18 @@ def load_plan(path: Path, aws: Aws) -> tuple[dict[str, Any], list[StackPlan]]:
     if [(s, r) for s, r, _ in entries] != expected:
         raise UserError(str(path), "change_sets", f"names the stacks {[s for s, _, _ in entries]} "
                         f"(allowed: {[s for s, _ in expected]}, in that order)")
-    return record, [StackPlan(s, r, arn) for s, r, arn in entries]
+    return [StackPlan(s, r, arn) for s, r, arn in entries]
 
 
 def _check_available(client: Any, p: StackPlan) -> None:
     """The change set belongs to its stack and can run (not obsolete, running or run)."""
-    described = client.describe_change_set(ChangeSetName=p.change_set)
+    try:
+        described = client.describe_change_set(ChangeSetName=p.change_set)
+    except client.exceptions.ClientError as exc:
+        if not _gone(exc):
+            raise
+        raise UserError(str(p.change_set), "ExecutionStatus", "does not exist: it was run or deleted "
+                        f"(allowed: AVAILABLE for {p.stack}; plan again)") from None
     if described["StackName"] != p.stack or described.get("ExecutionStatus") != "AVAILABLE":
         raise UserError(str(p.change_set), "ExecutionStatus", f"is {described.get('ExecutionStatus')} "
                         f"for stack {described['StackName']} (allowed: AVAILABLE for {p.stack}; "
@@ -418,12 +468,18 @@ def _confirmed(args: argparse.Namespace, cfg: Any) -> bool:
     return input(f"Execute these change sets in {cfg.environment}? [y/N] ").strip().lower() == "y"
 
 
+def _gone(exc: Exception) -> bool:
+    """Whether CloudFormation answered that the change set does not exist (ChangeSetNotFound; moto
+    answers a ValidationError saying so)."""
+    return "does not exist" in str(exc) or "not found" in str(exc).lower()
+
+
 def _delete_change_set(client: Any, arn: str) -> None:
     """Delete a change set; one already gone is fine."""
     try:
         client.delete_change_set(ChangeSetName=arn)
     except client.exceptions.ClientError as exc:
-        if "does not exist" not in str(exc) and "not found" not in str(exc).lower():
+        if not _gone(exc):
             raise
 
 
@@ -444,7 +500,7 @@ def discard(aws: Aws, plans: list[StackPlan], quiet: bool = False) -> None:
             print(f"{p.stack}: deleted change set {p.change_set}")
 
 
-# --- a saved plan too old to run: plan again, run the new change sets only if they match ------------
+# --- a saved plan: planned again as this job, the new change sets run only if they match -----------
 
 # A nested stack's TemplateURL is a new Serverless Application Repository URL in every plan.
 S3_URL = re.compile(r"https://(?:[\w.-]+\.)?s3[\w.-]*\.amazonaws\.com(?:\.cn)?/[^\s\"']*")
@@ -482,7 +538,12 @@ def plan_differences(approved: list[StackPlan], fresh: list[StackPlan]) -> list[
     return found
 
 
-def replan_and_execute(aws: Aws, path: Path, approved: list[StackPlan], rendered: Path, why: str) -> int:
+# Why a saved plan's own change sets never run (the module's docstring, docs/design.md).
+REPLAN_WHY = ("the change sets run are this job's own, their artifacts packaged by it under the stacks' "
+              "own prefixes, which the job that saved the plan cannot write")
+
+
+def replan_and_execute(aws: Aws, path: Path, approved: list[StackPlan], rendered: Path) -> int:
     """Plan again from this checkout; run the new change sets (deleting the approved ones) when they
     make the same changes as the approved ones, else delete them and refuse, naming each difference.
 
@@ -496,7 +557,8 @@ def replan_and_execute(aws: Aws, path: Path, approved: list[StackPlan], rendered
             client = aws.client("cloudformation", p.region)
             _check_available(client, p)
             p.changes = describe_changes(client, p.change_set)
-    print(f"{path}: {why}; planning again from {rendered} to compare with the approved plan", flush=True)
+    print(f"{path}: planning again from {rendered} to compare with the approved plan: {REPLAN_WHY}",
+          flush=True)
     fresh = make_plan(aws, rendered)
     differences = plan_differences(approved, fresh)
     if differences:
@@ -522,13 +584,8 @@ def _approve_again(aws: Aws, path: Path, count: int) -> str:
 
 
 def execute_saved(aws: Aws, path: Path, rendered: Path) -> int:
-    """Run a saved plan's change sets, or when they are too old to run as made, a re-plan that
-    makes the same changes."""
-    record, approved = load_plan(path, aws)
-    why = stale(record, datetime.datetime.now(datetime.UTC))
-    if why is None:
-        return execute(aws, approved)
-    return replan_and_execute(aws, path, approved, rendered, why)
+    """Run a saved plan: the re-plan from ``rendered``, when it makes the same changes."""
+    return replan_and_execute(aws, path, load_plan(path, aws), rendered)
 
 
 def plan_and_execute(args: argparse.Namespace, cfg: Any) -> int:
@@ -551,9 +608,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="record the change sets (JSON) for a later --execute FILE; without it "
                             "a plan deletes its change sets once shown")
     which.add_argument("--execute", nargs="?", const="", default=None, metavar="FILE",
-                       help="run the change sets: those saved in FILE (too old to run as made: "
-                            "planned again from --rendered, and run only if the new change sets "
-                            "make the same changes), or (no FILE) the ones this run plans")
+                       help="run the change sets: with FILE, those this run plans again from "
+                            "--rendered, only if they make the same changes as the ones saved in "
+                            "FILE; without, the ones this run plans")
     which.add_argument("--discard", type=Path, metavar="FILE",
                        help="delete the change sets saved in FILE (and the empty stacks they wait in)")
     parser.add_argument("--yes", action="store_true",
@@ -567,12 +624,12 @@ def run(args: argparse.Namespace) -> int:
         need_confirmation_means(args, cfg)
         return plan_and_execute(args, cfg)
     aws = connect(cfg)
-    if args.execute:  # a saved plan: those change sets, or a re-plan that makes the same changes
+    if args.execute:  # a saved plan: a re-plan, run if it makes the same changes
         return execute_saved(aws, Path(args.execute), args.rendered)
     if args.discard:
-        discard(aws, load_plan(args.discard, aws)[1])
+        discard(aws, load_plan(args.discard, aws))
         return EXIT_OK
-    plans = make_plan(aws, args.rendered)
+    plans = make_plan(aws, args.rendered, review=True)
     show_plan(cfg.environment, plans, args.format == "markdown")
     if args.save:
         save_plan(args.save, aws, plans)

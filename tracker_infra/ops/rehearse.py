@@ -213,7 +213,7 @@ def _steps(moto: StandIn, args: argparse.Namespace, rendered: Path) -> list[tupl
     plan = moto.workdir / "plan.json"
     return [
         ("plan", lambda: _command("plan", *env, "--rendered", str(rendered), "--save", str(plan))),
-        ("execute", lambda: _command("plan", *env, "--execute", str(plan))),
+        ("execute", lambda: _command("plan", *env, "--rendered", str(rendered), "--execute", str(plan))),
         ("status", lambda: _command("status", *env)),
         ("outputs", lambda: _command("outputs", *env)),
         ("verify", lambda: first_verify(moto.cfg, env)),

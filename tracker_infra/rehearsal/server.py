@@ -1,6 +1,7 @@
 """A moto server on a free localhost port, run as a child process (render.py rehearse, the tests).
 
-The server is the venv's ``moto_server``; it is stopped through the process it was started as
+The server is the venv's moto server, run through moto_main.py (which patches the one gap of moto's
+CloudFormation a re-plan of new stacks meets); it is stopped through the process it was started as
 (terminate, wait, kill as the fallback), never by name.
 """
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-MOTO_SERVER = Path(sys.executable).parent / "moto_server"
+MOTO_SERVER = [sys.executable, str(Path(__file__).with_name("moto_main.py"))]
 
 
 def free_port() -> int:
@@ -45,8 +46,8 @@ class MotoServer:
         """``env``: extra variables for the server (MOTO_ACCOUNT_ID, MOTO_ENABLE_RECORDING, ...)."""
         port = free_port()
         log = log_path.open("wb")
-        process = subprocess.Popen(  # noqa: S603 - the venv's own moto_server
-            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
+        process = subprocess.Popen(  # noqa: S603 - the venv's own moto server
+            [*MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
         )
         server = cls(process, port, log_path, log)
