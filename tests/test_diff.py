@@ -12,6 +12,7 @@ import pytest
 from tests.helpers import VARS, config, copy_vars, render, resources
 from tracker_infra.cfn_yaml import load_template
 from tracker_infra.cli import main
+from tracker_infra.rendering import ROOT
 from tracker_infra.review.baseline import normaliser
 from tracker_infra.review.diff import diff_templates
 from tracker_infra.review.replacement import create_only
@@ -567,3 +568,16 @@ def test_fail_on_unjudged_has_its_own_exit_code(tmp_path: Path,
     assert main([*args, "--fail-on-broadening", "--fail-on-replace"]) == 0
     assert main([*args, "--fail-on-broadening", "--fail-on-unjudged"]) == EXIT_UNJUDGED
     assert "NOT JUDGED: production/" in capsys.readouterr().out
+
+
+def test_a_trust_condition_changed_past_the_shown_width_still_widens() -> None:
+    """The deploy role's GitHub subject widened to every repository of the organisation: the
+    condition differs only past the first 120 characters shown, and is still a widening."""
+    old = load_template((ROOT / "bootstrap" / "333333333333.yaml").read_text())
+    new = copy.deepcopy(old)
+    trust = new["Resources"]["ProductionDeployRole"]["Properties"]["AssumeRolePolicyDocument"]
+    trust["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] = (
+        "repo:community-tracker/*")
+    result = diff_templates(old, new, "bootstrap/333333333333.yaml")
+    assert any("condition loosened" in c.widening and "repo:community-tracker/*" in c.widening
+               for c in result.iam), result.iam

@@ -122,7 +122,7 @@ GITHUB_TRUST = (
     "                token.actions.githubusercontent.com:sub: {{ cfg.github_subject(github_environment) | ya"
     "ml }}"
 )
-PLAN_ROLE = '    return [Statement("Stacks", _compact(PLAN_STACK_CALLS), scope.stacks), *_shared(scope),\n'
+PLAN_ROLE = '    return [Statement("Stacks", _compact(PLAN_STACK_CALLS), scope.stacks),\n'
 NO_MATCH_EGRESS = (
     "      SecurityGroupEgress:\n        # No egress: a rule that matches nothing replaces the default "
     "allow-all.\n        - Description: Disallow all traffic\n          IpProtocol: icmp\n"

@@ -58,6 +58,9 @@ class _Statement:
     condition: str
     document: str = ""  # the policy it is compared within (where, unless several resources make one)
     meaning: Meaning | None = field(default=None, compare=False)
+    # the whole statement, as its identity: principal and condition above are cut for display, so
+    # two statements that differ past the cut must still differ
+    whole: str = ""
 
     def row(self, sign: str, widening: str = "") -> IamChange:
         return IamChange(sign, self.where, self.effect, ", ".join(self.actions),
@@ -96,7 +99,7 @@ def _statement(st: dict[str, Any], where: str, document: str) -> _Statement:
     return _Statement(where, str(st.get("Effect", "")), actions, resources,
                       ("not " if "NotPrincipal" in st else "") + shown_principal,
                       compact(st["Condition"], 120) if "Condition" in st else "", document or where,
-                      Meaning.of(st))
+                      Meaning.of(st), canonical(st))
 
 
 def _permission(props: dict[str, Any]) -> dict[str, Any]:

@@ -164,13 +164,9 @@ def _document_at(side: Any, path: tuple[Any, ...]) -> tuple[Any, ...] | None:
     return path if as_document(node) is not None else None
 
 
-def _in_document(props: tuple[Any, Any], path: tuple[Any, ...]) -> str:
-    """Where the changed path lies in a policy document security.py can read: "both" sides hold
-    the same document, "one" side holds it (a document added or removed), or ""."""
-    found = [_document_at(side, path) for side in props]
-    if found[0] is not None and found[0] == found[1]:
-        return "both"
-    return "one" if found[0] is not None or found[1] is not None else ""
+def _in_document(props: tuple[Any, Any], path: tuple[Any, ...]) -> bool:
+    """Whether the changed path lies in a policy document security.py can read, on either side."""
+    return any(_document_at(side, path) is not None for side in props)
 
 
 def _step_into(node: Any, step: Any) -> Any:
@@ -186,11 +182,11 @@ def _step_into(node: Any, step: Any) -> Any:
 
 
 def _judged(type_: str, path: tuple[str, ...], proven: list[tuple[str, ...]], seen: _Seen,
-            in_document: str = "") -> bool:
-    if in_document == "both":  # security.py compares every document it can read by meaning
-        return True
+            in_document: bool = False) -> bool:
     if in_document or path[0] in ATTACHMENTS or type_ == "AWS::Lambda::Permission":
-        return seen.statements  # a document added or removed: judged when security.py said so
+        # judged when security.py said something of the resource: it compares every statement it
+        # reads whole, so a changed one always gives it a row (a widening, or none)
+        return seen.statements
     if _any(SECURITY_GROUP_RULES.get(type_, ()), path):
         return seen.rules
     rules = [p for r in RULES if type_ in r.types for p in r.paths] + list(cleartext.PATHS.get(type_, ()))
