@@ -89,9 +89,6 @@ DEPLOY_GRANTS = ("kms:CreateGrant",)
 # What CloudFormation calls as the execution role besides the resource handlers: a custom
 # resource's function is invoked with the stack's role; Lambda@Edge replication.
 EXECUTION_CALLS = ("lambda:InvokeFunction", "lambda:EnableReplication*", "lambda:DisableReplication")
-# Every action any of the roles is given besides the handlers' (tests/test_ops_bootstrap.py).
-PLUMBING = tuple(dict.fromkeys(PLAN_STACK_CALLS + DEPLOY_STACK_CALLS + DEPLOY_BUCKET_CALLS
-                               + DEPLOY_OTHER_CALLS + DEPLOY_GRANTS + EXECUTION_CALLS))
 # Reads that return a secret or a credential (cloudsplaining's catalogue of the calls that return
 # credentials, tests/test_escalation.py): granted to no role GitHub's tokens reach (the plan job's
 # code is unreviewed), and denied to the plan and deploy roles outright, since their reads are
@@ -328,7 +325,7 @@ def _role_statements(scope: Scope, needed: set[str]) -> list[Statement]:
 
 
 def execution_statements(scope: Scope) -> list[Statement]:
-    needed = scope.handler() | {a for a in EXECUTION_CALLS if ACTION.match(a)} | {"lambda:EnableReplication*"}
+    needed = scope.handler() | {a for a in EXECUTION_CALLS if ACTION.match(a)}
 
     def take(prefix: str) -> list[str]:
         taken = sorted(a for a in needed if a.startswith(prefix))

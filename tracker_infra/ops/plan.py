@@ -483,6 +483,13 @@ def _delete_change_set(client: Any, arn: str) -> None:
             raise
 
 
+def _delete_change_sets(aws: Aws, plans: list[StackPlan]) -> None:
+    """Delete the plans' change sets only (the stacks they wait in stay)."""
+    for p in plans:
+        if p.change_set:
+            _delete_change_set(aws.client("cloudformation", p.region), p.change_set)
+
+
 def discard(aws: Aws, plans: list[StackPlan], quiet: bool = False) -> None:
     """Delete the plan's change sets, and each stack that only exists to hold them (a stack a plan
     creates stays in REVIEW_IN_PROGRESS until a change set runs; one that was already waiting so
@@ -562,14 +569,10 @@ def replan_and_execute(aws: Aws, path: Path, approved: list[StackPlan], rendered
     fresh = make_plan(aws, rendered)
     differences = plan_differences(approved, fresh)
     if differences:
-        for p in fresh:
-            if p.change_set:
-                _delete_change_set(aws.client("cloudformation", p.region), p.change_set)
+        _delete_change_sets(aws, fresh)
         raise UserErrors([*(UserError(str(path), stack, problem) for stack, problem in differences),
                           Refusal(_approve_again(aws, path, len(differences)))])
-    for p in approved:
-        if p.change_set:
-            _delete_change_set(aws.client("cloudformation", p.region), p.change_set)
+    _delete_change_sets(aws, approved)
     print("the new change sets make the same changes as the approved ones, which were deleted; "
           "executing the new ones", flush=True)
     return execute(aws, fresh)
